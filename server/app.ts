@@ -1,0 +1,56 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { LogServer } from './core/log-server.js';
+import type { Random } from './core/simulator.js';
+import type { Clock } from './core/time.js';
+import authPlugin from './http/auth.js';
+import { registerBodyParsers } from './http/body.js';
+import { dashboardRoutes } from './http/dashboard.js';
+import { registerErrorHandling } from './http/errors.js';
+import { analyticsRoutes } from './http/routes/analytics.js';
+import { ingestRoutes } from './http/routes/ingest.js';
+import { legacyRoutes } from './http/routes/legacy.js';
+import { logRoutes } from './http/routes/logs.js';
+import { simulateRoutes } from './http/routes/simulate.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    core: LogServer;
+  }
+}
+
+export interface AppDeps {
+  /** Clock for everything time-dependent; the system clock by default. */
+  now?: Clock;
+  /** Randomness for the simulator; Math.random by default. */
+  random?: Random;
+  /** Folder of the built dashboard; web/dist by default. */
+  dashboardRoot?: string;
+}
+
+/** Builds the whole server from a config. Never listens: main.ts and the tests both call this. */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.server.log_level,
+      redact: { paths: ['req.headers.authorization'], censor: '[redacted]' },
+    },
+    bodyLimit: config.limits.max_body_bytes,
+    trustProxy: config.server.trust_proxy,
+    routerOptions: { ignoreTrailingSlash: true },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+
+  app.decorate('core', new LogServer(config, { now: deps.now }));
+  registerErrorHandling(app, config.limits.max_body_bytes);
+  registerBodyParsers(app);
+  await app.register(authPlugin, { config });
+  await app.register(ingestRoutes);
+  await app.register(logRoutes);
+  await app.register(analyticsRoutes);
+  await app.register(simulateRoutes, { random: deps.random ?? Math.random });
+  await app.register(legacyRoutes);
+  await app.register(dashboardRoutes, { root: deps.dashboardRoot });
+  return app;
+}

@@ -1,0 +1,180 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { parse as parseYaml } from 'yaml';
+import { loadSchema } from './schemas.js';
+
+export type Scope = 'ingest' | 'read' | 'admin';
+
+export interface TokenConfig {
+  readonly name?: string;
+  readonly token: string;
+  /** Service the token may ship logs for; absent or `*` means any. */
+  readonly service?: string;
+  readonly scopes: readonly Scope[];
+}
+
+export interface Config {
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    readonly trust_proxy: boolean;
+  };
+  readonly storage: { readonly max_logs: number };
+  readonly limits: {
+    readonly max_body_bytes: number;
+    readonly max_batch_items: number;
+    readonly max_service_length: number;
+    readonly max_user_id_length: number;
+    readonly max_message_length: number;
+    readonly max_metadata_keys: number;
+    readonly max_services: number;
+    readonly max_users: number;
+  };
+  readonly analytics: { readonly max_buckets: number; readonly future_skew_seconds: number };
+  readonly alerting: {
+    readonly error_rate_threshold: number;
+    readonly high_volume_threshold: number;
+    readonly service_down_minutes: number;
+    readonly cooldown_seconds: number;
+    readonly window_minutes: number;
+    readonly min_samples: number;
+  };
+  readonly auth: {
+    readonly anonymous_scopes: readonly Exclude<Scope, 'admin'>[];
+    readonly tokens: readonly TokenConfig[];
+  };
+  readonly simulation: { readonly enabled: boolean };
+}
+
+/** The embedded defaults: what the server runs with when no config file exists. */
+export const DEFAULTS: Config = {
+  server: { host: '0.0.0.0', port: 5000, log_level: 'info', trust_proxy: false },
+  storage: { max_logs: 100_000 },
+  limits: {
+    max_body_bytes: 10 * 1024 * 1024,
+    max_batch_items: 10_000,
+    max_service_length: 128,
+    max_user_id_length: 256,
+    max_message_length: 16_384,
+    max_metadata_keys: 64,
+    max_services: 1_000,
+    max_users: 10_000,
+  },
+  analytics: { max_buckets: 60, future_skew_seconds: 120 },
+  alerting: {
+    error_rate_threshold: 0.1,
+    high_volume_threshold: 100,
+    service_down_minutes: 2,
+    cooldown_seconds: 300,
+    window_minutes: 5,
+    min_samples: 20,
+  },
+  auth: { anonymous_scopes: ['ingest', 'read'], tokens: [] },
+  simulation: { enabled: true },
+};
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Environment variables that override a config key, and how their text becomes a value. */
+const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: [string, string]; parse: (v: string) => unknown }> = [
+  { env: 'PORT', path: ['server', 'port'], parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  { env: 'HOST', path: ['server', 'host'], parse: (v) => v },
+  { env: 'LOG_LEVEL', path: ['server', 'log_level'], parse: (v) => v },
+];
+
+const ajv = new Ajv2020({ allErrors: false, strict: true });
+const validateConfig = ajv.compile<Config>(loadSchema('config.schema.json'));
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; arrays and scalars from `over` replace what `base` had. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function describeError(err: ErrorObject, envSources: Map<string, string>): string {
+  const segments = err.instancePath.split('/').slice(1);
+  let key = segments.join('.');
+  let problem = err.message ?? 'is invalid';
+  if (err.keyword === 'additionalProperties') {
+    const extra = String((err.params as { additionalProperty: string }).additionalProperty);
+    key = key ? `${key}.${extra}` : extra;
+    problem = 'is not a known key (check its spelling against the README config table)';
+  } else if (err.keyword === 'required') {
+    const missing = String((err.params as { missingProperty: string }).missingProperty);
+    key = key ? `${key}.${missing}` : missing;
+    problem = 'is required';
+  } else if (err.keyword === 'enum') {
+    problem = `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  const env = envSources.get(key);
+  return `${key || '(root)'}${env ? ` (from ${env})` : ''} ${problem}`;
+}
+
+export interface LoadConfigOptions {
+  /** Path of the YAML file; when it does not exist and was not asked for explicitly, the defaults are used. */
+  path?: string;
+  /** Whether a missing file is an error (true when CONFIG_PATH was set). */
+  required?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Parses raw config (already read from YAML) over the defaults, applies env overrides and validates. */
+export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 'config'): Config {
+  if (raw !== undefined && raw !== null && !isPlainObject(raw)) {
+    throw new ConfigError(`${source}: the top level must be a mapping of sections (server, storage, ...)`);
+  }
+  const merged = deepMerge(structuredClone(DEFAULTS), raw ?? {}) as Record<string, Record<string, unknown>>;
+  const envSources = new Map<string, string>();
+  for (const o of ENV_OVERRIDES) {
+    const value = env[o.env];
+    if (value === undefined || value === '') continue;
+    const [section, key] = o.path;
+    merged[section] = { ...(isPlainObject(merged[section]) ? merged[section] : {}), [key]: o.parse(value) };
+    envSources.set(`${section}.${key}`, o.env);
+  }
+  if (!validateConfig(merged)) {
+    const err = validateConfig.errors![0]!;
+    throw new ConfigError(`${source}: ${describeError(err, envSources)}`);
+  }
+  return deepFreeze(merged as unknown as Config);
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const path = options.path ?? env.CONFIG_PATH ?? './config.yaml';
+  const required = options.required ?? Boolean(env.CONFIG_PATH);
+  let raw: unknown;
+  if (existsSync(path)) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${path}: cannot be read (${(e as Error).message})`);
+    }
+    try {
+      raw = parseYaml(text);
+    } catch (e) {
+      throw new ConfigError(`${path}: is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+    }
+  } else if (required) {
+    throw new ConfigError(`${path}: no such file (CONFIG_PATH points at it; unset it to use the embedded defaults)`);
+  }
+  return resolveConfig(raw, env, path);
+}

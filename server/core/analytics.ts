@@ -1,0 +1,156 @@
+import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
+import { bump, topN, type KeyCap } from './key-cap.js';
+import { MINUTE_MS, minuteKey, minuteOf, type Clock } from './time.js';
+
+export interface ServiceCount {
+  total: number;
+  errors: number;
+}
+
+/** One minute of event time. Reused in place when its slot comes round again. */
+class MinuteBucket {
+  minute = Number.NaN;
+  total = 0;
+  errors = 0;
+  readonly levels: number[] = LEVELS.map(() => 0);
+  readonly services = new Map<string, ServiceCount>();
+  readonly users = new Map<string, number>();
+
+  reset(minute: number): void {
+    this.minute = minute;
+    this.total = 0;
+    this.errors = 0;
+    this.levels.fill(0);
+    this.services.clear();
+    this.users.clear();
+  }
+}
+
+export interface TimePoint {
+  time: string;
+  total: number;
+  errors: number;
+}
+
+export interface AnalyticsOptions {
+  /** Minutes of history kept, ending at the clock's current minute. */
+  maxBuckets: number;
+  /** How far ahead of the clock an event time may be and still be counted in a bucket. */
+  futureSkewMs: number;
+  services: KeyCap;
+  users: KeyCap;
+  now: Clock;
+}
+
+/**
+ * Per-minute analytics over event time. Buckets live in a circular array indexed by epoch
+ * minute, so a bucket is found in O(1) and the window is always "the last N minutes of the
+ * clock", never "the last N buckets inserted". A log outside the window (late, or further in
+ * the future than the allowed skew) is counted in `outOfWindow` and touches no bucket.
+ */
+export class Analytics implements LogSink {
+  private readonly slots: MinuteBucket[];
+  outOfWindow = 0;
+
+  constructor(private readonly options: AnalyticsOptions) {
+    const futureMinutes = Math.ceil(options.futureSkewMs / MINUTE_MS);
+    this.slots = Array.from({ length: options.maxBuckets + futureMinutes + 1 }, () => new MinuteBucket());
+  }
+
+  get maxBuckets(): number {
+    return this.options.maxBuckets;
+  }
+
+  append(logs: readonly StoredLog[]): void {
+    const now = this.options.now();
+    const oldest = minuteOf(now) - this.options.maxBuckets + 1;
+    const newest = minuteOf(now + this.options.futureSkewMs);
+    for (const log of logs) {
+      const minute = minuteOf(log.ts);
+      if (minute < oldest || minute > newest) {
+        this.outOfWindow++;
+        continue;
+      }
+      const bucket = this.slots[minute % this.slots.length]!;
+      if (bucket.minute !== minute) bucket.reset(minute);
+      bucket.total++;
+      const error = isErrorLevel(log.level);
+      if (error) bucket.errors++;
+      bucket.levels[levelIndex(log.level)]!++;
+      const service = this.options.services.keyOf(log.service);
+      const sc = bucket.services.get(service);
+      if (sc === undefined) bucket.services.set(service, { total: 1, errors: error ? 1 : 0 });
+      else {
+        sc.total++;
+        if (error) sc.errors++;
+      }
+      if (log.userId !== undefined) bump(bucket.users, this.options.users.keyOf(log.userId));
+    }
+  }
+
+  /** The bucket of `minute` if it holds data for that minute. */
+  private bucket(minute: number): MinuteBucket | undefined {
+    const b = this.slots[minute % this.slots.length]!;
+    return b.minute === minute ? b : undefined;
+  }
+
+  /** Calls `fn` for each of the last `minutes` minutes ending at the clock's minute, oldest first. */
+  private eachMinute(minutes: number, fn: (minute: number, bucket: MinuteBucket | undefined) => void): void {
+    const current = minuteOf(this.options.now());
+    const n = Math.min(minutes, this.options.maxBuckets);
+    for (let m = current - n + 1; m <= current; m++) fn(m, this.bucket(m));
+  }
+
+  /** Exactly `minutes` consecutive minutes ending now, oldest first, zeros where empty. */
+  timeSeries(minutes: number): TimePoint[] {
+    const out: TimePoint[] = [];
+    this.eachMinute(minutes, (m, b) => out.push({ time: minuteKey(m), total: b?.total ?? 0, errors: b?.errors ?? 0 }));
+    return out;
+  }
+
+  errorTrends(minutes: number): { time: string; error_rate: number }[] {
+    return this.timeSeries(minutes).map((p) => ({ time: p.time, error_rate: p.total === 0 ? 0 : round4(p.errors / p.total) }));
+  }
+
+  /** First and last minute with data in the window, or nulls when the window is empty. */
+  timeRange(): { first: string | null; last: string | null } {
+    let first: number | null = null;
+    let last: number | null = null;
+    this.eachMinute(this.options.maxBuckets, (m, b) => {
+      if (b === undefined || b.total === 0) return;
+      first ??= m;
+      last = m;
+    });
+    return { first: first === null ? null : minuteKey(first), last: last === null ? null : minuteKey(last) };
+  }
+
+  /** Totals per service over the last `minutes` minutes. */
+  serviceCounts(minutes: number): Map<string, ServiceCount> {
+    const out = new Map<string, ServiceCount>();
+    this.eachMinute(minutes, (_m, b) => {
+      if (b === undefined) return;
+      for (const [service, c] of b.services) {
+        const acc = out.get(service);
+        if (acc === undefined) out.set(service, { total: c.total, errors: c.errors });
+        else {
+          acc.total += c.total;
+          acc.errors += c.errors;
+        }
+      }
+    });
+    return out;
+  }
+
+  /** The `n` users with most logs in the last `minutes` minutes. */
+  topUsers(minutes: number, n: number): { user_id: string; count: number }[] {
+    const sums = new Map<string, number>();
+    this.eachMinute(minutes, (_m, b) => {
+      if (b !== undefined) for (const [user, c] of b.users) bump(sums, user, c);
+    });
+    return topN(sums, n).map(([user_id, count]) => ({ user_id, count }));
+  }
+}
+
+export function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000;
+}

@@ -1,0 +1,107 @@
+import { AppError } from './errors.js';
+import { LEVELS, StoredLog, levelIndex, type LogSink } from './log.js';
+import type { KeyCap } from './key-cap.js';
+import type { Clock } from './time.js';
+import type { LogValidator, Problem, ValidationStats, Verdict } from './validation.js';
+
+/** An NDJSON line that was not JSON: it takes its place in the batch and is rejected there. */
+export class UnparseableLine {
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {}
+}
+
+export interface RejectedItem {
+  index: number;
+  errors: string[];
+}
+
+export interface IngestResult {
+  accepted: number;
+  rejected: RejectedItem[];
+}
+
+export interface IngestContext {
+  /** The only service the caller may ship logs for; undefined when any service is allowed. */
+  boundService?: string;
+}
+
+export interface IngestDeps {
+  validator: LogValidator;
+  validationStats: ValidationStats;
+  services: KeyCap;
+  users: KeyCap;
+  sinks: readonly LogSink[];
+  now: Clock;
+}
+
+function checkItem(validator: LogValidator, item: unknown): Verdict {
+  if (item instanceof UnparseableLine) {
+    return { ok: false, problems: [{ keyword: 'json', message: `line ${item.line} is not valid JSON (${item.reason})` }] };
+  }
+  return validator.check(item);
+}
+
+function serviceOf(item: unknown): unknown {
+  return typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as { service?: unknown }).service : undefined;
+}
+
+/**
+ * The one ingest path every door uses: check each item on its own (one bad item never blocks
+ * the rest), assign ids and receive time, then hand the accepted batch to every sink.
+ */
+export class IngestPipeline {
+  private lastId = 0;
+
+  constructor(private readonly deps: IngestDeps) {}
+
+  /** The id the next accepted log will get, minus one. */
+  get currentId(): number {
+    return this.lastId;
+  }
+
+  async ingest(items: readonly unknown[], ctx: IngestContext = {}): Promise<IngestResult> {
+    const { boundService } = ctx;
+    if (boundService !== undefined) {
+      for (const item of items) {
+        const service = serviceOf(item);
+        if (typeof service === 'string' && service !== boundService) {
+          throw new AppError(
+            403,
+            'SERVICE_MISMATCH',
+            `this token may only ship logs for service '${boundService}', but a log names service '${service}'; use that service's own token`,
+          );
+        }
+      }
+    }
+    const { validator, validationStats, services, users, now } = this.deps;
+    const receivedAt = now();
+    const accepted: StoredLog[] = [];
+    const rejected: RejectedItem[] = [];
+    for (let index = 0; index < items.length; index++) {
+      const verdict = checkItem(validator, items[index]);
+      validationStats.record(verdict);
+      if (!verdict.ok) {
+        rejected.push({ index, errors: verdict.problems.map((p: Problem) => p.message) });
+        continue;
+      }
+      const { log } = verdict;
+      accepted.push(
+        new StoredLog(
+          ++this.lastId,
+          verdict.ts,
+          log.timestamp,
+          LEVELS[levelIndex(log.level)]!,
+          services.admit(log.service),
+          log.message,
+          log.user_id === undefined ? undefined : users.admit(log.user_id),
+          log.metadata,
+          receivedAt,
+        ),
+      );
+    }
+    if (accepted.length > 0) for (const sink of this.deps.sinks) sink.append(accepted);
+    return { accepted: accepted.length, rejected };
+  }
+}

@@ -1,0 +1,129 @@
+import type { Config } from '../config.js';
+import { loadSchema } from '../schemas.js';
+import { Analytics, round4 } from './analytics.js';
+import { IngestPipeline } from './ingest.js';
+import { KeyCap, topN } from './key-cap.js';
+import { toView, type LogView } from './log.js';
+import { LogStore } from './log-store.js';
+import { serviceHealth, type HealthRules, type ServiceHealth } from './service-health.js';
+import { LogStats } from './stats.js';
+import { systemClock, type Clock } from './time.js';
+import { LogValidator, ValidationStats } from './validation.js';
+
+export interface CoreDeps {
+  now?: Clock;
+}
+
+export interface DashboardData {
+  summary: {
+    total_logs: number;
+    total_errors: number;
+    error_rate: number;
+    active_services: number;
+    time_range: { first: string | null; last: string | null };
+  };
+  time_series: { time: string; total: number; errors: number }[];
+  error_trends: { time: string; error_rate: number }[];
+  service_health: Record<string, ServiceHealth>;
+  most_active_services: { service: string; count: number }[];
+  user_activity: { user_id: string; count: number }[];
+  recent_logs: LogView[];
+  active_alerts: unknown[];
+  validation_stats: ReturnType<ValidationStats['toJSON']>;
+}
+
+const LOG_SCHEMA = loadSchema('log.schema.json');
+
+/**
+ * The whole server without HTTP: one ingest path feeding the buffer, the counters and the
+ * analytics, and the read side built from them. Routes are thin adapters over this.
+ */
+export class LogServer {
+  readonly now: Clock;
+  readonly services: KeyCap;
+  readonly users: KeyCap;
+  readonly store: LogStore;
+  readonly stats: LogStats;
+  readonly analytics: Analytics;
+  readonly validationStats = new ValidationStats();
+  readonly pipeline: IngestPipeline;
+  readonly startedAt: number;
+  private readonly healthRules: HealthRules;
+
+  constructor(
+    readonly config: Config,
+    deps: CoreDeps = {},
+  ) {
+    this.now = deps.now ?? systemClock;
+    this.startedAt = this.now();
+    const { limits, analytics, alerting } = config;
+    this.services = new KeyCap(limits.max_services);
+    this.users = new KeyCap(limits.max_users);
+    this.store = new LogStore(config.storage.max_logs);
+    this.stats = new LogStats(this.services, this.users);
+    this.analytics = new Analytics({
+      maxBuckets: analytics.max_buckets,
+      futureSkewMs: analytics.future_skew_seconds * 1000,
+      services: this.services,
+      users: this.users,
+      now: this.now,
+    });
+    this.pipeline = new IngestPipeline({
+      validator: new LogValidator(LOG_SCHEMA, limits),
+      validationStats: this.validationStats,
+      services: this.services,
+      users: this.users,
+      sinks: [this.store, this.stats, this.analytics],
+      now: this.now,
+    });
+    this.healthRules = {
+      errorRateThreshold: alerting.error_rate_threshold,
+      minSamples: alerting.min_samples,
+      windowMinutes: alerting.window_minutes,
+      serviceDownMinutes: alerting.service_down_minutes,
+    };
+  }
+
+  serviceHealth(): Record<string, ServiceHealth> {
+    return serviceHealth(this.stats, this.analytics, this.healthRules, this.now);
+  }
+
+  /** How many distinct values were folded into `other` because a cardinality cap was reached. */
+  cardinality(): { services: { tracked: number; cap: number; folded: number }; users: { tracked: number; cap: number; folded: number } } {
+    return {
+      services: { tracked: this.services.size, cap: this.services.cap, folded: this.services.folded },
+      users: { tracked: this.users.size, cap: this.users.cap, folded: this.users.folded },
+    };
+  }
+
+  /** Deletes logs whose event time is before `ts`; returns how many. Counters are all-time and stay. */
+  deleteBefore(ts: number): number {
+    return this.store.deleteBefore(ts);
+  }
+
+  /** Seed 004's dashboard payload. Built from buckets and counters: its cost does not grow with stored logs. */
+  dashboard(minutes: number): DashboardData {
+    const { stats, analytics } = this;
+    const health = this.serviceHealth();
+    return {
+      summary: {
+        total_logs: stats.total,
+        total_errors: stats.errors,
+        error_rate: stats.total === 0 ? 0 : round4(stats.errors / stats.total),
+        active_services: Object.values(health).filter((h) => h.status !== 'down').length,
+        time_range: analytics.timeRange(),
+      },
+      time_series: analytics.timeSeries(minutes),
+      error_trends: analytics.errorTrends(minutes),
+      service_health: health,
+      most_active_services: topN(
+        [...analytics.serviceCounts(minutes)].map(([service, c]): [string, number] => [service, c.total]),
+        10,
+      ).map(([service, count]) => ({ service, count })),
+      user_activity: analytics.topUsers(minutes, 10),
+      recent_logs: this.store.recent(20).map(toView),
+      active_alerts: [],
+      validation_stats: this.validationStats.toJSON(),
+    };
+  }
+}

@@ -1,0 +1,124 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { AppError } from './errors.js';
+import { parseRfc3339 } from './time.js';
+import type { LogInput } from './log.js';
+
+export interface FieldLimits {
+  max_service_length: number;
+  max_user_id_length: number;
+  max_message_length: number;
+  max_metadata_keys: number;
+}
+
+/** A check failure in readable words plus the schema keyword it came from (for statistics). */
+export interface Problem {
+  keyword: string;
+  message: string;
+}
+
+export type Verdict = { ok: true; log: LogInput; ts: number } | { ok: false; problems: Problem[] };
+
+function fieldName(err: ErrorObject): string {
+  return err.instancePath.split('/').slice(1).join('.');
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function allowedKeys(err: ErrorObject): string {
+  const props = (err.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties;
+  return props ? Object.keys(props).join(', ') : 'none';
+}
+
+/** Turns one ajv error into a sentence that says what is wrong and what would be right. */
+export function describe(err: ErrorObject): string {
+  const field = fieldName(err);
+  const subject = field ? `'${field}'` : 'the value';
+  const p = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'required':
+      return `'${field ? `${field}.` : ''}${String(p.missingProperty)}' is a required property`;
+    case 'additionalProperties':
+      return `'${String(p.additionalProperty)}' is not an allowed property${field ? ` of '${field}'` : ''}; allowed: ${allowedKeys(err)}`;
+    case 'enum':
+      return `${subject} must be one of ${(p.allowedValues as unknown[]).join(', ')} (got ${show(err.data)})`;
+    case 'type':
+      return `${subject} must be of type ${String(p.type)} (got ${err.data === null ? 'null' : Array.isArray(err.data) ? 'array' : typeof err.data})`;
+    case 'format':
+      return `${subject} must be an RFC 3339 date-time with an offset, e.g. 2024-01-15T14:30:00Z, in years 1970-9999 (got ${show(err.data)})`;
+    case 'minLength':
+      return `${subject} must not be empty`;
+    case 'maxLength':
+      return `${subject} is longer than the limit of ${String(p.limit)} characters`;
+    case 'maxProperties':
+      return `${subject} has more than the limit of ${String(p.limit)} keys`;
+    default:
+      return `${subject} ${err.message ?? 'is invalid'}`;
+  }
+}
+
+/** A validator for small request bodies (simulation parameters) that throws a 400 naming every problem. */
+export function compileBodyCheck<T>(schema: Record<string, unknown>): (value: unknown) => T {
+  const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
+  const validate = ajv.compile<T>(schema);
+  return (value) => {
+    if (validate(value)) return value;
+    throw new AppError(400, 'INVALID_BODY', validate.errors!.map(describe).join('; '));
+  };
+}
+
+/** Compiles the log schema with the configured length caps substituted for its defaults. */
+export function compileLogSchema(schema: Record<string, unknown>, limits: FieldLimits): ValidateFunction<LogInput> {
+  const copy = structuredClone(schema) as { properties: Record<string, Record<string, unknown>> };
+  for (const prop of Object.values(copy.properties)) {
+    const limitKey = prop['x-limit'] as keyof FieldLimits | undefined;
+    if (limitKey === undefined) continue;
+    const keyword = 'maxProperties' in prop ? 'maxProperties' : 'maxLength';
+    prop[keyword] = limits[limitKey];
+  }
+  const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, keywords: ['x-limit'] });
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => !Number.isNaN(parseRfc3339(s)) });
+  return ajv.compile<LogInput>(copy);
+}
+
+/** Counts of validation outcomes since start, by ajv keyword for the failures. */
+export class ValidationStats {
+  total = 0;
+  valid = 0;
+  invalid = 0;
+  readonly errorTypes = new Map<string, number>();
+
+  record(verdict: Verdict): void {
+    this.total++;
+    if (verdict.ok) {
+      this.valid++;
+      return;
+    }
+    this.invalid++;
+    for (const keyword of new Set(verdict.problems.map((p) => p.keyword))) {
+      this.errorTypes.set(keyword, (this.errorTypes.get(keyword) ?? 0) + 1);
+    }
+  }
+
+  toJSON(): { total: number; valid: number; invalid: number; error_types: Record<string, number> } {
+    return { total: this.total, valid: this.valid, invalid: this.invalid, error_types: Object.fromEntries(this.errorTypes) };
+  }
+}
+
+/** Validates one candidate log and parses its timestamp (once) to epoch ms. */
+export class LogValidator {
+  private readonly validate: ValidateFunction<LogInput>;
+
+  constructor(schema: Record<string, unknown>, limits: FieldLimits) {
+    this.validate = compileLogSchema(schema, limits);
+  }
+
+  check(value: unknown): Verdict {
+    if (!this.validate(value)) {
+      return { ok: false, problems: this.validate.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) })) };
+    }
+    return { ok: true, log: value, ts: parseRfc3339(value.timestamp) };
+  }
+}

@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify';
+import { QueryReader } from '../query.js';
+
+const READ = { access: { scope: 'read', door: 'api' } } as const;
+
+export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
+  const { core } = app;
+  const maxMinutes = core.analytics.maxBuckets;
+  const minutesOf = (query: unknown): number =>
+    new QueryReader(query as Record<string, string>, ['minutes']).int('minutes', 1, maxMinutes) ?? Math.min(30, maxMinutes);
+
+  app.get('/health', async () => ({
+    status: 'healthy',
+    total_logs: core.stats.total,
+    current_stored: core.store.size,
+    buffer_capacity: core.store.capacity,
+    uptime_seconds: Math.floor((core.now() - core.startedAt) / 1000),
+    out_of_window: core.analytics.outOfWindow,
+    cardinality: core.cardinality(),
+  }));
+
+  app.get('/api/stats', { config: READ }, async () => {
+    const { stats } = core;
+    return {
+      total_logs: stats.total,
+      logs_per_service: Object.fromEntries(stats.perService),
+      logs_per_level: stats.levelCounts(),
+      last_log_per_service: Object.fromEntries([...stats.lastEventPerService].map(([s, ts]) => [s, new Date(ts).toISOString()])),
+      out_of_window: core.analytics.outOfWindow,
+      cardinality: core.cardinality(),
+    };
+  });
+
+  app.get('/api/time-series', { config: READ }, async (request) => core.analytics.timeSeries(minutesOf(request.query)));
+
+  app.get('/api/advanced-dashboard-data', { config: READ }, async (request) => core.dashboard(minutesOf(request.query)));
+
+  app.get('/api/validation-stats', { config: READ }, async () => core.validationStats.toJSON());
+}

@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import { LEVELS, type StoredLog } from '../../core/log.js';
+import type { LogQuery } from '../../core/log-store.js';
+import { isNaiveDateTime, toNaiveUtc } from '../../core/time.js';
+import { toBatch } from '../body.js';
+import { QueryReader } from '../query.js';
+import { batchReply, batchStatus } from './ingest.js';
+import { readBefore } from './logs.js';
+
+/**
+ * Seed 000's API (POST/GET/DELETE /logs, GET /stats) as a thin adapter over the same core:
+ * its `severity` field is our `level`, its naive timestamps are UTC, its times render as
+ * `YYYY-MM-DDTHH:MM:SS` in UTC, and every route needs a token.
+ */
+
+const LEGACY_PARAMS = ['timestamp_start', 'timestamp_end', 'received_at_start', 'received_at_end', 'service', 'severity', 'limit', 'offset'];
+
+/** Seed 000's log shape to ours: `severity` becomes `level`, a naive timestamp gets a `Z`. */
+export function fromLegacy(item: unknown): unknown {
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) return item;
+  const { severity, ...rest } = item as Record<string, unknown>;
+  const out: Record<string, unknown> = rest;
+  if (severity !== undefined && out.level === undefined) out.level = typeof severity === 'string' ? severity.toUpperCase() : severity;
+  if (typeof out.timestamp === 'string' && isNaiveDateTime(out.timestamp)) out.timestamp = `${out.timestamp}Z`;
+  return out;
+}
+
+function toLegacyView(log: StoredLog): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    id: log.id,
+    timestamp: toNaiveUtc(log.ts),
+    service: log.service,
+    severity: log.level,
+    message: log.message,
+    received_at: toNaiveUtc(log.receivedAt),
+  };
+  if (log.userId !== undefined) view.user_id = log.userId;
+  if (log.metadata !== undefined) view.metadata = log.metadata;
+  return view;
+}
+
+export function readLegacyQuery(raw: Record<string, string | string[] | undefined>): LogQuery {
+  const r = new QueryReader(raw, LEGACY_PARAMS);
+  const query: LogQuery = { limit: r.int('limit', 1, 10_000) ?? 1000, offset: r.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0 };
+  const services = r.list('service');
+  const levels = r.enumList('severity', LEVELS);
+  const from = r.time('timestamp_start');
+  const to = r.time('timestamp_end');
+  const receivedFrom = r.time('received_at_start');
+  const receivedTo = r.time('received_at_end');
+  if (services) query.services = services;
+  if (levels) query.levels = levels;
+  if (from !== undefined) query.from = from;
+  if (to !== undefined) query.to = to;
+  if (receivedFrom !== undefined) query.receivedFrom = receivedFrom;
+  if (receivedTo !== undefined) query.receivedTo = receivedTo;
+  return query;
+}
+
+export async function legacyRoutes(app: FastifyInstance): Promise<void> {
+  const { core } = app;
+  const access = (scope: 'ingest' | 'read' | 'admin') => ({ access: { scope, door: 'legacy' as const } });
+
+  app.post('/logs', { config: access('ingest') }, async (request, reply) => {
+    const batch = toBatch(request.body, core.config.limits.max_batch_items);
+    const result = await core.pipeline.ingest(batch.items.map(fromLegacy), { boundService: request.principal.service });
+    const code = batchStatus(result);
+    if (code === 201) return reply.code(201).send({ message: 'Log(s) saved successfully' });
+    return reply.code(code).send({
+      error: `${result.rejected.length} of ${batch.items.length} log(s) rejected; fix them and send those again`,
+      ...batchReply(result),
+    });
+  });
+
+  app.get('/logs', { config: access('read') }, async (request) =>
+    core.store.query(readLegacyQuery(request.query as Record<string, string>)).logs.map(toLegacyView),
+  );
+
+  app.get('/stats', { config: access('read') }, async () => {
+    const { stats } = core;
+    return {
+      logs_per_service: Object.fromEntries(stats.perService),
+      logs_per_severity: stats.levelCounts(),
+      last_log_per_service: Object.fromEntries([...stats.lastEventPerService].map(([s, ts]) => [s, toNaiveUtc(ts)])),
+    };
+  });
+
+  app.delete('/logs', { config: access('admin') }, async (request) => {
+    const deleted = core.deleteBefore(readBefore(request.query as Record<string, string>));
+    return { message: `${deleted} log(s) deleted` };
+  });
+}
