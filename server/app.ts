@@ -1,12 +1,16 @@
+import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { SimpleIntervalJob, Task } from 'toad-scheduler';
 import type { Config } from './config.js';
 import { LogServer } from './core/log-server.js';
+import type { AlertHandler } from './core/alerting/types.js';
 import type { Random } from './core/simulator.js';
 import type { Clock } from './core/time.js';
 import authPlugin from './http/auth.js';
 import { registerBodyParsers } from './http/body.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { registerErrorHandling } from './http/errors.js';
+import { alertRoutes } from './http/routes/alerts.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
 import { ingestRoutes } from './http/routes/ingest.js';
 import { legacyRoutes } from './http/routes/legacy.js';
@@ -24,6 +28,8 @@ export interface AppDeps {
   now?: Clock;
   /** Randomness for the simulator; Math.random by default. */
   random?: Random;
+  /** Alert handlers beside the configured ones (any object with the AlertHandler shape). */
+  alertHandlers?: readonly AlertHandler[];
   /** Folder of the built dashboard; web/dist by default. */
   dashboardRoot?: string;
 }
@@ -42,13 +48,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     onConstructorPoisoning: 'error',
   });
 
-  app.decorate('core', new LogServer(config, { now: deps.now }));
+  const core = new LogServer(config, { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers });
+  app.decorate('core', core);
+  app.addHook('onClose', async () => core.close());
+
+  // The scheduled alert check notices what ingest cannot: a service gone silent, a window slid past a burst.
+  await app.register(fastifySchedule);
+  app.addHook('onReady', async () => {
+    const task = new Task('alert-check', () => core.alerts.checkAll(), (err) => app.log.error({ err }, 'alert check failed'));
+    app.scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds: config.alerting.check_interval_seconds }, task, { id: 'alert-check' }));
+  });
+
   registerErrorHandling(app, config.limits.max_body_bytes);
   registerBodyParsers(app);
   await app.register(authPlugin, { config });
   await app.register(ingestRoutes);
   await app.register(logRoutes);
   await app.register(analyticsRoutes);
+  await app.register(alertRoutes);
   await app.register(simulateRoutes, { random: deps.random ?? Math.random });
   await app.register(legacyRoutes);
   await app.register(dashboardRoutes, { root: deps.dashboardRoot });

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
+import type { RuleName } from './core/alerting/types.js';
+import type { WebhookConfig } from './core/alerting/webhook.js';
 import { loadSchema } from './schemas.js';
 
 export type Scope = 'ingest' | 'read' | 'admin';
@@ -39,6 +41,14 @@ export interface Config {
     readonly cooldown_seconds: number;
     readonly window_minutes: number;
     readonly min_samples: number;
+    readonly history_size: number;
+    readonly check_interval_seconds: number;
+    readonly external_url: string;
+    readonly rules: Readonly<Record<RuleName, boolean>>;
+    readonly handlers: {
+      readonly log: boolean;
+      readonly webhooks: readonly WebhookConfig[];
+    };
   };
   readonly auth: {
     readonly anonymous_scopes: readonly Exclude<Scope, 'admin'>[];
@@ -69,6 +79,11 @@ export const DEFAULTS: Config = {
     cooldown_seconds: 300,
     window_minutes: 5,
     min_samples: 20,
+    history_size: 100,
+    check_interval_seconds: 30,
+    external_url: 'http://localhost:5000',
+    rules: { error_rate: true, high_volume: true, service_down: true },
+    handlers: { log: true, webhooks: [] },
   },
   auth: { anonymous_scopes: ['ingest', 'read'], tokens: [] },
   simulation: { enabled: true },
@@ -85,7 +100,8 @@ const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: [string, string]; parse:
   { env: 'LOG_LEVEL', path: ['server', 'log_level'], parse: (v) => v },
 ];
 
-const ajv = new Ajv2020({ allErrors: false, strict: true });
+// useDefaults fills each webhook's optional settings, which a deep merge cannot reach inside arrays.
+const ajv = new Ajv2020({ allErrors: false, strict: true, useDefaults: true });
 const validateConfig = ajv.compile<Config>(loadSchema('config.schema.json'));
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

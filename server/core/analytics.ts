@@ -7,6 +7,12 @@ export interface ServiceCount {
   errors: number;
 }
 
+export interface ServiceWindow extends ServiceCount {
+  /** The minute with most logs, `2024-01-15T14:30`, or null when the service sent none. */
+  peakMinute: string | null;
+  peakCount: number;
+}
+
 /** One minute of event time. Reused in place when its slot comes round again. */
 class MinuteBucket {
   minute = Number.NaN;
@@ -139,6 +145,36 @@ export class Analytics implements LogSink {
       }
     });
     return out;
+  }
+
+  /**
+   * One service over the last `minutes` minutes: totals, and its busiest minute (what the
+   * volume rule compares with its per-minute threshold). O(minutes).
+   */
+  serviceWindow(service: string, minutes: number): ServiceWindow {
+    const w: ServiceWindow = { total: 0, errors: 0, peakMinute: null, peakCount: 0 };
+    this.eachMinute(minutes, (m, b) => {
+      const c = b?.services.get(service);
+      if (c === undefined) return;
+      w.total += c.total;
+      w.errors += c.errors;
+      if (c.total > w.peakCount) {
+        w.peakCount = c.total;
+        w.peakMinute = minuteKey(m);
+      }
+    });
+    return w;
+  }
+
+  /** All services together over the last `minutes` minutes. O(minutes). */
+  windowTotals(minutes: number): ServiceCount {
+    const w: ServiceCount = { total: 0, errors: 0 };
+    this.eachMinute(minutes, (_m, b) => {
+      if (b === undefined) return;
+      w.total += b.total;
+      w.errors += b.errors;
+    });
+    return w;
   }
 
   /** The `n` users with most logs in the last `minutes` minutes. */

@@ -1,5 +1,10 @@
 import type { Config } from '../config.js';
 import { loadSchema } from '../schemas.js';
+import { AlertDispatcher } from './alerting/dispatcher.js';
+import { AlertEngine } from './alerting/engine.js';
+import { LogHandler, MemoryHandler, type AlertLogger } from './alerting/handlers.js';
+import type { AlertHandler, AlertView } from './alerting/types.js';
+import { WebhookHandler } from './alerting/webhook.js';
 import { Analytics, round4 } from './analytics.js';
 import { IngestPipeline } from './ingest.js';
 import { KeyCap, topN } from './key-cap.js';
@@ -10,9 +15,19 @@ import { LogStats } from './stats.js';
 import { systemClock, type Clock } from './time.js';
 import { LogValidator, ValidationStats } from './validation.js';
 
+/** The part of a pino logger the core uses. */
+export interface CoreLogger extends AlertLogger {
+  error(obj: object, msg: string): void;
+}
+
 export interface CoreDeps {
   now?: Clock;
+  logger?: CoreLogger;
+  /** Extra alert handlers beside the configured ones: any object with the AlertHandler shape. */
+  alertHandlers?: readonly AlertHandler[];
 }
+
+const silentLogger: CoreLogger = { warn() {}, info() {}, error() {} };
 
 export interface DashboardData {
   summary: {
@@ -28,7 +43,7 @@ export interface DashboardData {
   most_active_services: { service: string; count: number }[];
   user_activity: { user_id: string; count: number }[];
   recent_logs: LogView[];
-  active_alerts: unknown[];
+  active_alerts: AlertView[];
   validation_stats: ReturnType<ValidationStats['toJSON']>;
 }
 
@@ -48,6 +63,10 @@ export class LogServer {
   readonly validationStats = new ValidationStats();
   readonly pipeline: IngestPipeline;
   readonly startedAt: number;
+  readonly alerts: AlertEngine;
+  readonly alertLog = new MemoryHandler();
+  readonly webhooks: readonly WebhookHandler[];
+  readonly dispatcher: AlertDispatcher;
   private readonly healthRules: HealthRules;
 
   constructor(
@@ -68,12 +87,27 @@ export class LogServer {
       users: this.users,
       now: this.now,
     });
+    const logger = deps.logger ?? silentLogger;
+    this.webhooks = alerting.handlers.webhooks.map((w) => new WebhookHandler(w, alerting.external_url));
+    this.dispatcher = new AlertDispatcher(
+      [this.alertLog, ...(alerting.handlers.log ? [new LogHandler(logger)] : []), ...this.webhooks, ...(deps.alertHandlers ?? [])],
+      (handler, err) => logger.error({ err, handler }, 'alert handler failed'),
+    );
+    this.alerts = new AlertEngine({
+      config: alerting,
+      analytics: this.analytics,
+      stats: this.stats,
+      services: this.services,
+      now: this.now,
+      notify: this.dispatcher.dispatch,
+    });
     this.pipeline = new IngestPipeline({
       validator: new LogValidator(LOG_SCHEMA, limits),
       validationStats: this.validationStats,
       services: this.services,
       users: this.users,
-      sinks: [this.store, this.stats, this.analytics],
+      // Alerting last: its rules read the analytics this batch has just updated.
+      sinks: [this.store, this.stats, this.analytics, this.alerts],
       now: this.now,
     });
     this.healthRules = {
@@ -94,6 +128,11 @@ export class LogServer {
       services: { tracked: this.services.size, cap: this.services.cap, folded: this.services.folded },
       users: { tracked: this.users.size, cap: this.users.cap, folded: this.users.folded },
     };
+  }
+
+  /** Stops the alert handlers (webhook queues); call once, on shutdown. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
   }
 
   /** Deletes logs whose event time is before `ts`; returns how many. Counters are all-time and stay. */
@@ -122,7 +161,7 @@ export class LogServer {
       ).map(([service, count]) => ({ service, count })),
       user_activity: analytics.topUsers(minutes, 10),
       recent_logs: this.store.recent(20).map(toView),
-      active_alerts: [],
+      active_alerts: this.alerts.activeAlerts(),
       validation_stats: this.validationStats.toJSON(),
     };
   }

@@ -39,7 +39,7 @@ export function serviceHealth(
     const errorRate = r === undefined || r.total === 0 ? 0 : r.errors / r.total;
     let status: HealthStatus = 'healthy';
     if (t - lastSeen > rules.serviceDownMinutes * MINUTE_MS) status = 'down';
-    else if (r !== undefined && r.total >= rules.minSamples && errorRate > rules.errorRateThreshold) status = 'warning';
+    else if (r !== undefined && r.total >= rules.minSamples && errorRate >= rules.errorRateThreshold) status = 'warning';
     out[service] = {
       status,
       last_seen: new Date(lastSeen).toISOString(),

@@ -1,0 +1,261 @@
+import { createHash } from 'node:crypto';
+import type { Analytics } from '../analytics.js';
+import type { KeyCap } from '../key-cap.js';
+import type { LogSink, StoredLog } from '../log.js';
+import { RingBuffer } from '../ring-buffer.js';
+import type { LogStats } from '../stats.js';
+import { MINUTE_MS, type Clock } from '../time.js';
+import { ALL_SERVICES, type AlertLevel, type AlertNotification, type AlertView, type RuleName } from './types.js';
+
+export interface AlertRulesConfig {
+  error_rate_threshold: number;
+  high_volume_threshold: number;
+  service_down_minutes: number;
+  cooldown_seconds: number;
+  window_minutes: number;
+  min_samples: number;
+  history_size: number;
+  rules: Readonly<Record<RuleName, boolean>>;
+}
+
+export interface AlertEngineDeps {
+  config: AlertRulesConfig;
+  analytics: Analytics;
+  stats: LogStats;
+  services: KeyCap;
+  now: Clock;
+  /** Receives every notification; must not block (the dispatcher defers handler work). */
+  notify: (notification: AlertNotification) => void;
+}
+
+/** A measurement of one rule for one service at one moment. */
+interface Measurement {
+  breached: boolean;
+  value: number;
+  threshold: number;
+  message: string;
+}
+
+interface AlertState {
+  readonly rule: RuleName;
+  readonly service: string;
+  readonly fingerprint: string;
+  readonly level: AlertLevel;
+  readonly firedAt: number;
+  message: string;
+  value: number;
+  threshold: number;
+  status: 'firing' | 'resolved';
+  lastNotifiedAt: number | null;
+  resolvedAt: number | null;
+}
+
+const LEVEL: Record<RuleName, AlertLevel> = { error_rate: 'CRITICAL', high_volume: 'WARNING', service_down: 'CRITICAL' };
+
+/** Stable id of (rule, service), 16 hex digits like Alertmanager's. */
+export function fingerprintOf(rule: RuleName, service: string): string {
+  return createHash('sha256').update(`${rule}\u0000${service}`).digest('hex').slice(0, 16);
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/**
+ * Evaluates the rules and keeps each alert's lifecycle. An alert is identified by
+ * (rule, service). A breach opens an alert and notifies; while it stays breached, a
+ * re-notification goes out at most once per cooldown; once an evaluation finds the
+ * condition clear it resolves (notifying only if its firing was notified) and moves to a
+ * bounded history. The cooldown is kept per (rule, service) across episodes, so an alert
+ * that flaps cannot notify more than once per cooldown either.
+ *
+ * Every check-and-set runs synchronously with no await in between: JavaScript runs one
+ * evaluation at a time, so concurrent ingests cannot both see "not notified yet".
+ */
+export class AlertEngine implements LogSink {
+  private readonly active = new Map<string, AlertState>();
+  private readonly history: RingBuffer<AlertState>;
+  /** Last firing notification per fingerprint, kept across episodes for the cooldown. */
+  private readonly lastFiringNotice = new Map<string, number>();
+  /** Silenced fingerprints and when each silence ends (epoch ms). */
+  private readonly silences = new Map<string, number>();
+  /** Every (rule, service) fingerprint seen, so silences can target resolved alerts too. */
+  private readonly known = new Set<string>();
+  readonly counters: Record<RuleName, { fired: number; notified: number }> = {
+    error_rate: { fired: 0, notified: 0 },
+    high_volume: { fired: 0, notified: 0 },
+    service_down: { fired: 0, notified: 0 },
+  };
+
+  constructor(private readonly deps: AlertEngineDeps) {
+    this.history = new RingBuffer<AlertState>(Math.max(1, deps.config.history_size));
+  }
+
+  /** Evaluated on ingest, for the services this batch touched and for all services together. */
+  append(logs: readonly StoredLog[]): void {
+    const touched = new Set<string>();
+    for (const log of logs) touched.add(this.deps.services.keyOf(log.service));
+    for (const service of touched) this.evaluateService(service);
+    this.evaluateGlobal();
+  }
+
+  /** The scheduled check: every rule for every service, so silence and a sliding window are noticed without new logs. */
+  checkAll(): void {
+    for (const service of this.deps.stats.lastSeenPerService.keys()) this.evaluateService(service);
+    this.evaluateGlobal();
+  }
+
+  private evaluateService(service: string): void {
+    const { rules } = this.deps.config;
+    if (rules.error_rate) this.observe('error_rate', service, this.measureErrorRate(service));
+    if (rules.high_volume) this.observe('high_volume', service, this.measureVolume(service));
+    if (rules.service_down) this.observe('service_down', service, this.measureSilence(service));
+  }
+
+  private evaluateGlobal(): void {
+    if (this.deps.config.rules.error_rate) this.observe('error_rate', ALL_SERVICES, this.measureErrorRate(ALL_SERVICES));
+  }
+
+  private measureErrorRate(service: string): Measurement {
+    const { window_minutes: minutes, min_samples: minSamples, error_rate_threshold: threshold } = this.deps.config;
+    const w = service === ALL_SERVICES ? this.deps.analytics.windowTotals(minutes) : this.deps.analytics.serviceWindow(service, minutes);
+    const rate = w.total === 0 ? 0 : w.errors / w.total;
+    const who = service === ALL_SERVICES ? 'all services' : service;
+    return {
+      breached: w.total >= minSamples && rate >= threshold,
+      value: Math.round(rate * 10_000) / 10_000,
+      threshold,
+      message: `Error rate for ${who} is ${pct(rate)} over the last ${minutes} min (${w.errors} of ${w.total} logs), threshold ${pct(threshold)}`,
+    };
+  }
+
+  private measureVolume(service: string): Measurement {
+    const { window_minutes: minutes, high_volume_threshold: threshold } = this.deps.config;
+    const w = this.deps.analytics.serviceWindow(service, minutes);
+    return {
+      breached: w.peakCount >= threshold,
+      value: w.peakCount,
+      threshold,
+      message: `${service} sent ${w.peakCount} logs in one minute (${w.peakMinute ?? 'none'}), threshold ${threshold} per minute`,
+    };
+  }
+
+  private measureSilence(service: string): Measurement {
+    const lastSeen = this.deps.stats.lastSeenPerService.get(service);
+    const threshold = this.deps.config.service_down_minutes * 60;
+    const silentSeconds = lastSeen === undefined ? 0 : Math.floor((this.deps.now() - lastSeen) / 1000);
+    return {
+      breached: lastSeen !== undefined && this.deps.now() - lastSeen >= this.deps.config.service_down_minutes * MINUTE_MS,
+      value: silentSeconds,
+      threshold,
+      message: `${service} has sent nothing for ${silentSeconds} s (last seen ${lastSeen === undefined ? 'never' : new Date(lastSeen).toISOString()}), threshold ${threshold} s`,
+    };
+  }
+
+  private silencedUntil(fingerprint: string): number | undefined {
+    const until = this.silences.get(fingerprint);
+    if (until === undefined) return undefined;
+    if (until > this.deps.now()) return until;
+    this.silences.delete(fingerprint);
+    return undefined;
+  }
+
+  private send(state: AlertState, status: 'firing' | 'resolved'): void {
+    if (status === 'firing') {
+      state.lastNotifiedAt = this.deps.now();
+      this.lastFiringNotice.set(state.fingerprint, state.lastNotifiedAt);
+      this.counters[state.rule].notified++;
+    }
+    this.deps.notify({ status, alert: this.view(state) });
+  }
+
+  private observe(rule: RuleName, service: string, m: Measurement): void {
+    const fingerprint = fingerprintOf(rule, service);
+    const current = this.active.get(fingerprint);
+    const now = this.deps.now();
+    if (!m.breached) {
+      if (current === undefined) return;
+      current.status = 'resolved';
+      current.resolvedAt = now;
+      current.value = m.value;
+      current.message = m.message;
+      this.active.delete(fingerprint);
+      this.history.push(current);
+      if (current.lastNotifiedAt !== null && this.silencedUntil(fingerprint) === undefined) this.send(current, 'resolved');
+      return;
+    }
+    let state = current;
+    if (state === undefined) {
+      state = {
+        rule,
+        service,
+        fingerprint,
+        level: LEVEL[rule],
+        firedAt: now,
+        message: m.message,
+        value: m.value,
+        threshold: m.threshold,
+        status: 'firing',
+        lastNotifiedAt: null,
+        resolvedAt: null,
+      };
+      this.active.set(fingerprint, state);
+      this.known.add(fingerprint);
+      this.counters[rule].fired++;
+    } else {
+      state.value = m.value;
+      state.message = m.message;
+    }
+    const last = this.lastFiringNotice.get(fingerprint);
+    const cooledDown = last === undefined || now - last >= this.deps.config.cooldown_seconds * 1000;
+    if (cooledDown && this.silencedUntil(fingerprint) === undefined) this.send(state, 'firing');
+  }
+
+  private view(s: AlertState): AlertView {
+    const v: AlertView = {
+      rule: s.rule,
+      level: s.level,
+      service: s.service,
+      message: s.message,
+      timestamp: new Date(s.firedAt).toISOString(),
+      last_notified: s.lastNotifiedAt === null ? null : new Date(s.lastNotifiedAt).toISOString(),
+      status: s.status,
+      value: s.value,
+      threshold: s.threshold,
+      fingerprint: s.fingerprint,
+    };
+    if (s.resolvedAt !== null) v.resolved_at = new Date(s.resolvedAt).toISOString();
+    const until = this.silencedUntil(s.fingerprint);
+    if (until !== undefined) v.silenced_until = new Date(until).toISOString();
+    return v;
+  }
+
+  /** Firing alerts, most recent first. */
+  activeAlerts(): AlertView[] {
+    return [...this.active.values()].sort((a, b) => b.firedAt - a.firedAt).map((s) => this.view(s));
+  }
+
+  /** Resolved alerts, most recent first, at most `alerting.history_size`. */
+  resolvedAlerts(): AlertView[] {
+    const out: AlertView[] = [];
+    for (let i = this.history.size - 1; i >= 0; i--) out.push(this.view(this.history.at(i)!));
+    return out;
+  }
+
+  /** Mutes notifications for a known fingerprint until `until`; false when no such alert was ever seen. */
+  silence(fingerprint: string, until: number): boolean {
+    if (!this.known.has(fingerprint)) return false;
+    this.silences.set(fingerprint, until);
+    return true;
+  }
+
+  /** Silences still in force, with the alert they mute. */
+  activeSilences(): { fingerprint: string; until: string }[] {
+    const out: { fingerprint: string; until: string }[] = [];
+    for (const fingerprint of [...this.silences.keys()]) {
+      const until = this.silencedUntil(fingerprint);
+      if (until !== undefined) out.push({ fingerprint, until: new Date(until).toISOString() });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,180 @@
+import type { AlertHandler, AlertNotification } from './types.js';
+
+export interface WebhookConfig {
+  url: string;
+  headers?: Readonly<Record<string, string>>;
+  timeout_ms: number;
+  max_retries: number;
+  backoff_ms: number;
+  queue_size: number;
+}
+
+/** One alert in Prometheus Alertmanager's webhook format (version 4). */
+export interface AlertmanagerAlert {
+  status: 'firing' | 'resolved';
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  startsAt: string;
+  endsAt: string;
+  generatorURL: string;
+  fingerprint: string;
+}
+
+export interface AlertmanagerPayload {
+  version: '4';
+  groupKey: string;
+  truncatedAlerts: number;
+  status: 'firing' | 'resolved';
+  receiver: string;
+  groupLabels: Record<string, string>;
+  commonLabels: Record<string, string>;
+  commonAnnotations: Record<string, string>;
+  externalURL: string;
+  alerts: AlertmanagerAlert[];
+}
+
+/** Alertmanager's zero time: what endsAt holds while an alert is still firing. */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function toAlertmanager(n: AlertNotification, externalURL: string): AlertmanagerPayload {
+  const { alert } = n;
+  const labels = { alertname: alert.rule, rule: alert.rule, service: alert.service, severity: alert.level.toLowerCase() };
+  const annotations = {
+    summary: alert.message,
+    value: String(alert.value),
+    threshold: String(alert.threshold),
+  };
+  return {
+    version: '4',
+    groupKey: `{}:{alertname="${alert.rule}", service="${alert.service}"}`,
+    truncatedAlerts: 0,
+    status: n.status,
+    receiver: 'logsentinel',
+    groupLabels: { alertname: alert.rule, service: alert.service },
+    commonLabels: labels,
+    commonAnnotations: annotations,
+    externalURL,
+    alerts: [
+      {
+        status: n.status,
+        labels,
+        annotations,
+        startsAt: alert.timestamp,
+        endsAt: n.status === 'resolved' ? (alert.resolved_at ?? ZERO_TIME) : ZERO_TIME,
+        generatorURL: `${externalURL}/api/alerts?rule=${encodeURIComponent(alert.rule)}&service=${encodeURIComponent(alert.service)}`,
+        fingerprint: alert.fingerprint,
+      },
+    ],
+  };
+}
+
+export interface WebhookCounters {
+  url: string;
+  queued: number;
+  sent: number;
+  failed: number;
+  retried: number;
+  dropped: number;
+}
+
+/** Waits `ms`, or less if the signal aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * POSTs each notification to a URL in Alertmanager's webhook format. Deliveries go one at a
+ * time from a bounded queue: each attempt has a timeout, failures (network, 429, 5xx) are
+ * retried with exponential backoff, and a full queue drops the newest notification. All of it
+ * is counted. `handle` only enqueues, so a slow receiver never holds anyone up.
+ */
+export class WebhookHandler implements AlertHandler {
+  readonly name: string;
+  private readonly queue: AlertmanagerPayload[] = [];
+  private readonly closing = new AbortController();
+  private worker: Promise<void> | null = null;
+  private readonly counters: WebhookCounters;
+
+  constructor(
+    private readonly config: WebhookConfig,
+    private readonly externalURL: string,
+  ) {
+    this.name = `webhook ${new URL(config.url).host}`;
+    this.counters = { url: config.url, queued: 0, sent: 0, failed: 0, retried: 0, dropped: 0 };
+  }
+
+  handle(notification: AlertNotification): void {
+    if (this.closing.signal.aborted || this.queue.length >= this.config.queue_size) {
+      this.counters.dropped++;
+      return;
+    }
+    this.queue.push(toAlertmanager(notification, this.externalURL));
+    this.worker ??= this.drain().finally(() => {
+      this.worker = null;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    for (let payload = this.queue.shift(); payload !== undefined; payload = this.queue.shift()) {
+      await this.deliver(payload);
+    }
+  }
+
+  private async deliver(payload: AlertmanagerPayload): Promise<void> {
+    const body = JSON.stringify(payload);
+    for (let attempt = 0; ; attempt++) {
+      if (this.closing.signal.aborted) {
+        this.counters.dropped++;
+        return;
+      }
+      let retryable: boolean;
+      try {
+        const res = await fetch(this.config.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...this.config.headers },
+          body,
+          signal: AbortSignal.any([AbortSignal.timeout(this.config.timeout_ms), this.closing.signal]),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) {
+          this.counters.sent++;
+          return;
+        }
+        retryable = res.status === 429 || res.status >= 500;
+      } catch {
+        if (this.closing.signal.aborted) {
+          this.counters.dropped++;
+          return;
+        }
+        retryable = true;
+      }
+      if (!retryable || attempt >= this.config.max_retries) {
+        this.counters.failed++;
+        return;
+      }
+      this.counters.retried++;
+      await pause(this.config.backoff_ms * 2 ** attempt, this.closing.signal);
+    }
+  }
+
+  stats(): WebhookCounters {
+    return { ...this.counters, queued: this.queue.length };
+  }
+
+  /** Stops delivering: the attempt in flight is aborted and what is still queued is counted as dropped. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    this.counters.dropped += this.queue.length;
+    this.queue.length = 0;
+    await this.worker;
+  }
+}

@@ -1,0 +1,69 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApp, type AppDeps } from '../server/app.js';
+import { deepMerge, resolveConfig, type Config } from '../server/config.js';
+import { seededRandom } from '../server/core/simulator.js';
+
+/** A clock tests move by hand. Starts at 2024-01-15T14:30:00Z unless told otherwise. */
+export class ManualClock {
+  constructor(public ms = Date.parse('2024-01-15T14:30:00Z')) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+  iso(offsetMs = 0): string {
+    return new Date(this.ms + offsetMs).toISOString();
+  }
+}
+
+export const ADMIN_TOKEN = 'test-admin-token-000000';
+export const READER_TOKEN = 'test-reader-token-00000';
+export const INGEST_TOKEN = 'test-ingest-token-00000';
+export const AUTH_SERVICE_TOKEN = 'auth-service-token-001';
+
+/** The shipped defaults plus a few known tokens, silent logging, and `overrides` on top. */
+export function testConfig(overrides: Record<string, unknown> = {}): Config {
+  const base = {
+    server: { log_level: 'silent' },
+    auth: {
+      anonymous_scopes: ['ingest', 'read'],
+      tokens: [
+        { name: 'admin', token: ADMIN_TOKEN, scopes: ['ingest', 'read', 'admin'] },
+        { name: 'reader', token: READER_TOKEN, scopes: ['read'] },
+        { name: 'ingester', token: INGEST_TOKEN, service: '*', scopes: ['ingest'] },
+        { token: AUTH_SERVICE_TOKEN, service: 'auth-service', scopes: ['ingest', 'read', 'admin'] },
+      ],
+    },
+  };
+  return resolveConfig(deepMerge(base, overrides));
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  clock: ManualClock;
+}
+
+/** The production app (same buildApp, same options) on a manual clock and seeded randomness. */
+export async function buildTestApp(overrides: Record<string, unknown> = {}, deps: AppDeps = {}): Promise<TestApp> {
+  const clock = new ManualClock();
+  const app = await buildApp(testConfig(overrides), { now: clock.now, random: seededRandom(42), ...deps });
+  await app.ready();
+  return { app, clock };
+}
+
+export function log(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    timestamp: '2024-01-15T14:29:30Z',
+    level: 'INFO',
+    service: 'auth-service',
+    message: 'User logged in',
+    ...overrides,
+  };
+}
+
+export function postJson(app: FastifyInstance, url: string, body: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url, payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+}
+
+export function auth(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
