@@ -30,6 +30,7 @@ export interface Config {
     readonly max_user_id_length: number;
     readonly max_message_length: number;
     readonly max_metadata_keys: number;
+    readonly max_metadata_depth: number;
     readonly max_services: number;
     readonly max_users: number;
   };
@@ -68,6 +69,7 @@ export const DEFAULTS: Config = {
     max_user_id_length: 256,
     max_message_length: 16_384,
     max_metadata_keys: 64,
+    max_metadata_depth: 8,
     max_services: 1_000,
     max_users: 10_000,
   },

@@ -122,7 +122,7 @@ export class LogServer {
     return serviceHealth(this.stats, this.analytics, this.healthRules, this.now);
   }
 
-  /** How many distinct values were folded into `other` because a cardinality cap was reached. */
+  /** Per capped key space: keys tracked, the cap, and how many logs were counted under `other` past it. */
   cardinality(): { services: { tracked: number; cap: number; folded: number }; users: { tracked: number; cap: number; folded: number } } {
     return {
       services: { tracked: this.services.size, cap: this.services.cap, folded: this.services.folded },

@@ -33,7 +33,8 @@ export function serviceHealth(
 ): Record<string, ServiceHealth> {
   const t = now();
   const recent = analytics.serviceCounts(rules.windowMinutes);
-  const out: Record<string, ServiceHealth> = {};
+  // No prototype: a service may be called __proto__.
+  const out: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
   for (const [service, lastSeen] of stats.lastSeenPerService) {
     const r = recent.get(service);
     const errorRate = r === undefined || r.total === 0 ? 0 : r.errors / r.total;

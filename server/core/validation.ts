@@ -8,6 +8,24 @@ export interface FieldLimits {
   max_user_id_length: number;
   max_message_length: number;
   max_metadata_keys: number;
+  max_metadata_depth: number;
+}
+
+/**
+ * True when `value` nests objects or arrays deeper than `limit` levels (the value itself is
+ * level 1). Iterative and stops at the limit: a hostile depth cannot overflow the stack here,
+ * and a stored log can always be serialized back.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > limit) return true;
+    for (const child of Object.values(v as object)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** A check failure in readable words plus the schema keyword it came from (for statistics). */
@@ -22,7 +40,9 @@ function fieldName(err: ErrorObject): string {
   return err.instancePath.split('/').slice(1).join('.');
 }
 
+/** A short rendering of a rejected value. Never serializes containers: they may be nested deep enough to overflow the stack. */
 function show(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
@@ -110,14 +130,22 @@ export class ValidationStats {
 /** Validates one candidate log and parses its timestamp (once) to epoch ms. */
 export class LogValidator {
   private readonly validate: ValidateFunction<LogInput>;
+  private readonly maxDepth: number;
 
   constructor(schema: Record<string, unknown>, limits: FieldLimits) {
     this.validate = compileLogSchema(schema, limits);
+    this.maxDepth = limits.max_metadata_depth;
   }
 
   check(value: unknown): Verdict {
     if (!this.validate(value)) {
       return { ok: false, problems: this.validate.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) })) };
+    }
+    if (value.metadata !== undefined && nestedDeeperThan(value.metadata, this.maxDepth)) {
+      return {
+        ok: false,
+        problems: [{ keyword: 'maxDepth', message: `'metadata' nests deeper than the limit of ${this.maxDepth} levels (limits.max_metadata_depth); flatten it` }],
+      };
     }
     return { ok: true, log: value, ts: parseRfc3339(value.timestamp) };
   }

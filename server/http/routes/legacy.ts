@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { IngestResult } from '../../core/ingest.js';
 import { LEVELS, type StoredLog } from '../../core/log.js';
 import type { LogQuery } from '../../core/log-store.js';
 import { isNaiveDateTime, toNaiveUtc } from '../../core/time.js';
@@ -23,6 +24,12 @@ export function fromLegacy(item: unknown): unknown {
   if (severity !== undefined && out.level === undefined) out.level = typeof severity === 'string' ? severity.toUpperCase() : severity;
   if (typeof out.timestamp === 'string' && isNaiveDateTime(out.timestamp)) out.timestamp = `${out.timestamp}Z`;
   return out;
+}
+
+/** Our validation messages in seed 000's words: its clients know the field as `severity`. */
+export function toLegacyErrors(result: IngestResult): IngestResult {
+  const rename = (m: string): string => m.replace(/'level'/g, "'severity'").replace(/\blevel(?=, service\b)/, 'severity');
+  return { ...result, rejected: result.rejected.map((r) => ({ ...r, errors: r.errors.map(rename) })) };
 }
 
 function toLegacyView(log: StoredLog): Record<string, unknown> {
@@ -63,7 +70,7 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/logs', { config: access('ingest') }, async (request, reply) => {
     const batch = toBatch(request.body, core.config.limits.max_batch_items);
-    const result = await core.pipeline.ingest(batch.items.map(fromLegacy), { boundService: request.principal.service });
+    const result = toLegacyErrors(await core.pipeline.ingest(batch.items.map(fromLegacy), { boundService: request.principal.service }));
     const code = batchStatus(result);
     if (code === 201) return reply.code(201).send({ message: 'Log(s) saved successfully' });
     return reply.code(code).send({
