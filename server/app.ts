@@ -1,3 +1,4 @@
+import fastifyHelmet from '@fastify/helmet';
 import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SimpleIntervalJob, Task } from 'toad-scheduler';
@@ -60,6 +61,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   registerErrorHandling(app, config.limits.max_body_bytes);
+  // The page loads only its own bundled script and styles: no inline script, no CDN.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+  });
   registerBodyParsers(app);
   await app.register(authPlugin, { config });
   await app.register(ingestRoutes);

@@ -56,6 +56,7 @@ export interface Config {
     readonly tokens: readonly TokenConfig[];
   };
   readonly simulation: { readonly enabled: boolean };
+  readonly dashboard: { readonly refresh_seconds: number };
 }
 
 /** The embedded defaults: what the server runs with when no config file exists. */
@@ -89,6 +90,7 @@ export const DEFAULTS: Config = {
   },
   auth: { anonymous_scopes: ['ingest', 'read'], tokens: [] },
   simulation: { enabled: true },
+  dashboard: { refresh_seconds: 5 },
 };
 
 export class ConfigError extends Error {

@@ -4,11 +4,21 @@ import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { AppError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../schemas.js';
+import type { UiConfig } from './ui-config.js';
 
 export const DASHBOARD_DIR = join(PROJECT_ROOT, 'web', 'dist');
 
 /** Serves the built dashboard; hashed assets are cached for a year, the page itself is revalidated. */
 export async function dashboardRoutes(app: FastifyInstance, opts: { root?: string }): Promise<void> {
+  const { config } = app.core;
+  app.get('/api/ui-config', async (): Promise<UiConfig> => ({
+    refresh_seconds: config.dashboard.refresh_seconds,
+    simulation_enabled: config.simulation.enabled,
+    error_rate_threshold: config.alerting.error_rate_threshold,
+    max_minutes: config.analytics.max_buckets,
+    anonymous_read: config.auth.anonymous_scopes.includes('read'),
+  }));
+
   const root = opts.root ?? DASHBOARD_DIR;
   if (!existsSync(join(root, 'index.html'))) {
     app.get('/', async () => {
@@ -16,13 +26,14 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { root?: strin
     });
     return;
   }
+  const assets = join(root, 'assets');
   await app.register(fastifyStatic, {
     root,
     prefix: '/',
     wildcard: false,
     cacheControl: false,
-    setHeaders(res, path) {
-      res.header('cache-control', path.includes(`${join(root, 'assets')}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
+    setHeaders(reply, path) {
+      reply.header('cache-control', path.startsWith(assets) ? 'public, max-age=31536000, immutable' : 'no-cache');
     },
   });
 }

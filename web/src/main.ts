@@ -1,51 +1,196 @@
 import './style.css';
+import type { AlertView } from '../../server/core/alerting/types.js';
+import type { DashboardData } from '../../server/core/log-server.js';
+import type { UiConfig } from '../../server/http/ui-config.js';
+import { api, clearToken, getToken, postJson, setToken, Unauthorized, Unreachable } from './api.js';
+import { DashboardCharts, type Point } from './charts.js';
+import { ago, byId, el, percent, shortTime } from './dom.js';
+import { LogsTable } from './logs-table.js';
 
-interface DashboardData {
-  summary: { total_logs: number; error_rate: number; active_services: number };
-  recent_logs: { id: number; timestamp: string; level: string; service: string; message: string }[];
+const HISTORY_SHOWN = 5;
+
+const main = byId('main');
+const banner = byId('banner');
+const status = byId('status');
+const range = byId<HTMLSelectElement>('range');
+const charts = new DashboardCharts(byId<HTMLCanvasElement>('volume-chart'), byId<HTMLCanvasElement>('error-chart'));
+const logs = new LogsTable(() => askForToken(true));
+
+let ui: UiConfig = { refresh_seconds: 5, simulation_enabled: false, error_rate_threshold: 0.1, max_minutes: 60, anonymous_read: true };
+let timer: ReturnType<typeof setTimeout> | undefined;
+let tokenPending = false;
+
+/** The time axis point of a bucket key like `2024-01-15T14:30` (UTC). */
+function minutePoint(key: string, y: number): Point {
+  return { x: Date.parse(`${key}:00Z`), y };
 }
 
-const REFRESH_MS = 5000;
-
-function byId(id: string): HTMLElement {
-  const el = document.getElementById(id);
-  if (el === null) throw new Error(`missing #${id}`);
-  return el;
+function list(id: string, items: HTMLElement[]): void {
+  byId(id).replaceChildren(...items);
 }
 
-/** Log-derived text only ever reaches the page through textContent. */
-function cell(text: string, className?: string): HTMLTableCellElement {
-  const td = document.createElement('td');
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
+function ranked(label: string, count: number): HTMLLIElement {
+  const li = el('li');
+  li.append(el('span', label), el('strong', count.toLocaleString()));
+  return li;
 }
 
-async function refresh(): Promise<void> {
-  const status = byId('status');
-  try {
-    const [dashRes, healthRes] = await Promise.all([fetch('/api/advanced-dashboard-data'), fetch('/health')]);
-    if (!dashRes.ok || !healthRes.ok) throw new Error(`HTTP ${dashRes.status}`);
-    const data = (await dashRes.json()) as DashboardData;
-    const health = (await healthRes.json()) as { current_stored: number };
-    byId('total-logs').textContent = data.summary.total_logs.toLocaleString();
-    byId('error-rate').textContent = `${(data.summary.error_rate * 100).toFixed(1)}%`;
-    byId('active-services').textContent = String(data.summary.active_services);
-    byId('stored').textContent = health.current_stored.toLocaleString();
-    byId('recent-logs').replaceChildren(
-      ...data.recent_logs.map((log) => {
-        const tr = document.createElement('tr');
-        tr.append(cell(log.timestamp), cell(log.level, `level level-${log.level.toLowerCase()}`), cell(log.service), cell(log.message));
-        return tr;
-      }),
-    );
-    status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    status.className = '';
-  } catch {
-    status.textContent = 'Server unreachable, retrying…';
-    status.className = 'error';
+function alertItem(a: AlertView, serverNow: number): HTMLLIElement {
+  const li = el('li', undefined, `alert alert-${a.level.toLowerCase()}${a.status === 'resolved' ? ' resolved' : ''}`);
+  li.dataset.fingerprint = a.fingerprint;
+  const head = el('div', undefined, 'alert-head');
+  head.append(el('span', a.level, 'alert-level'), el('span', a.rule, 'alert-rule'), el('span', a.service, 'alert-service'));
+  const when = a.status === 'resolved' && a.resolved_at ? `resolved ${ago(Date.parse(a.resolved_at), serverNow)}` : `since ${shortTime(a.timestamp)}`;
+  li.append(head, el('p', a.message, 'alert-message'), el('span', when, 'muted small'));
+  return li;
+}
+
+function renderDashboard(d: DashboardData, serverNow: number): void {
+  const s = d.summary;
+  byId('card-total').textContent = s.total_logs.toLocaleString();
+  const rate = byId('card-error-rate');
+  rate.textContent = percent(s.error_rate);
+  rate.classList.toggle('bad', s.error_rate >= ui.error_rate_threshold && s.total_logs > 0);
+  byId('card-services').textContent = String(Object.keys(d.service_health).length);
+  byId('card-alerts').textContent = String(d.active_alerts.length);
+  byId('card-alerts').classList.toggle('bad', d.active_alerts.length > 0);
+
+  charts.update(
+    d.time_series.map((p) => minutePoint(p.time, p.total)),
+    d.error_trends.map((p) => minutePoint(p.time, Math.round(p.error_rate * 1000) / 10)),
+  );
+
+  list('alerts', d.active_alerts.map((a) => alertItem(a, serverNow)));
+  byId('alerts-empty').hidden = d.active_alerts.length > 0;
+
+  const health = Object.entries(d.service_health).sort(([a], [b]) => a.localeCompare(b));
+  list(
+    'health',
+    health.map(([service, h]) => {
+      const li = el('li', undefined, `service status-${h.status}`);
+      li.dataset.service = service;
+      const dot = el('span', undefined, 'dot');
+      dot.title = h.status;
+      const name = el('span', service, 'service-name');
+      const meta = el('span', `${h.log_count.toLocaleString()} logs · ${percent(h.error_rate)} errors · ${ago(Date.parse(h.last_seen), serverNow)}`, 'muted small');
+      li.append(dot, name, el('span', h.status, 'service-status'), meta);
+      return li;
+    }),
+  );
+  byId('health-empty').hidden = health.length > 0;
+  logs.setServices(health.map(([service]) => service));
+
+  const v = d.validation_stats;
+  byId('valid-count').textContent = v.valid.toLocaleString();
+  byId('invalid-count').textContent = v.invalid.toLocaleString();
+  list(
+    'error-types',
+    Object.entries(v.error_types)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([k, n]) => ranked(k, n)),
+  );
+  list('top-services', d.most_active_services.map((x) => ranked(x.service, x.count)));
+  list('top-users', d.user_activity.map((x) => ranked(x.user_id, x.count)));
+}
+
+function showReachable(ok: boolean): void {
+  banner.hidden = ok;
+  main.classList.toggle('stale', !ok);
+  if (!ok) {
+    for (const id of ['card-total', 'card-error-rate', 'card-services', 'card-alerts']) byId(id).textContent = '–';
+    status.textContent = 'Offline';
+    status.className = 'status error';
   }
 }
 
-void refresh();
-setInterval(() => void refresh(), REFRESH_MS);
+async function refresh(): Promise<void> {
+  try {
+    const minutes = range.value;
+    const [dash, history] = await Promise.all([
+      api<DashboardData>(`/api/advanced-dashboard-data?minutes=${minutes}`),
+      api<{ alerts: AlertView[] }>('/api/alerts?status=resolved'),
+    ]);
+    renderDashboard(dash.data, dash.serverNow);
+    list('alerts-history', history.data.alerts.slice(0, HISTORY_SHOWN).map((a) => alertItem(a, history.serverNow)));
+    await logs.poll();
+    showReachable(true);
+    status.textContent = `Updated ${new Date(dash.serverNow).toLocaleTimeString(undefined, { hour12: false })}`;
+    status.className = 'status';
+  } catch (e) {
+    if (e instanceof Unauthorized) askForToken(getToken() !== null);
+    else if (e instanceof Unreachable || e instanceof TypeError) showReachable(false);
+    else {
+      status.textContent = e instanceof Error ? e.message : String(e);
+      status.className = 'status error';
+    }
+  }
+}
+
+/** Polls every refresh_seconds while the tab is visible; a hidden tab makes no requests. */
+function schedule(): void {
+  clearTimeout(timer);
+  if (document.hidden || tokenPending) return;
+  timer = setTimeout(() => void refresh().finally(schedule), ui.refresh_seconds * 1000);
+}
+
+async function refreshNow(): Promise<void> {
+  clearTimeout(timer);
+  await refresh();
+  schedule();
+}
+
+function askForToken(rejected: boolean): void {
+  if (tokenPending) return;
+  tokenPending = true;
+  clearTimeout(timer);
+  if (rejected) clearToken();
+  const dialog = byId<HTMLDialogElement>('token-dialog');
+  byId('token-error').hidden = !rejected;
+  dialog.showModal();
+}
+
+byId('token-form').addEventListener('submit', () => {
+  const input = byId<HTMLInputElement>('token-input');
+  setToken(input.value.trim());
+  input.value = '';
+  tokenPending = false;
+  void logs.reload().catch(() => undefined);
+  void refreshNow();
+});
+
+async function simulate(path: string, body: unknown, button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  try {
+    await postJson(path, body);
+    await Promise.all([refreshNow(), logs.reload()]);
+  } catch (e) {
+    if (e instanceof Unauthorized) askForToken(getToken() !== null);
+    else status.textContent = `Simulation failed: ${e instanceof Error ? e.message : String(e)}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function start(): Promise<void> {
+  try {
+    ui = (await api<UiConfig>('/api/ui-config')).data;
+  } catch {
+    showReachable(false);
+  }
+  for (const option of [...range.options]) option.disabled = Number(option.value) > ui.max_minutes;
+  const simLogs = byId<HTMLButtonElement>('simulate-logs');
+  const simErrors = byId<HTMLButtonElement>('simulate-errors');
+  simLogs.hidden = simErrors.hidden = !ui.simulation_enabled;
+  simLogs.addEventListener('click', () => void simulate('/api/simulate-logs', { count: 200 }, simLogs));
+  simErrors.addEventListener('click', () => void simulate('/api/simulate-errors', { count: 50, error_rate: 0.8 }, simErrors));
+  range.addEventListener('change', () => void refreshNow());
+  document.addEventListener('visibilitychange', () => (document.hidden ? clearTimeout(timer) : void refreshNow()));
+  if (!ui.anonymous_read && getToken() === null) {
+    askForToken(false);
+    return;
+  }
+  await Promise.all([refreshNow(), logs.reload().catch(() => undefined)]);
+}
+
+void start();

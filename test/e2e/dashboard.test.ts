@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import type { Browser, Page } from 'playwright-core';
+import { buildApp } from '../../server/app.js';
+import type { DashboardData } from '../../server/core/log-server.js';
+import { chromiumMissing, launchChromium } from '../../scripts/browser.js';
+import { ADMIN_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
+
+const skip = chromiumMissing();
+if (skip) process.stdout.write(`# dashboard end-to-end tests skipped: ${skip}\n`);
+
+const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+
+/** A real server on loopback (system clock), polling every second so the page reacts fast. */
+async function startServer(overrides: Record<string, unknown> = {}, port = 0): Promise<{ app: FastifyInstance; url: string }> {
+  const app = await buildApp(testConfig({ dashboard: { refresh_seconds: 1 }, ...overrides }));
+  const url = await app.listen({ host: '127.0.0.1', port });
+  return { app, url };
+}
+
+async function post(url: string, path: string, body: unknown, token?: string): Promise<Response> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return fetch(`${url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+}
+
+async function dashboardData(url: string): Promise<DashboardData> {
+  return (await (await fetch(`${url}/api/advanced-dashboard-data?minutes=30`)).json()) as DashboardData;
+}
+
+/** Opens the page and records console errors and uncaught exceptions. */
+async function open(browser: Browser, url: string, viewport = { width: 1366, height: 768 }): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  return { page, errors };
+}
+
+describe('dashboard in headless Chromium', { skip }, () => {
+  let browser: Browser;
+  let server: { app: FastifyInstance; url: string };
+
+  before(async () => {
+    browser = await launchChromium();
+    server = await startServer();
+    await post(server.url, '/api/simulate-logs', { count: 300 });
+    await post(server.url, '/api/simulate-errors', { count: 60, error_rate: 1, service: 'payment-service' });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.app.close();
+  });
+
+  test('loads with no console errors and shows what the API returned', async () => {
+    const { page, errors } = await open(browser, server.url);
+    try {
+      await page.waitForSelector('#alerts li');
+      await page.waitForSelector('#log-rows tr.log-row');
+      const data = await dashboardData(server.url);
+
+      assert.equal(await page.textContent('#card-total'), data.summary.total_logs.toLocaleString('en-US'));
+      assert.equal(await page.textContent('#card-error-rate'), `${(data.summary.error_rate * 100).toFixed(1)}%`);
+      assert.equal(await page.textContent('#card-services'), String(Object.keys(data.service_health).length));
+      assert.equal(await page.textContent('#card-alerts'), String(data.active_alerts.length));
+      // 100% errors on payment-service puts the global rate above the 10% threshold: the card is red.
+      assert.ok(await page.$eval('#card-error-rate', (e) => e.classList.contains('bad')));
+
+      const volume = await page.$eval('#volume-chart', (c) => ({ points: c.dataset.points, sum: c.dataset.sum }));
+      assert.equal(volume.points, '30');
+      assert.equal(Number(volume.sum), data.time_series.reduce((a, p) => a + p.total, 0));
+      const errorChart = await page.$eval('#error-chart', (c) => ({ points: c.dataset.points, sum: Number(c.dataset.sum) }));
+      assert.equal(errorChart.points, '30');
+      assert.ok(errorChart.sum > 0, 'the error-rate chart has non-zero points');
+
+      const services = await page.$$eval('#health li', (lis) => lis.map((li) => [li.dataset.service, li.className]));
+      assert.deepEqual(
+        services.map(([s]) => s),
+        Object.keys(data.service_health).sort(),
+      );
+      for (const [service, className] of services) {
+        assert.ok(className!.includes(`status-${data.service_health[service!]!.status}`), `${service} shows its status`);
+      }
+
+      const fingerprints = await page.$$eval('#alerts li', (lis) => lis.map((li) => li.dataset.fingerprint));
+      assert.deepEqual(fingerprints.sort(), data.active_alerts.map((a) => a.fingerprint).sort());
+      const critical = await page.$$eval('#alerts li.alert-critical .alert-rule', (els) => els.map((e) => e.textContent));
+      assert.ok(critical.includes('error_rate'), 'the error_rate alert is shown as CRITICAL');
+
+      const api = (await (await fetch(`${server.url}/api/logs?limit=100`)).json()) as { logs: { id: number }[] };
+      const rowIds = await page.$$eval('#log-rows tr.log-row', (trs) => trs.map((tr) => Number(tr.dataset.id)));
+      assert.deepEqual(rowIds, api.logs.map((l) => l.id));
+
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a row expands to show its metadata', async () => {
+    const { page } = await open(browser, server.url);
+    try {
+      const row = await page.waitForSelector('#log-rows tr.log-row');
+      const detail = await page.$('#log-rows tr.log-row + tr.log-detail');
+      assert.equal(await detail!.isVisible(), false);
+      await row.click();
+      assert.equal(await detail!.isVisible(), true);
+      assert.match((await detail!.textContent())!, /"request_id": "req-/);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('filters narrow the table', async () => {
+    const { page } = await open(browser, server.url);
+    try {
+      await page.waitForSelector('#log-rows tr.log-row');
+      await page.waitForSelector('#filter-service option[value="payment-service"]', { state: 'attached' });
+      await page.selectOption('#filter-service', 'payment-service');
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('#log-rows tr.log-row td:nth-child(3)')].every((td) => td.textContent === 'payment-service'),
+      );
+      await page.selectOption('#filter-level', 'CRITICAL');
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('#log-rows tr.log-row .badge')].every((b) => b.textContent === 'CRITICAL'),
+      );
+      const expected = (await (await fetch(`${server.url}/api/logs?service=payment-service&level=CRITICAL`)).json()) as { count: number };
+      assert.equal(await page.locator('#log-rows tr.log-row').count(), expected.count);
+
+      await page.selectOption('#filter-service', '');
+      await page.selectOption('#filter-level', '');
+      await post(server.url, '/api/logs', { timestamp: new Date().toISOString(), level: 'INFO', service: 'search-svc', message: 'needle-in-haystack 42' });
+      await page.fill('#filter-text', 'NEEDLE-in');
+      await page.waitForFunction(() => document.querySelectorAll('#log-rows tr.log-row').length === 1);
+      assert.equal(await page.textContent('#log-rows tr.log-row td.message'), 'needle-in-haystack 42');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('log-derived text is shown as text and runs nothing', async () => {
+    const res = await post(server.url, '/api/logs', {
+      timestamp: new Date().toISOString(),
+      level: 'ERROR',
+      service: XSS.slice(0, 120),
+      message: XSS,
+      user_id: XSS,
+    });
+    assert.equal(res.status, 201);
+    const { page, errors } = await open(browser, server.url);
+    let dialogs = 0;
+    page.on('dialog', (d) => {
+      dialogs++;
+      void d.dismiss();
+    });
+    try {
+      await page.waitForFunction((msg) => [...document.querySelectorAll('#log-rows td.message')].some((td) => td.textContent === msg), XSS);
+      await page.waitForSelector('#health li');
+      assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
+      assert.equal(await page.locator('main img').count(), 0, 'no <img> element was created from log text');
+      assert.equal(await page.locator('main script').count(), 0);
+      const shownServices = await page.$$eval('#health .service-name', (els) => els.map((e) => e.textContent));
+      assert.ok(shownServices.includes(XSS.slice(0, 120)), 'the service name is shown literally');
+      const row = page.locator('#log-rows tr.log-row', { has: page.locator('td.message', { hasText: 'onerror' }) }).first();
+      await row.click();
+      const detail = await row.evaluate((tr) => (tr.nextElementSibling as HTMLElement).textContent!);
+      assert.equal((JSON.parse(detail) as { user_id: string }).user_id, XSS, 'the user id is shown literally');
+      assert.equal(dialogs, 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('the page is served with a CSP that allows no inline script, and cached assets', async () => {
+    const res = await fetch(server.url);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    const html = await res.text();
+    assert.doesNotMatch(html, /<script>(?!\s*<\/script>)/, 'no inline script in the page');
+    assert.doesNotMatch(html, /https?:\/\/(?!localhost)/, 'nothing loaded from another origin');
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const assetRes = await fetch(`${server.url}${asset}`);
+    assert.equal(assetRes.status, 200);
+    assert.match(assetRes.headers.get('cache-control')!, /max-age=31536000, immutable/);
+  });
+
+  test('live mode adds new rows without moving what the reader is looking at; off, it adds none', async () => {
+    const { page } = await open(browser, server.url);
+    try {
+      await page.waitForSelector('#log-rows tr.log-row');
+      await page.locator('#log-scroll').scrollIntoViewIfNeeded();
+      await page.$eval('#log-scroll', (s) => (s.scrollTop = 300));
+      const anchor = await page.evaluate(() => {
+        const box = document.getElementById('log-scroll')!.getBoundingClientRect();
+        const row = document.elementFromPoint(box.left + 40, box.top + 120)!.closest('tr')!;
+        return { id: row.dataset.id!, top: row.getBoundingClientRect().top };
+      });
+      const before = await page.locator('#log-rows tr.log-row').count();
+      await post(server.url, '/api/simulate-logs', { count: 5 });
+      await page.waitForFunction((n) => document.querySelectorAll('#log-rows tr.log-row').length === n + 5, before);
+      const top = await page.$eval(`#log-rows tr[data-id="${anchor.id}"]`, (tr) => tr.getBoundingClientRect().top);
+      assert.ok(Math.abs(top - anchor.top) <= 1, `the row the reader was on stayed put (${anchor.top} -> ${top})`);
+
+      await page.uncheck('#live');
+      await post(server.url, '/api/simulate-logs', { count: 5 });
+      const total = (await (await fetch(`${server.url}/health`)).json()) as { total_logs: number };
+      await page.waitForFunction((n) => document.getElementById('card-total')!.textContent === n, total.total_logs.toLocaleString('en-US'));
+      assert.equal(await page.locator('#log-rows tr.log-row').count(), before + 5, 'no rows added while live is off');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('looks right at phone width', async () => {
+    const { page, errors } = await open(browser, server.url, { width: 390, height: 844 });
+    try {
+      await page.waitForSelector('#log-rows tr.log-row');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `no horizontal scroll at phone width (overflow ${overflow}px)`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('dashboard when the server goes away', { skip }, () => {
+  test('a banner replaces the numbers while the server is down and goes when it returns', async () => {
+    const browser = await launchChromium();
+    let server = await startServer();
+    const port = Number(new URL(server.url).port);
+    try {
+      await post(server.url, '/api/simulate-logs', { count: 50 });
+      const { page } = await open(browser, server.url);
+      await page.waitForFunction(() => document.getElementById('card-total')!.textContent === '50');
+      assert.equal(await page.isVisible('#banner'), false);
+
+      await server.app.close();
+      await page.waitForSelector('#banner', { state: 'visible', timeout: 10_000 });
+      assert.equal(await page.textContent('#card-total'), '–', 'no stale number while unreachable');
+
+      server = await startServer({}, port);
+      await page.waitForSelector('#banner', { state: 'hidden', timeout: 10_000 });
+      await page.waitForFunction(() => document.getElementById('card-total')!.textContent === '0');
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+});
+
+describe('dashboard with a read token required', { skip }, () => {
+  test('asks for the token once and keeps it for the session', async () => {
+    const browser = await launchChromium();
+    const server = await startServer({ auth: { anonymous_scopes: [] } });
+    try {
+      await post(server.url, '/api/simulate-logs', { count: 20 }, ADMIN_TOKEN);
+      const { page, errors } = await open(browser, server.url);
+      await page.waitForSelector('#token-dialog[open]');
+      await page.fill('#token-input', 'not-a-token-at-all');
+      await page.click('#token-form button');
+      await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
+      await page.fill('#token-input', READER_TOKEN);
+      await page.click('#token-form button');
+      await page.waitForFunction(() => document.getElementById('card-total')!.textContent === '20');
+      await page.reload();
+      await page.waitForFunction(() => document.getElementById('card-total')!.textContent === '20');
+      assert.equal(await page.isVisible('#token-dialog'), false, 'not asked again after a reload');
+      assert.ok(errors.every((e) => /401/.test(e)), `only the expected 401s were logged: ${errors.join('; ')}`);
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+const TOKEN_KEY = 'logsentinel.token';
+
+export class Unauthorized extends Error {}
+export class Unreachable extends Error {}
+
+export interface Fetched<T> {
+  data: T;
+  /** The server's clock from the Date header (epoch ms), so "ago" texts ignore the browser's clock. */
+  serverNow: number;
+}
+
+export function getToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function clearToken(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** Fetches JSON with the session's token. 401 is Unauthorized; network errors and 5xx are Unreachable. */
+export async function api<T>(path: string, init: RequestInit = {}): Promise<Fetched<T>> {
+  const headers = new Headers(init.headers);
+  const token = getToken();
+  if (token !== null) headers.set('authorization', `Bearer ${token}`);
+  let res: Response;
+  try {
+    res = await fetch(path, { ...init, headers, cache: 'no-store' });
+  } catch (e) {
+    throw new Unreachable(String(e));
+  }
+  if (res.status === 401) throw new Unauthorized(path);
+  if (res.status >= 500) throw new Unreachable(`HTTP ${res.status}`);
+  const body = (await res.json()) as T & { error?: string };
+  if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+  const date = Date.parse(res.headers.get('date') ?? '');
+  return { data: body, serverNow: Number.isNaN(date) ? Date.now() : date };
+}
+
+export function postJson<T>(path: string, body: unknown): Promise<Fetched<T>> {
+  return api<T>(path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+}
