@@ -70,10 +70,10 @@ export class Analytics implements LogSink {
   append(logs: readonly StoredLog[]): void {
     const now = this.options.now();
     const oldest = minuteOf(now) - this.options.maxBuckets + 1;
-    const newest = minuteOf(now + this.options.futureSkewMs);
+    const latest = now + this.options.futureSkewMs;
     for (const log of logs) {
       const minute = minuteOf(log.ts);
-      if (minute < oldest || minute > newest) {
+      if (minute < oldest || log.ts > latest) {
         this.outOfWindow++;
         continue;
       }

@@ -34,6 +34,8 @@ export interface IngestDeps {
   users: KeyCap;
   sinks: readonly LogSink[];
   now: Clock;
+  /** The durable tier: accepted logs are committed here before any sink sees them or the caller is answered. */
+  journal?: { append(logs: readonly StoredLog[]): Promise<void> };
 }
 
 function checkItem(validator: LogValidator, item: unknown): Verdict {
@@ -56,9 +58,14 @@ export class IngestPipeline {
 
   constructor(private readonly deps: IngestDeps) {}
 
-  /** The id the next accepted log will get, minus one. */
+  /** The last id assigned (0 before the first accepted log). */
   get currentId(): number {
     return this.lastId;
+  }
+
+  /** Continues numbering after `id` (the largest id already stored). */
+  resumeAfter(id: number): void {
+    this.lastId = Math.max(this.lastId, id);
   }
 
   async ingest(items: readonly unknown[], ctx: IngestContext = {}): Promise<IngestResult> {
@@ -101,7 +108,10 @@ export class IngestPipeline {
         ),
       );
     }
-    if (accepted.length > 0) for (const sink of this.deps.sinks) sink.append(accepted);
+    if (accepted.length > 0) {
+      if (this.deps.journal) await this.deps.journal.append(accepted);
+      for (const sink of this.deps.sinks) sink.append(accepted);
+    }
     return { accepted: accepted.length, rejected };
   }
 }

@@ -47,11 +47,12 @@ export function bump<K>(map: Map<K, number>, key: K, by = 1): number {
 
 /** The `n` largest entries of a count map, largest first, ties by key. O(size · log n). */
 export function topN<K>(counts: Iterable<[K, number]>, n: number): [K, number][] {
+  const ranksBefore = (a: [K, number], b: [K, number]): boolean => a[1] > b[1] || (a[1] === b[1] && String(a[0]) < String(b[0]));
   const top: [K, number][] = [];
   for (const entry of counts) {
-    if (top.length === n && entry[1] <= top[n - 1]![1]) continue;
+    if (top.length === n && !ranksBefore(entry, top[n - 1]!)) continue;
     let i = top.length;
-    while (i > 0 && top[i - 1]![1] < entry[1]) i--;
+    while (i > 0 && ranksBefore(entry, top[i - 1]!)) i--;
     top.splice(i, 0, entry);
     if (top.length > n) top.pop();
   }

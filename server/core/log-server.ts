@@ -79,7 +79,7 @@ export class LogServer {
     this.services = new KeyCap(limits.max_services);
     this.users = new KeyCap(limits.max_users);
     this.store = new LogStore(config.storage.max_logs);
-    this.stats = new LogStats(this.services, this.users);
+    this.stats = new LogStats(this.services);
     this.analytics = new Analytics({
       maxBuckets: analytics.max_buckets,
       futureSkewMs: analytics.future_skew_seconds * 1000,

@@ -85,8 +85,16 @@ export class LogStore implements LogSink {
     return found;
   }
 
-  /** Newest first. Stops as soon as the page is full, so a narrow page of a large buffer is cheap. */
-  query(q: LogQuery): LogPage {
+  /** Id of the oldest log held, or undefined when empty. */
+  oldestId(): number | undefined {
+    return this.buffer.at(0)?.id;
+  }
+
+  /**
+   * Newest first. Stops as soon as the page is full, so a narrow page of a large buffer is
+   * cheap. `skipped` says how much of `offset` the buffer used up, for a tier below to go on.
+   */
+  query(q: LogQuery): LogPage & { skipped: number } {
     const match = compileFilter(q);
     const logs: StoredLog[] = [];
     let skip = q.offset ?? 0;
@@ -97,10 +105,10 @@ export class LogStore implements LogSink {
         skip--;
         continue;
       }
-      if (logs.length === q.limit) return { logs, nextBeforeId: logs[logs.length - 1]!.id };
+      if (logs.length === q.limit) return { logs, nextBeforeId: logs[logs.length - 1]!.id, skipped: q.offset ?? 0 };
       logs.push(log);
     }
-    return { logs, nextBeforeId: null };
+    return { logs, nextBeforeId: null, skipped: (q.offset ?? 0) - skip };
   }
 
   /** The `n` newest logs, newest first. */
@@ -113,5 +121,9 @@ export class LogStore implements LogSink {
   /** Removes logs whose event time is before `ts`; returns how many. */
   deleteBefore(ts: number): number {
     return this.buffer.removeWhere((log) => log.ts < ts);
+  }
+
+  removeWhere(predicate: (log: StoredLog) => boolean): number {
+    return this.buffer.removeWhere(predicate);
   }
 }

@@ -11,12 +11,8 @@ export class LogStats implements LogSink {
   readonly lastEventPerService = new Map<string, number>();
   /** Latest server receive time per service (epoch ms): liveness a client cannot fake. */
   readonly lastSeenPerService = new Map<string, number>();
-  readonly perUser = new Map<string, number>();
 
-  constructor(
-    private readonly services: KeyCap,
-    private readonly users: KeyCap,
-  ) {}
+  constructor(private readonly services: KeyCap) {}
 
   append(logs: readonly StoredLog[]): void {
     for (const log of logs) {
@@ -27,8 +23,17 @@ export class LogStats implements LogSink {
       bump(this.perService, service);
       if (log.ts > (this.lastEventPerService.get(service) ?? -Infinity)) this.lastEventPerService.set(service, log.ts);
       this.lastSeenPerService.set(service, log.receivedAt);
-      if (log.userId !== undefined) bump(this.perUser, this.users.keyOf(log.userId));
     }
+  }
+
+  /** Adds persisted counts for one (service key, level index) at start-up. */
+  restore(service: string, level: number, count: number, lastTs: number, lastReceived: number): void {
+    this.total += count;
+    if (isErrorLevel(LEVELS[level]!)) this.errors += count;
+    this.perLevel[level]! += count;
+    bump(this.perService, service, count);
+    if (lastTs > (this.lastEventPerService.get(service) ?? -Infinity)) this.lastEventPerService.set(service, lastTs);
+    if (lastReceived > (this.lastSeenPerService.get(service) ?? -Infinity)) this.lastSeenPerService.set(service, lastReceived);
   }
 
   levelCounts(): Record<string, number> {

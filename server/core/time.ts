@@ -12,6 +12,13 @@ const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
 /** Earliest and latest years a log may carry; anything outside is a client bug, not a late log. */
 export const MIN_YEAR = 1970;
 export const MAX_YEAR = 9999;
+/** The same bounds as instants, so an offset cannot carry a time across them. */
+const MIN_MS = 0;
+const MAX_MS = Date.UTC(MAX_YEAR + 1, 0, 1) - 1;
+
+function inRange(ms: number): number {
+  return ms >= MIN_MS && ms <= MAX_MS ? ms : Number.NaN;
+}
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
@@ -35,9 +42,9 @@ function fieldsToMs(
   if (s === 60) {
     // A leap second is valid only at 23:59:60 UTC; POSIX time has no slot for it, so it folds into :59.999.
     if (((utcMinutes % 1440) + 1440) % 1440 !== 1439) return Number.NaN;
-    return Date.UTC(y, mo - 1, d, 0, utcMinutes, 59, 999);
+    return inRange(Date.UTC(y, mo - 1, d, 0, utcMinutes, 59, 999));
   }
-  return Date.UTC(y, mo - 1, d, 0, utcMinutes, s, ms);
+  return inRange(Date.UTC(y, mo - 1, d, 0, utcMinutes, s, ms));
 }
 
 /**

@@ -1,0 +1,143 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { KeyCap, OTHER, bump, topN } from '../../server/core/key-cap.js';
+
+describe('KeyCap', () => {
+  test('admits up to cap distinct keys without folding', () => {
+    const cap = new KeyCap(3);
+    assert.equal(cap.admit('a'), 'a');
+    assert.equal(cap.admit('b'), 'b');
+    assert.equal(cap.admit('c'), 'c');
+    assert.equal(cap.size, 3);
+    assert.equal(cap.folded, 0);
+    assert.equal(cap.keyOf('a'), 'a');
+    assert.equal(cap.keyOf('c'), 'c');
+  });
+
+  test('re-admitting a known key does not grow or fold', () => {
+    const cap = new KeyCap(2);
+    cap.admit('a');
+    cap.admit('a');
+    cap.admit('a');
+    assert.equal(cap.size, 1);
+    assert.equal(cap.folded, 0);
+  });
+
+  test('past the cap new keys are folded, counted once per admit call', () => {
+    const cap = new KeyCap(2);
+    cap.admit('a');
+    cap.admit('b');
+    assert.equal(cap.admit('c'), 'c');
+    assert.equal(cap.folded, 1);
+    assert.equal(cap.admit('c'), 'c');
+    assert.equal(cap.folded, 2);
+    assert.equal(cap.admit('d'), 'd');
+    assert.equal(cap.folded, 3);
+    // Known keys never count as folds, even when full.
+    cap.admit('a');
+    assert.equal(cap.folded, 3);
+    assert.equal(cap.size, 2);
+    assert.equal(cap.keyOf('c'), OTHER);
+    assert.equal(cap.keyOf('d'), OTHER);
+  });
+
+  test('keyOf returns OTHER for unknown keys and never counts', () => {
+    const cap = new KeyCap(5);
+    assert.equal(OTHER, 'other');
+    assert.equal(cap.keyOf('never-admitted'), 'other');
+    assert.equal(cap.keyOf('never-admitted'), 'other');
+    assert.equal(cap.folded, 0);
+    assert.equal(cap.size, 0);
+  });
+
+  test('interns: admit returns the first admitted string for equal keys', () => {
+    const cap = new KeyCap(5);
+    const first = ['auth', 'service'].join('-');
+    cap.admit(first);
+    const again = ['auth', 'service'].join('-');
+    const got = cap.admit(again);
+    assert.equal(got, 'auth-service');
+    assert.equal(cap.size, 1);
+    assert.equal(cap.cap, 5);
+  });
+});
+
+describe('bump', () => {
+  test('increments and returns the new count', () => {
+    const m = new Map<string, number>();
+    assert.equal(bump(m, 'x'), 1);
+    assert.equal(bump(m, 'x'), 2);
+    assert.equal(bump(m, 'x', 5), 7);
+    assert.equal(bump(m, 'y', 3), 3);
+    assert.deepEqual([...m], [['x', 7], ['y', 3]]);
+  });
+});
+
+describe('topN', () => {
+  test('largest first, limited to n', () => {
+    const counts = new Map<string, number>([
+      ['a', 3],
+      ['b', 10],
+      ['c', 1],
+      ['d', 7],
+      ['e', 5],
+    ]);
+    assert.deepEqual(topN(counts, 3), [
+      ['b', 10],
+      ['d', 7],
+      ['e', 5],
+    ]);
+    assert.deepEqual(topN(counts, 1), [['b', 10]]);
+  });
+
+  test('n larger than size returns everything sorted', () => {
+    const counts: [string, number][] = [
+      ['x', 2],
+      ['y', 9],
+      ['z', 4],
+    ];
+    assert.deepEqual(topN(counts, 100), [
+      ['y', 9],
+      ['z', 4],
+      ['x', 2],
+    ]);
+  });
+
+  test('empty input gives empty output', () => {
+    assert.deepEqual(topN(new Map<string, number>(), 5), []);
+  });
+
+  test('ascending input is fully reordered', () => {
+    const counts: [number, number][] = Array.from({ length: 20 }, (_, i): [number, number] => [i, i]);
+    assert.deepEqual(
+      topN(counts, 4).map(([k]) => k),
+      [19, 18, 17, 16],
+    );
+  });
+
+  // The doc comment promises "largest first, ties by key".
+  test('ties are ordered by key regardless of input order', () => {
+    const counts: [string, number][] = [
+      ['b', 5],
+      ['c', 5],
+      ['a', 5],
+    ];
+    assert.deepEqual(topN(counts, 3), [
+      ['a', 5],
+      ['b', 5],
+      ['c', 5],
+    ]);
+  });
+
+  test('a tie at the cut-off is decided by key, not arrival order', () => {
+    const counts: [string, number][] = [
+      ['z', 9],
+      ['m', 4],
+      ['b', 4],
+    ];
+    assert.deepEqual(topN(counts, 2), [
+      ['z', 9],
+      ['b', 4],
+    ]);
+  });
+});

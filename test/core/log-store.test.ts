@@ -1,0 +1,255 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { LogStore, compileFilter, type LogQuery } from '../../server/core/log-store.js';
+import { StoredLog, type Level } from '../../server/core/log.js';
+
+const T0 = Date.parse('2024-01-15T14:30:00Z');
+const RECEIVED = Date.parse('2024-01-15T15:00:00Z');
+
+interface Spec {
+  ts?: number;
+  level?: Level;
+  service?: string;
+  message?: string;
+  userId?: string;
+  receivedAt?: number;
+}
+
+function mk(id: number, s: Spec = {}): StoredLog {
+  const ts = s.ts ?? T0 + id * 1000;
+  return new StoredLog(
+    id,
+    ts,
+    new Date(ts).toISOString(),
+    s.level ?? 'INFO',
+    s.service ?? 'svc-a',
+    s.message ?? `message ${id}`,
+    s.userId,
+    undefined,
+    s.receivedAt ?? RECEIVED + id,
+  );
+}
+
+function storeOf(capacity: number, logs: StoredLog[]): LogStore {
+  const store = new LogStore(capacity);
+  store.append(logs);
+  return store;
+}
+
+const ids = (logs: readonly StoredLog[]): number[] => logs.map((l) => l.id);
+
+/** A small varied fixture: ids 1..8. */
+function fixture(): LogStore {
+  return storeOf(100, [
+    mk(1, { service: 'auth', level: 'INFO', message: 'User logged in', userId: 'u1' }),
+    mk(2, { service: 'pay', level: 'ERROR', message: 'Payment declined', userId: 'u2' }),
+    mk(3, { service: 'auth', level: 'WARNING', message: 'Failed LOGIN attempt', userId: 'u1' }),
+    mk(4, { service: 'gw', level: 'DEBUG', message: 'route a.b( reloaded' }),
+    mk(5, { service: 'pay', level: 'CRITICAL', message: 'gateway down: aXb( ok', userId: 'u3' }),
+    mk(6, { service: 'gw', level: 'INFO', message: 'GET /api 200 [x*] $1' }),
+    mk(7, { service: 'auth', level: 'ERROR', message: 'token check failed', userId: 'u2' }),
+    mk(8, { service: 'pay', level: 'INFO', message: 'refund issued', userId: 'u1' }),
+  ]);
+}
+
+const q = (over: Partial<LogQuery> = {}): LogQuery => ({ limit: 100, ...over });
+
+describe('LogStore.query', () => {
+  test('returns newest first', () => {
+    const page = fixture().query(q());
+    assert.deepEqual(ids(page.logs), [8, 7, 6, 5, 4, 3, 2, 1]);
+    assert.equal(page.nextBeforeId, null);
+  });
+
+  test('services filter (one or several); empty list means all', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ services: ['auth'] })).logs), [7, 3, 1]);
+    assert.deepEqual(ids(s.query(q({ services: ['auth', 'gw'] })).logs), [7, 6, 4, 3, 1]);
+    assert.deepEqual(ids(s.query(q({ services: ['nope'] })).logs), []);
+    assert.equal(s.query(q({ services: [] })).logs.length, 8);
+  });
+
+  test('levels filter', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ levels: ['ERROR'] })).logs), [7, 2]);
+    assert.deepEqual(ids(s.query(q({ levels: ['ERROR', 'CRITICAL'] })).logs), [7, 5, 2]);
+    assert.equal(s.query(q({ levels: [] })).logs.length, 8);
+  });
+
+  test('from/to on event time, inclusive', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ from: T0 + 3000 })).logs), [8, 7, 6, 5, 4, 3]);
+    assert.deepEqual(ids(s.query(q({ to: T0 + 3000 })).logs), [3, 2, 1]);
+    assert.deepEqual(ids(s.query(q({ from: T0 + 3000, to: T0 + 5000 })).logs), [5, 4, 3]);
+    assert.deepEqual(ids(s.query(q({ from: T0 + 3001, to: T0 + 3999 })).logs), []);
+  });
+
+  test('from/to use event time, not id order', () => {
+    const s = storeOf(10, [mk(1, { ts: T0 + 50_000 }), mk(2, { ts: T0 }), mk(3, { ts: T0 + 10_000 })]);
+    assert.deepEqual(ids(s.query(q({ from: T0 + 5000 })).logs), [3, 1]);
+    assert.deepEqual(ids(s.query(q({ to: T0 + 5000 })).logs), [2]);
+  });
+
+  test('receivedFrom/receivedTo on receive time, inclusive', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ receivedFrom: RECEIVED + 6 })).logs), [8, 7, 6]);
+    assert.deepEqual(ids(s.query(q({ receivedTo: RECEIVED + 2 })).logs), [2, 1]);
+    assert.deepEqual(ids(s.query(q({ receivedFrom: RECEIVED + 4, receivedTo: RECEIVED + 5 })).logs), [5, 4]);
+  });
+
+  test('userId filter is exact', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ userId: 'u1' })).logs), [8, 3, 1]);
+    assert.deepEqual(ids(s.query(q({ userId: 'u' })).logs), []);
+  });
+
+  test('text is a case-insensitive substring', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ text: 'login' })).logs), [3]);
+    assert.deepEqual(ids(s.query(q({ text: 'LOGGED' })).logs), [1]);
+    assert.deepEqual(ids(s.query(q({ text: 'pAyMeNt' })).logs), [2]);
+  });
+
+  test('text with regex metacharacters is taken literally', () => {
+    const s = fixture();
+    // 'a.b(' must not match 'aXb(' (as regex '.' would) and must not throw on '('.
+    assert.deepEqual(ids(s.query(q({ text: 'a.b(' })).logs), [4]);
+    assert.deepEqual(ids(s.query(q({ text: '[x*]' })).logs), [6]);
+    assert.deepEqual(ids(s.query(q({ text: '$1' })).logs), [6]);
+    assert.deepEqual(ids(s.query(q({ text: '.*' })).logs), []);
+    assert.deepEqual(ids(s.query(q({ text: '^GET' })).logs), []);
+  });
+
+  test('filters combine with AND', () => {
+    const s = fixture();
+    assert.deepEqual(ids(s.query(q({ services: ['auth', 'pay'], levels: ['ERROR'], userId: 'u2' })).logs), [7, 2]);
+    assert.deepEqual(ids(s.query(q({ services: ['pay'], text: 'refund', userId: 'u1', from: T0 + 8000 })).logs), [8]);
+    assert.deepEqual(ids(s.query(q({ services: ['pay'], userId: 'u9' })).logs), []);
+  });
+
+  test('limit cuts the page and nextBeforeId points at the last returned log', () => {
+    const s = fixture();
+    const p1 = s.query(q({ limit: 3 }));
+    assert.deepEqual(ids(p1.logs), [8, 7, 6]);
+    assert.equal(p1.nextBeforeId, 6);
+    const p2 = s.query(q({ limit: 3, beforeId: 6 }));
+    assert.deepEqual(ids(p2.logs), [5, 4, 3]);
+    assert.equal(p2.nextBeforeId, 3);
+    const p3 = s.query(q({ limit: 3, beforeId: 3 }));
+    assert.deepEqual(ids(p3.logs), [2, 1]);
+    assert.equal(p3.nextBeforeId, null);
+  });
+
+  test('nextBeforeId is null when the page is exactly the last matches', () => {
+    const s = fixture();
+    const page = s.query(q({ limit: 8 }));
+    assert.equal(page.logs.length, 8);
+    assert.equal(page.nextBeforeId, null);
+    const filtered = s.query(q({ limit: 3, services: ['auth'] }));
+    assert.deepEqual(ids(filtered.logs), [7, 3, 1]);
+    assert.equal(filtered.nextBeforeId, null);
+  });
+
+  test('paging with nextBeforeId walks a wrapped buffer exactly once, no duplicates', () => {
+    const capacity = 50;
+    const store = new LogStore(capacity);
+    const all: StoredLog[] = [];
+    for (let id = 1; id <= 137; id++) all.push(mk(id, { service: id % 3 === 0 ? 'x' : 'y' }));
+    store.append(all);
+    assert.equal(store.size, capacity);
+    for (const [limit, filter] of [
+      [7, {}],
+      [1, {}],
+      [50, {}],
+      [4, { services: ['x'] }],
+    ] as [number, Partial<LogQuery>][]) {
+      const seen: number[] = [];
+      let beforeId: number | undefined;
+      let pages = 0;
+      for (;;) {
+        const page = store.query({ ...filter, limit, ...(beforeId === undefined ? {} : { beforeId }) });
+        assert.ok(page.logs.length <= limit, `page of ${page.logs.length} exceeds limit ${limit}`);
+        seen.push(...ids(page.logs));
+        pages++;
+        if (page.nextBeforeId === null) break;
+        assert.equal(page.nextBeforeId, page.logs[page.logs.length - 1]!.id);
+        beforeId = page.nextBeforeId;
+        assert.ok(pages < 1000, 'paging does not terminate');
+      }
+      const expected = [];
+      for (let id = 137; id > 137 - capacity; id--) if (filter.services === undefined || id % 3 === 0) expected.push(id);
+      assert.deepEqual(seen, expected, `limit ${limit} ${JSON.stringify(filter)}`);
+      assert.equal(new Set(seen).size, seen.length);
+    }
+  });
+
+  test('offset skips matches before the page starts', () => {
+    const s = fixture();
+    const page = s.query(q({ limit: 2, offset: 3 }));
+    assert.deepEqual(ids(page.logs), [5, 4]);
+    assert.equal(page.nextBeforeId, 4);
+    assert.deepEqual(ids(s.query(q({ offset: 1, services: ['auth'] })).logs), [3, 1]);
+    assert.deepEqual(ids(s.query(q({ offset: 8 })).logs), []);
+    assert.equal(s.query(q({ offset: 8 })).nextBeforeId, null);
+  });
+
+  test('beforeId below the oldest id gives an empty last page', () => {
+    const store = new LogStore(5);
+    for (let id = 1; id <= 12; id++) store.append([mk(id)]); // holds 8..12
+    const below = store.query(q({ beforeId: 3 }));
+    assert.deepEqual(below.logs, []);
+    assert.equal(below.nextBeforeId, null);
+    assert.deepEqual(ids(store.query(q({ beforeId: 8 })).logs), []);
+    assert.deepEqual(ids(store.query(q({ beforeId: 9 })).logs), [8]);
+    assert.deepEqual(ids(store.query(q({ beforeId: 1000 })).logs), [12, 11, 10, 9, 8]);
+  });
+
+  test('beforeId on an empty store', () => {
+    const store = new LogStore(5);
+    assert.deepEqual(store.query(q({ beforeId: 10 })), { logs: [], nextBeforeId: null, skipped: 0 });
+    assert.deepEqual(store.query(q()), { logs: [], nextBeforeId: null, skipped: 0 });
+  });
+
+  test('beforeId that is not a stored id (gaps after deletes)', () => {
+    const store = storeOf(20, [1, 2, 3, 4, 5, 6].map((id) => mk(id, { ts: id % 2 === 0 ? T0 : T0 + 100_000 })));
+    store.deleteBefore(T0 + 1); // drops even ids
+    assert.deepEqual(ids(store.query(q({ beforeId: 4 })).logs), [3, 1]);
+    assert.deepEqual(ids(store.query(q({ beforeId: 5 })).logs), [3, 1]);
+    assert.deepEqual(ids(store.query(q({ beforeId: 6 })).logs), [5, 3, 1]);
+  });
+});
+
+describe('LogStore other operations', () => {
+  test('deleteBefore removes logs with event time before ts and keeps order', () => {
+    const store = storeOf(10, [
+      mk(1, { ts: T0 - 5000 }),
+      mk(2, { ts: T0 + 5000 }),
+      mk(3, { ts: T0 - 1 }),
+      mk(4, { ts: T0 }),
+      mk(5, { ts: T0 - 100_000 }),
+    ]);
+    assert.equal(store.deleteBefore(T0), 3);
+    assert.equal(store.size, 2);
+    assert.deepEqual(ids(store.query(q()).logs), [4, 2]);
+    assert.equal(store.deleteBefore(T0), 0);
+    store.append([mk(6)]);
+    assert.deepEqual(ids(store.query(q()).logs), [6, 4, 2]);
+  });
+
+  test('recent(n) returns the n newest, newest first', () => {
+    const store = new LogStore(4);
+    for (let id = 1; id <= 6; id++) store.append([mk(id)]);
+    assert.deepEqual(ids(store.recent(2)), [6, 5]);
+    assert.deepEqual(ids(store.recent(10)), [6, 5, 4, 3]);
+    assert.equal(store.capacity, 4);
+    assert.equal(store.size, 4);
+  });
+
+  test('compileFilter with an empty query matches everything', () => {
+    const match = compileFilter({ limit: 1 });
+    assert.equal(match(mk(1)), true);
+    const byText = compileFilter({ limit: 1, text: 'MESSAGE 1' });
+    assert.equal(byText(mk(1)), true);
+    assert.equal(byText(mk(2)), false);
+  });
+});
