@@ -14,7 +14,7 @@ const scheme = process.env.COLOR_SCHEME === 'dark' ? 'dark' : 'light';
 const width = Number(process.env.WIDTH ?? 1366);
 const height = Number(process.env.HEIGHT ?? 768);
 
-const app = await buildApp(resolveConfig({ server: { log_level: 'warn' } }));
+const app = await buildApp(resolveConfig({ server: { log_level: 'warn' }, storage: { persistence: { enabled: false } } }));
 const url = await app.listen({ host: '127.0.0.1', port: 0 });
 const post = (path: string, body: unknown): Promise<Response> =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

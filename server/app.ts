@@ -1,12 +1,14 @@
 import fastifyHelmet from '@fastify/helmet';
 import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { SimpleIntervalJob, Task } from 'toad-scheduler';
+import { AsyncTask, SimpleIntervalJob, Task } from 'toad-scheduler';
 import type { Config } from './config.js';
 import { LogServer } from './core/log-server.js';
 import type { AlertHandler } from './core/alerting/types.js';
 import type { Random } from './core/simulator.js';
 import type { Clock } from './core/time.js';
+import type { LogRepository } from './storage/log-repository.js';
+import { openRepository } from './storage/open.js';
 import authPlugin from './http/auth.js';
 import { registerBodyParsers } from './http/body.js';
 import { dashboardRoutes } from './http/dashboard.js';
@@ -31,8 +33,20 @@ export interface AppDeps {
   random?: Random;
   /** Alert handlers beside the configured ones (any object with the AlertHandler shape). */
   alertHandlers?: readonly AlertHandler[];
+  /** The durable tier; by default the one `storage.persistence` configures. */
+  repository?: LogRepository;
   /** Folder of the built dashboard; web/dist by default. */
   dashboardRoot?: string;
+}
+
+/** Retention in small batches, yielding to the event loop between them so ingestion is never held up for long. */
+export async function enforceRetention(core: LogServer): Promise<number> {
+  let total = 0;
+  for (let deleted = core.retentionStep(); deleted > 0; deleted = core.retentionStep()) {
+    total += deleted;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return total;
 }
 
 /** Builds the whole server from a config. Never listens: main.ts and the tests both call this. */
@@ -49,7 +63,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     onConstructorPoisoning: 'error',
   });
 
-  const core = new LogServer(config, { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers });
+  // The repository keeps counters under the same capped service keys as memory: core exists by the first commit.
+  const repository = deps.repository ?? openRepository(config, (service) => core.services.keyOf(service));
+  const core: LogServer = new LogServer(config, { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers, repository });
   app.decorate('core', core);
   app.addHook('onClose', async () => core.close());
 
@@ -58,6 +74,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('onReady', async () => {
     const task = new Task('alert-check', () => core.alerts.checkAll(), (err) => app.log.error({ err }, 'alert check failed'));
     app.scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds: config.alerting.check_interval_seconds }, task, { id: 'alert-check' }));
+    if (core.repository) {
+      const retention = new AsyncTask('retention', () => enforceRetention(core), (err) => app.log.error({ err }, 'retention failed'));
+      app.scheduler.addSimpleIntervalJob(
+        new SimpleIntervalJob({ seconds: config.storage.retention.interval_seconds }, retention, { id: 'retention', preventOverrun: true }),
+      );
+    }
   });
 
   registerErrorHandling(app, config.limits.max_body_bytes);

@@ -22,7 +22,22 @@ export interface Config {
     readonly log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly trust_proxy: boolean;
   };
-  readonly storage: { readonly max_logs: number };
+  readonly storage: {
+    readonly max_logs: number;
+    readonly persistence: {
+      readonly enabled: boolean;
+      readonly path: string;
+      readonly synchronous: 'normal' | 'full';
+      readonly commit_interval_ms: number;
+      readonly commit_max_rows: number;
+    };
+    readonly retention: {
+      readonly max_age_days: number;
+      readonly max_rows: number;
+      readonly interval_seconds: number;
+      readonly batch_size: number;
+    };
+  };
   readonly limits: {
     readonly max_body_bytes: number;
     readonly max_batch_items: number;
@@ -62,7 +77,11 @@ export interface Config {
 /** The embedded defaults: what the server runs with when no config file exists. */
 export const DEFAULTS: Config = {
   server: { host: '0.0.0.0', port: 5000, log_level: 'info', trust_proxy: false },
-  storage: { max_logs: 100_000 },
+  storage: {
+    max_logs: 100_000,
+    persistence: { enabled: true, path: './data/logs.db', synchronous: 'normal', commit_interval_ms: 2, commit_max_rows: 20_000 },
+    retention: { max_age_days: 7, max_rows: 10_000_000, interval_seconds: 60, batch_size: 5_000 },
+  },
   limits: {
     max_body_bytes: 10 * 1024 * 1024,
     max_batch_items: 10_000,

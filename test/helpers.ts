@@ -24,6 +24,7 @@ export const AUTH_SERVICE_TOKEN = 'auth-service-token-001';
 export function testConfig(overrides: Record<string, unknown> = {}): Config {
   const base = {
     server: { log_level: 'silent' },
+    storage: { persistence: { enabled: false } },
     auth: {
       anonymous_scopes: ['ingest', 'read'],
       tokens: [

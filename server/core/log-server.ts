@@ -7,12 +7,14 @@ import type { AlertHandler, AlertView } from './alerting/types.js';
 import { WebhookHandler } from './alerting/webhook.js';
 import { Analytics, round4 } from './analytics.js';
 import { IngestPipeline } from './ingest.js';
-import { KeyCap, topN } from './key-cap.js';
-import { toView, type LogView } from './log.js';
-import { LogStore } from './log-store.js';
+import { AppError } from './errors.js';
+import { KeyCap, OTHER, topN } from './key-cap.js';
+import { toView, type LogView, type StoredLog } from './log.js';
+import { LogStore, type LogPage, type LogQuery } from './log-store.js';
 import { serviceHealth, type HealthRules, type ServiceHealth } from './service-health.js';
 import { LogStats } from './stats.js';
-import { systemClock, type Clock } from './time.js';
+import { MINUTE_MS, minuteOf, systemClock, type Clock } from './time.js';
+import type { LogRepository } from '../storage/log-repository.js';
 import { LogValidator, ValidationStats } from './validation.js';
 
 /** The part of a pino logger the core uses. */
@@ -22,6 +24,8 @@ export interface CoreLogger extends AlertLogger {
 
 export interface CoreDeps {
   now?: Clock;
+  /** The durable tier; none means a purely in-memory server. */
+  repository?: LogRepository;
   logger?: CoreLogger;
   /** Extra alert handlers beside the configured ones: any object with the AlertHandler shape. */
   alertHandlers?: readonly AlertHandler[];
@@ -67,6 +71,9 @@ export class LogServer {
   readonly alertLog = new MemoryHandler();
   readonly webhooks: readonly WebhookHandler[];
   readonly dispatcher: AlertDispatcher;
+  readonly repository: LogRepository | undefined;
+  /** Whether the last write to the durable tier worked; `error` and `since` say what failed and when. */
+  readonly storageState: { status: 'ok' | 'failing'; error?: string; since?: string } = { status: 'ok' };
   private readonly healthRules: HealthRules;
 
   constructor(
@@ -101,7 +108,9 @@ export class LogServer {
       now: this.now,
       notify: this.dispatcher.dispatch,
     });
+    this.repository = deps.repository;
     this.pipeline = new IngestPipeline({
+      journal: this.repository && { append: (logs) => this.commit(logs) },
       validator: new LogValidator(LOG_SCHEMA, limits),
       validationStats: this.validationStats,
       services: this.services,
@@ -110,12 +119,93 @@ export class LogServer {
       sinks: [this.store, this.stats, this.analytics, this.alerts],
       now: this.now,
     });
+    if (this.repository) this.restore(this.repository);
     this.healthRules = {
       errorRateThreshold: alerting.error_rate_threshold,
       minSamples: alerting.min_samples,
       windowMinutes: alerting.window_minutes,
       serviceDownMinutes: alerting.service_down_minutes,
     };
+  }
+
+  /**
+   * Start-up from the durable tier: counters as persisted, ids continued, the newest
+   * `storage.max_logs` logs back in the buffer, and the analytics window replayed, so the
+   * dashboard shows after a restart what it showed before.
+   */
+  private restore(repo: LogRepository): void {
+    for (const c of repo.counters()) {
+      if (c.service !== OTHER) this.services.admit(c.service);
+      this.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
+    }
+    this.pipeline.resumeAfter(repo.maxId());
+    this.store.append(repo.recent(this.config.storage.max_logs));
+    const windowStart = (minuteOf(this.now()) - this.config.analytics.max_buckets + 1) * MINUTE_MS;
+    let chunk: StoredLog[] = [];
+    for (const log of repo.since(windowStart)) {
+      if (log.userId !== undefined) this.users.admit(log.userId);
+      chunk.push(log);
+      if (chunk.length === 10_000) {
+        this.analytics.append(chunk);
+        chunk = [];
+      }
+    }
+    this.analytics.append(chunk);
+  }
+
+  /** Commits to the durable tier, keeping `storageState` current; a failure becomes a 503 for the caller. */
+  private async commit(logs: readonly StoredLog[]): Promise<void> {
+    try {
+      await this.repository!.append(logs);
+      if (this.storageState.status !== 'ok') {
+        this.storageState.status = 'ok';
+        delete this.storageState.error;
+        delete this.storageState.since;
+      }
+    } catch (e) {
+      if (this.storageState.status === 'ok') this.storageState.since = new Date(this.now()).toISOString();
+      this.storageState.status = 'failing';
+      this.storageState.error = (e as Error).message;
+      throw new AppError(503, 'STORAGE_UNAVAILABLE', `${(e as Error).message}; nothing in this request was stored, send it again later`, {
+        'retry-after': '5',
+      });
+    }
+  }
+
+  /**
+   * Newest first over both tiers: the buffer answers what it holds; when the page reaches
+   * past its oldest log (older logs, larger offsets), the database goes on from there.
+   */
+  query(q: LogQuery): LogPage {
+    const mem = this.store.query(q);
+    const repo = this.repository;
+    const oldest = this.store.oldestId();
+    if (repo === undefined || mem.nextBeforeId !== null || (oldest !== undefined && repo.minId() >= oldest)) {
+      return { logs: mem.logs, nextBeforeId: mem.nextBeforeId };
+    }
+    const rest: LogQuery = {
+      ...q,
+      beforeId: Math.min(q.beforeId ?? Number.MAX_SAFE_INTEGER, oldest ?? Number.MAX_SAFE_INTEGER),
+      offset: (q.offset ?? 0) - mem.skipped,
+      limit: q.limit - mem.logs.length,
+    };
+    if (rest.limit === 0) {
+      const more = repo.query({ ...rest, limit: 1 }).logs.length > 0;
+      return { logs: mem.logs, nextBeforeId: more ? mem.logs[mem.logs.length - 1]!.id : null };
+    }
+    const db = repo.query(rest);
+    return { logs: [...mem.logs, ...db.logs], nextBeforeId: db.nextBeforeId };
+  }
+
+  /**
+   * One bounded step of retention on the durable tier, mirrored in the buffer so both tiers
+   * keep holding the same logs. Returns how many rows went; 0 when there is nothing to do.
+   */
+  retentionStep(): number {
+    if (this.repository === undefined) return 0;
+    const r = this.repository.retentionStep(this.now());
+    if (r.deleted > 0) this.store.removeWhere((log) => log.id < r.minId || log.receivedAt < r.receivedBefore);
+    return r.deleted;
   }
 
   serviceHealth(): Record<string, ServiceHealth> {
@@ -130,14 +220,16 @@ export class LogServer {
     };
   }
 
-  /** Stops the alert handlers (webhook queues); call once, on shutdown. */
+  /** Stops the alert handlers (webhook queues) and commits and closes the durable tier; call once, on shutdown. */
   async close(): Promise<void> {
     await this.dispatcher.close();
+    await this.repository?.close();
   }
 
-  /** Deletes logs whose event time is before `ts`; returns how many. Counters are all-time and stay. */
+  /** Deletes logs whose event time is before `ts` from both tiers; returns how many. Counters are all-time and stay. */
   deleteBefore(ts: number): number {
-    return this.store.deleteBefore(ts);
+    const inMemory = this.store.deleteBefore(ts);
+    return this.repository ? this.repository.deleteBefore(ts) : inMemory;
   }
 
   /** Seed 004's dashboard payload. Built from buckets and counters: its cost does not grow with stored logs. */

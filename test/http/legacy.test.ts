@@ -28,7 +28,7 @@ function getLogs(app: FastifyInstance, qs: string, t: string = AUTH_TOKEN): Prom
 /** The app as the shipped config.yaml configures it (seed 000's tokens), logging silenced. */
 async function buildFromShippedConfig(clock: ManualClock): Promise<FastifyInstance> {
   const raw = parseYaml(readFileSync(new URL('../../config.yaml', import.meta.url), 'utf8')) as unknown;
-  const config = resolveConfig(deepMerge(raw, { server: { log_level: 'silent' } }));
+  const config = resolveConfig(deepMerge(raw, { server: { log_level: 'silent' }, storage: { persistence: { enabled: false } } }));
   const app = await buildApp(config, { now: clock.now });
   await app.ready();
   return app;

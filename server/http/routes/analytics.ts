@@ -9,15 +9,20 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
   const minutesOf = (query: unknown): number =>
     new QueryReader(query as Record<string, string>, ['minutes']).int('minutes', 1, maxMinutes) ?? Math.min(30, maxMinutes);
 
-  app.get('/health', async () => ({
-    status: 'healthy',
-    total_logs: core.stats.total,
-    current_stored: core.store.size,
-    buffer_capacity: core.store.capacity,
-    uptime_seconds: Math.floor((core.now() - core.startedAt) / 1000),
-    out_of_window: core.analytics.outOfWindow,
-    cardinality: core.cardinality(),
-  }));
+  // 503 while the durable tier fails, so an orchestrator's health check sees it.
+  app.get('/health', async (_request, reply) => {
+    const failing = core.storageState.status !== 'ok';
+    return reply.code(failing ? 503 : 200).send({
+      status: failing ? 'degraded' : 'healthy',
+      total_logs: core.stats.total,
+      current_stored: core.store.size,
+      buffer_capacity: core.store.capacity,
+      uptime_seconds: Math.floor((core.now() - core.startedAt) / 1000),
+      out_of_window: core.analytics.outOfWindow,
+      cardinality: core.cardinality(),
+      storage: core.repository ? { engine: core.repository.description, ...core.storageState } : { engine: 'memory', status: 'ok' },
+    });
+  });
 
   app.get('/api/stats', { config: READ }, async () => {
     const { stats } = core;

@@ -80,7 +80,7 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/logs', { config: access('read') }, async (request) =>
-    core.store.query(readLegacyQuery(request.query as Record<string, string>)).logs.map(toLegacyView),
+    core.query(readLegacyQuery(request.query as Record<string, string>)).logs.map(toLegacyView),
   );
 
   app.get('/stats', { config: access('read') }, async () => {

@@ -44,7 +44,7 @@ export async function logRoutes(app: FastifyInstance): Promise<void> {
   const { core } = app;
 
   app.get('/api/logs', { config: { access: { scope: 'read', door: 'api' } } }, async (request) => {
-    const page = core.store.query(readLogQuery(request.query as Record<string, string>));
+    const page = core.query(readLogQuery(request.query as Record<string, string>));
     return { logs: page.logs.map(toView), count: page.logs.length, next_before_id: page.nextBeforeId };
   });
 
