@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { IngestResult } from '../../core/ingest.js';
-import { LEVELS, type StoredLog } from '../../core/log.js';
+import type { StoredLog } from '../../core/log.js';
 import type { LogQuery } from '../../core/log-store.js';
 import { isNaiveDateTime, toNaiveUtc } from '../../core/time.js';
 import { toBatch } from '../body.js';
 import { QueryReader } from '../query.js';
 import { batchReply, batchStatus } from './ingest.js';
-import { readBefore } from './logs.js';
+import { readBefore, readFilters } from './logs.js';
 
 /**
  * Seed 000's API (POST/GET/DELETE /logs, GET /stats) as a thin adapter over the same core:
@@ -48,20 +48,18 @@ function toLegacyView(log: StoredLog): Record<string, unknown> {
 
 export function readLegacyQuery(raw: Record<string, string | string[] | undefined>): LogQuery {
   const r = new QueryReader(raw, LEGACY_PARAMS);
-  const query: LogQuery = { limit: r.int('limit', 1, 10_000) ?? 1000, offset: r.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0 };
-  const services = r.list('service');
-  const levels = r.enumList('severity', LEVELS);
-  const from = r.time('timestamp_start');
-  const to = r.time('timestamp_end');
-  const receivedFrom = r.time('received_at_start');
-  const receivedTo = r.time('received_at_end');
-  if (services) query.services = services;
-  if (levels) query.levels = levels;
-  if (from !== undefined) query.from = from;
-  if (to !== undefined) query.to = to;
-  if (receivedFrom !== undefined) query.receivedFrom = receivedFrom;
-  if (receivedTo !== undefined) query.receivedTo = receivedTo;
-  return query;
+  return {
+    ...readFilters(r, {
+      service: 'service',
+      level: 'severity',
+      from: 'timestamp_start',
+      to: 'timestamp_end',
+      receivedFrom: 'received_at_start',
+      receivedTo: 'received_at_end',
+    }),
+    limit: r.int('limit', 1, 10_000) ?? 1000,
+    offset: r.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0,
+  };
 }
 
 export async function legacyRoutes(app: FastifyInstance): Promise<void> {

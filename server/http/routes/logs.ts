@@ -6,29 +6,38 @@ import { QueryReader } from '../query.js';
 
 const QUERY_PARAMS = ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'limit', 'before_id'];
 
-/** GET /api/logs query parameters to a LogQuery; 400 naming the parameter when one is malformed. */
+/** The names a door gives the filters every log query shares. */
+export interface FilterNames {
+  service: string;
+  level: string;
+  from: string;
+  to: string;
+  receivedFrom: string;
+  receivedTo: string;
+}
+
+/** Reads the shared filters under a door's parameter names; 400 naming the parameter when one is malformed. */
+export function readFilters(r: QueryReader, n: FilterNames): Omit<LogQuery, 'limit'> {
+  return {
+    services: r.list(n.service),
+    levels: r.enumList(n.level, LEVELS),
+    from: r.time(n.from),
+    to: r.time(n.to),
+    receivedFrom: r.time(n.receivedFrom),
+    receivedTo: r.time(n.receivedTo),
+  };
+}
+
+/** GET /api/logs query parameters to a LogQuery. */
 export function readLogQuery(raw: Record<string, string | string[] | undefined>): LogQuery {
   const r = new QueryReader(raw, QUERY_PARAMS);
-  const query: LogQuery = { limit: r.int('limit', 1, 1000) ?? 100 };
-  const services = r.list('service');
-  const levels = r.enumList('level', LEVELS);
-  const from = r.time('from');
-  const to = r.time('to');
-  const receivedFrom = r.time('received_from');
-  const receivedTo = r.time('received_to');
-  const userId = r.string('user_id');
-  const text = r.string('q');
-  const beforeId = r.int('before_id', 1, Number.MAX_SAFE_INTEGER);
-  if (services) query.services = services;
-  if (levels) query.levels = levels;
-  if (from !== undefined) query.from = from;
-  if (to !== undefined) query.to = to;
-  if (receivedFrom !== undefined) query.receivedFrom = receivedFrom;
-  if (receivedTo !== undefined) query.receivedTo = receivedTo;
-  if (userId !== undefined) query.userId = userId;
-  if (text !== undefined) query.text = text;
-  if (beforeId !== undefined) query.beforeId = beforeId;
-  return query;
+  return {
+    ...readFilters(r, { service: 'service', level: 'level', from: 'from', to: 'to', receivedFrom: 'received_from', receivedTo: 'received_to' }),
+    userId: r.string('user_id'),
+    text: r.string('q'),
+    beforeId: r.int('before_id', 1, Number.MAX_SAFE_INTEGER),
+    limit: r.int('limit', 1, 1000) ?? 100,
+  };
 }
 
 /** `before` for a delete: required, a date-time. */
