@@ -69,6 +69,16 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.decorate('core', core);
   app.addHook('onClose', async () => core.close());
 
+  // Fastify closes only the connections idle when shutdown starts; a keep-alive connection
+  // busy at that moment would hold the process open. Answers sent while closing end their connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   // The scheduled alert check notices what ingest cannot: a service gone silent, a window slid past a burst.
   await app.register(fastifySchedule);
   app.addHook('onReady', async () => {

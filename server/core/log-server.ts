@@ -138,11 +138,14 @@ export class LogServer {
       if (c.service !== OTHER) this.services.admit(c.service);
       this.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
     }
-    this.pipeline.resumeAfter(repo.maxId());
+    this.pipeline.resumeAfter(repo.lastAssignedId());
     this.store.append(repo.recent(this.config.storage.max_logs));
     const windowStart = (minuteOf(this.now()) - this.config.analytics.max_buckets + 1) * MINUTE_MS;
+    const skewMs = this.config.analytics.future_skew_seconds * 1000;
     let chunk: StoredLog[] = [];
     for (const log of repo.since(windowStart)) {
+      // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
+      if (log.ts > log.receivedAt + skewMs) continue;
       if (log.userId !== undefined) this.users.admit(log.userId);
       chunk.push(log);
       if (chunk.length === 10_000) {

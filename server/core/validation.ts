@@ -127,6 +127,9 @@ export class ValidationStats {
   }
 }
 
+/** Fields stored as text: an unpaired surrogate there could not be stored and read back unchanged. */
+const TEXT_FIELDS = ['service', 'message', 'user_id'] as const;
+
 /** Validates one candidate log and parses its timestamp (once) to epoch ms. */
 export class LogValidator {
   private readonly validate: ValidateFunction<LogInput>;
@@ -140,6 +143,15 @@ export class LogValidator {
   check(value: unknown): Verdict {
     if (!this.validate(value)) {
       return { ok: false, problems: this.validate.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) })) };
+    }
+    for (const field of TEXT_FIELDS) {
+      const text = value[field];
+      if (text !== undefined && !text.isWellFormed()) {
+        return {
+          ok: false,
+          problems: [{ keyword: 'encoding', message: `'${field}' holds an unpaired UTF-16 surrogate, which is not valid Unicode; send valid UTF-8 text` }],
+        };
+      }
     }
     if (value.metadata !== undefined && nestedDeeperThan(value.metadata, this.maxDepth)) {
       return {

@@ -35,7 +35,8 @@ export interface LogRepository {
   /** Logs with event time at or after `ts`, oldest first (to rebuild the analytics window). */
   since(ts: number): Iterable<StoredLog>;
   counters(): CounterRow[];
-  maxId(): number;
+  /** The largest id ever committed, even if that log has since been deleted. */
+  lastAssignedId(): number;
   minId(): number;
   count(): number;
   deleteBefore(ts: number): number;

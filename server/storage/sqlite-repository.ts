@@ -5,7 +5,7 @@ import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
 import { compileFilter, type LogPage, type LogQuery } from '../core/log-store.js';
 import { StorageError, type CounterRow, type LogRepository, type RetentionResult } from './log-repository.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export interface SqliteOptions {
   path: string;
@@ -44,6 +44,9 @@ const MIGRATIONS: readonly string[] = [
      last_received INTEGER NOT NULL,
      PRIMARY KEY (service, level)
    ) WITHOUT ROWID;`,
+  // Ids must never be reused, even once every row that had them is deleted.
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT INTO meta (key, value) SELECT 'last_id', coalesce(max(id), 0) FROM logs;`,
 ];
 
 interface Row {
@@ -84,13 +87,13 @@ function open(path: string, synchronous: 'normal' | 'full'): Database.Database {
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new Error(`its schema version ${version} is newer than this server's ${SCHEMA_VERSION}; run a newer server or point storage.persistence.path at another file`);
     }
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('busy_timeout = 5000');
     for (let v = version; v < SCHEMA_VERSION; v++) {
       db.transaction(() => {
         db!.exec(MIGRATIONS[v]!);
@@ -115,6 +118,7 @@ export class SqliteRepository implements LogRepository {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly bumpCounter: Database.Statement;
+  private readonly setLastId: Database.Statement;
   private readonly commitGroup: (group: readonly Pending[]) => void;
   private pending: Pending[] = [];
   private pendingRows = 0;
@@ -131,11 +135,14 @@ export class SqliteRepository implements LogRepository {
        ON CONFLICT (service, level) DO UPDATE SET count = count + excluded.count,
          last_ts = max(last_ts, excluded.last_ts), last_received = max(last_received, excluded.last_received)`,
     );
+    this.setLastId = this.db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'last_id'");
     this.commitGroup = this.db.transaction((group: readonly Pending[]) => {
       const counts = new Map<string, CounterRow>();
+      let lastId = 0;
       for (const { logs } of group) {
         for (const l of logs) {
           const level = levelIndex(l.level);
+          if (l.id > lastId) lastId = l.id;
           this.insert.run(l.id, l.ts, l.timestamp, level, l.service, l.message, l.userId ?? null, l.metadata === undefined ? null : JSON.stringify(l.metadata), l.receivedAt);
           const service = options.counterKey(l.service);
           const key = `${level}\u0000${service}`;
@@ -149,6 +156,7 @@ export class SqliteRepository implements LogRepository {
         }
       }
       for (const c of counts.values()) this.bumpCounter.run(c.service, c.level, c.count, c.lastTs, c.lastReceived);
+      this.setLastId.run(lastId);
     });
     this.db.function('matches_text', { deterministic: true }, (message: unknown, needle: unknown) =>
       compileFilter({ text: String(needle), limit: 1 })({ message: String(message) } as StoredLog) ? 1 : 0,
@@ -236,8 +244,8 @@ export class SqliteRepository implements LogRepository {
     ).sort((a, b) => a.lastReceived - b.lastReceived);
   }
 
-  maxId(): number {
-    return (this.db.prepare('SELECT coalesce(max(id), 0) AS v FROM logs').get() as { v: number }).v;
+  lastAssignedId(): number {
+    return (this.db.prepare("SELECT max(value, (SELECT coalesce(max(id), 0) FROM logs)) AS v FROM meta WHERE key = 'last_id'").get() as { v: number }).v;
   }
 
   minId(): number {

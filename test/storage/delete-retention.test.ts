@@ -1,0 +1,260 @@
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { enforceRetention } from '../../server/app.js';
+import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, postJson } from '../helpers.js';
+
+/** Deleting and retention remove exactly what they should, from both tiers, for good. */
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDb(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'logsentinel-'));
+  dirs.push(dir);
+  return join(dir, 'logs.db');
+}
+
+async function open(path: string, clock: ManualClock, storage: Record<string, unknown> = {}): Promise<FastifyInstance> {
+  const { app } = await buildTestApp({ storage: { ...storage, persistence: { enabled: true, path } } }, { now: clock.now });
+  return app;
+}
+
+async function getJson(app: FastifyInstance, url: string, headers: Record<string, string> = {}): Promise<any> {
+  const res = await app.inject({ method: 'GET', url, headers });
+  assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
+  return res.json();
+}
+
+/** Ids of every log GET /api/logs returns (both tiers), newest first, paging by next_before_id. */
+async function allIds(app: FastifyInstance, query = ''): Promise<number[]> {
+  const ids: number[] = [];
+  let cursor: number | null = null;
+  for (let pages = 0; pages < 1000; pages++) {
+    const page = await getJson(app, `/api/logs?limit=13${query}${cursor === null ? '' : `&before_id=${cursor}`}`);
+    ids.push(...page.logs.map((l: { id: number }) => l.id));
+    cursor = page.next_before_id;
+    if (cursor === null) return ids;
+  }
+  throw new Error('paging did not end');
+}
+
+/** Ids seed 000's GET /logs returns, in its order. */
+async function legacyIds(app: FastifyInstance): Promise<number[]> {
+  return (await getJson(app, '/logs?limit=10000', auth(ADMIN_TOKEN))).map((l: { id: number }) => l.id);
+}
+
+/** Ingests `n` logs at the clock's current time as one batch; `ts(i)` gives each event time. */
+async function ingest(app: FastifyInstance, n: number, ts: (i: number) => number, tag: string): Promise<void> {
+  const logs = Array.from({ length: n }, (_, i) => ({
+    timestamp: new Date(ts(i)).toISOString(),
+    level: i % 4 === 0 ? 'ERROR' : 'INFO',
+    service: i % 2 === 0 ? 'api' : 'worker',
+    message: `${tag} ${i}`,
+  }));
+  const res = await postJson(app, '/api/logs', logs);
+  assert.equal(res.statusCode, 201, res.body);
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const desc = (ids: number[]): number[] => [...ids].sort((a, b) => b - a);
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+describe('DELETE /api/logs?before=', () => {
+  test('removes from both tiers exactly the logs with event time before the date, and they stay gone after a restart', async () => {
+    const path = tempDb();
+    const clock = new ManualClock();
+    const noon = Date.parse('2024-01-15T12:00:00Z');
+    const before = noon + 50 * 60_000;
+    // Event times are a permutation of 100 minutes from noon: old and new logs are spread over
+    // every id, so both the buffer (20 newest ids) and the database-only rows hold some to delete.
+    const eventOf = (id: number): number => noon + (((id - 1) * 37) % 100) * 60_000;
+    const ids = range(1, 100);
+    const kept = desc(ids.filter((id) => eventOf(id) >= before));
+    const gone = ids.filter((id) => eventOf(id) < before);
+    assert.equal(gone.length, 50);
+    assert.ok(gone.some((id) => id > 80) && gone.some((id) => id <= 80), 'some in the buffer, some only in the database');
+    assert.ok(kept.some((id) => eventOf(id) === before), 'a log exactly at the date is kept');
+
+    const a = await open(path, clock, { max_logs: 20 });
+    try {
+      for (let b = 0; b < 10; b++) {
+        await ingest(a, 10, (i) => eventOf(b * 10 + i + 1), `batch${b}`);
+        clock.advance(1000);
+      }
+      const statsBefore = await getJson(a, '/api/stats');
+      assert.equal(statsBefore.total_logs, 100);
+      const res = await a.inject({ method: 'DELETE', url: `/api/logs?before=${new Date(before).toISOString()}`, headers: auth(ADMIN_TOKEN) });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { deleted: 50, message: '50 log(s) deleted' });
+
+      assert.deepEqual(await allIds(a), kept, 'GET /api/logs over both tiers');
+      assert.deepEqual(await legacyIds(a), kept, 'GET /logs');
+      assert.equal(a.core.repository!.count(), 50);
+      assert.deepEqual(await allIds(a, `&to=${encodeURIComponent(new Date(before - 1).toISOString())}`), []);
+      const health = await getJson(a, '/health');
+      assert.equal(health.current_stored, kept.filter((id) => id > 80).length, 'the buffer lost its deleted logs too');
+      assert.deepEqual(await getJson(a, '/api/stats'), statsBefore, 'all-time counters are not reduced');
+      // Nothing left to delete before that date.
+      const again = await a.inject({ method: 'DELETE', url: `/api/logs?before=${new Date(before).toISOString()}`, headers: auth(ADMIN_TOKEN) });
+      assert.equal(again.json().deleted, 0);
+    } finally {
+      await a.close();
+    }
+
+    const b = await open(path, clock, { max_logs: 20 });
+    try {
+      assert.deepEqual(await allIds(b), kept, 'after restart');
+      assert.equal(b.core.repository!.count(), 50);
+      assert.equal((await getJson(b, '/api/stats')).total_logs, 100);
+      // Seed 000's DELETE /logs on the restarted server: the ten logs of 12:50-12:59 go.
+      const res = await b.inject({ method: 'DELETE', url: '/logs?before=2024-01-15T13:00:00', headers: auth(ADMIN_TOKEN) });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { message: '10 log(s) deleted' });
+    } finally {
+      await b.close();
+    }
+    const c = await open(path, clock, { max_logs: 20 });
+    try {
+      const stillKept = kept.filter((id) => eventOf(id) >= noon + 60 * 60_000);
+      assert.equal(stillKept.length, 40);
+      assert.deepEqual(await allIds(c), stillKept);
+      assert.equal(c.core.repository!.count(), 40);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('retention', () => {
+  for (const batchSize of [5000, 3]) {
+    test(`max_age_days: 1 deletes exactly the logs received more than a day before now, from both tiers (batch_size ${batchSize})`, async () => {
+      const path = tempDb();
+      const clock = new ManualClock();
+      const app = await open(path, clock, { max_logs: 80, retention: { max_age_days: 1, max_rows: 0, batch_size: batchSize } });
+      try {
+        assert.ok(app.scheduler.existsById('retention'), 'the retention job is scheduled');
+        const t0 = clock.ms;
+        // Event times are unrelated to receive times: retention goes by receive time.
+        await ingest(app, 30, () => t0, 'A'); // ids 1-30, received t0: 25 h old at the end
+        clock.advance(HOUR - 1);
+        await ingest(app, 5, () => t0, 'E'); // ids 31-35: 24 h + 1 ms old
+        clock.advance(1);
+        await ingest(app, 10, () => t0, 'D'); // ids 36-45: exactly 24 h old, kept
+        clock.advance(12 * HOUR);
+        await ingest(app, 30, () => Date.parse('2001-09-09T01:46:40Z'), 'B'); // ids 46-75: 12 h old, old event times, kept
+        clock.advance(12 * HOUR);
+        await ingest(app, 30, () => clock.ms, 'C'); // ids 76-105: new
+        assert.equal(clock.ms - t0, DAY + HOUR);
+        // The buffer (80) holds ids 26-105: ten of them are due for deletion.
+        assert.equal((await getJson(app, '/health')).current_stored, 80);
+        const statsBefore = await getJson(app, '/api/stats');
+
+        if (batchSize < 35) assert.equal(app.core.retentionStep(), batchSize, 'one step deletes at most batch_size rows');
+        const deleted = await enforceRetention(app.core);
+        assert.equal(deleted + (batchSize < 35 ? batchSize : 0), 35);
+
+        const kept = desc(range(36, 105));
+        assert.deepEqual(await allIds(app), kept, 'GET /api/logs over both tiers');
+        assert.deepEqual(await legacyIds(app), kept, 'GET /logs');
+        assert.equal(app.core.repository!.count(), 70);
+        assert.equal(app.core.repository!.minId(), 36);
+        assert.equal((await getJson(app, '/health')).current_stored, 70, 'ids 26-35 left the buffer too');
+        assert.deepEqual(await getJson(app, '/api/stats'), statsBefore, 'counters are unchanged by retention');
+        assert.equal(await enforceRetention(app.core), 0, 'nothing more to do');
+
+        // An hour later, D (now 25 h old) goes too, nothing else.
+        clock.advance(HOUR);
+        assert.equal(await enforceRetention(app.core), 10);
+        assert.deepEqual(await allIds(app), desc(range(46, 105)));
+      } finally {
+        await app.close();
+      }
+      const b = await open(path, clock, { max_logs: 80, retention: { max_age_days: 1, max_rows: 0, batch_size: batchSize } });
+      try {
+        assert.deepEqual(await allIds(b), desc(range(46, 105)), 'retention is durable');
+        assert.equal((await getJson(b, '/api/stats')).total_logs, 105);
+      } finally {
+        await b.close();
+      }
+    });
+  }
+
+  for (const batchSize of [5000, 7, 1]) {
+    test(`max_rows: 25 keeps exactly the 25 newest ids (batch_size ${batchSize}: enforceRetention loops until done)`, async () => {
+      const clock = new ManualClock();
+      const app = await open(tempDb(), clock, { max_logs: 40, retention: { max_age_days: 0, max_rows: 25, batch_size: batchSize } });
+      try {
+        for (let b = 0; b < 10; b++) {
+          await ingest(app, 10, (i) => clock.ms - i * 1000, `b${b}`);
+          clock.advance(60_000);
+        }
+        const statsBefore = await getJson(app, '/api/stats');
+        assert.equal(statsBefore.total_logs, 100);
+        let total = 0;
+        if (batchSize < 75) {
+          const step = app.core.retentionStep();
+          assert.equal(step, batchSize, 'one step deletes at most batch_size rows');
+          assert.equal(app.core.repository!.count(), 100 - batchSize);
+          total += step;
+        }
+        total += await enforceRetention(app.core);
+        assert.equal(total, 75);
+        const kept = desc(range(76, 100));
+        assert.deepEqual(await allIds(app), kept);
+        assert.deepEqual(await legacyIds(app), kept);
+        assert.equal(app.core.repository!.count(), 25);
+        assert.equal((await getJson(app, '/health')).current_stored, 25, 'ids 61-75 left the buffer');
+        assert.deepEqual(await getJson(app, '/api/stats'), statsBefore);
+        assert.equal(await enforceRetention(app.core), 0);
+        // One more log: exactly one (the oldest) goes.
+        await ingest(app, 1, () => clock.ms, 'late');
+        assert.equal(await enforceRetention(app.core), 1);
+        assert.deepEqual(await allIds(app), desc(range(77, 101)));
+      } finally {
+        await app.close();
+      }
+    });
+  }
+
+  test('age and row limits together, small batches: old logs go, then the newest max_rows of the rest stay', async () => {
+    const clock = new ManualClock();
+    const app = await open(tempDb(), clock, { max_logs: 100, retention: { max_age_days: 1, max_rows: 40, batch_size: 7 } });
+    try {
+      await ingest(app, 30, () => clock.ms, 'old'); // ids 1-30
+      clock.advance(DAY + 1);
+      for (let b = 0; b < 6; b++) {
+        await ingest(app, 10, () => clock.ms, `new${b}`); // ids 31-90
+        clock.advance(1000);
+      }
+      assert.equal(await enforceRetention(app.core), 50);
+      const kept = desc(range(51, 90));
+      assert.deepEqual(await allIds(app), kept);
+      assert.equal(app.core.repository!.count(), 40);
+      assert.equal((await getJson(app, '/health')).current_stored, 40);
+      assert.equal((await getJson(app, '/api/stats')).total_logs, 90);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('without persistence there is no retention job and retention does nothing', async () => {
+    const clock = new ManualClock();
+    const { app } = await buildTestApp({ storage: { retention: { max_age_days: 1, max_rows: 1 } } }, { now: clock.now });
+    try {
+      assert.equal(app.scheduler.existsById('retention'), false);
+      await ingest(app, 5, () => clock.ms, 'mem');
+      clock.advance(2 * DAY);
+      assert.equal(await enforceRetention(app.core), 0);
+      assert.equal((await allIds(app)).length, 5);
+    } finally {
+      await app.close();
+    }
+  });
+});
