@@ -51,15 +51,9 @@ export class StoredLog {
   ) {}
 }
 
-/** The JSON shape of a log in /api responses. */
-export interface LogView {
+/** The JSON shape of a log in /api responses: what was sent, plus the id and receive time the server added. */
+export interface LogView extends LogInput {
   id: number;
-  timestamp: string;
-  level: Level;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
   received_at: string;
 }
 
