@@ -1,35 +1,15 @@
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { enforceRetention } from '../../server/app.js';
 import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, postJson } from '../helpers.js';
+import { tempDb, open, getJson } from './support.js';
 
 /** Deleting and retention remove exactly what they should, from both tiers, for good. */
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'logsentinel-'));
-  dirs.push(dir);
-  return join(dir, 'logs.db');
-}
 
-async function open(path: string, clock: ManualClock, storage: Record<string, unknown> = {}): Promise<FastifyInstance> {
-  const { app } = await buildTestApp({ storage: { ...storage, persistence: { enabled: true, path } } }, { now: clock.now });
-  return app;
-}
 
-async function getJson(app: FastifyInstance, url: string, headers: Record<string, string> = {}): Promise<any> {
-  const res = await app.inject({ method: 'GET', url, headers });
-  assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
-  return res.json();
-}
 
 /** Ids of every log GET /api/logs returns (both tiers), newest first, paging by next_before_id. */
 async function allIds(app: FastifyInstance, query = ''): Promise<number[]> {

@@ -1,35 +1,14 @@
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { ADMIN_TOKEN, AUTH_SERVICE_TOKEN, ManualClock, auth, buildTestApp, log, postJson } from '../helpers.js';
+import { ADMIN_TOKEN, AUTH_SERVICE_TOKEN, ManualClock, auth, log, postJson } from '../helpers.js';
+import { tempDb, open, getJson } from './support.js';
 
 /** Restart: what one app stored on a file, the next app on the same file answers identically. */
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'logsentinel-'));
-  dirs.push(dir);
-  return join(dir, 'logs.db');
-}
 
-/** The test app with persistence on at `path`, on `clock`, with extra `storage` settings. */
-async function open(path: string, clock: ManualClock, storage: Record<string, unknown> = {}): Promise<FastifyInstance> {
-  const { app } = await buildTestApp({ storage: { ...storage, persistence: { enabled: true, path } } }, { now: clock.now });
-  return app;
-}
 
-async function getJson(app: FastifyInstance, url: string, headers: Record<string, string> = {}): Promise<any> {
-  const res = await app.inject({ method: 'GET', url, headers });
-  assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
-  return res.json();
-}
 
 async function post(app: FastifyInstance, url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
   const res = await postJson(app, url, body, headers);

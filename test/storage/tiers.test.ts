@@ -1,28 +1,15 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, postJson } from '../helpers.js';
+import { tempDb, getJson } from './support.js';
 
 /**
  * The two tiers agree: an app whose buffer holds 50 of 300 logs (the rest only in SQLite)
  * answers every query exactly as an in-memory app holding all 300 does.
  */
 
-const dirs: string[] = [];
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'logsentinel-'));
-  dirs.push(dir);
-  return join(dir, 'logs.db');
-}
 
-async function getJson(app: FastifyInstance, url: string, headers: Record<string, string> = {}): Promise<any> {
-  const res = await app.inject({ method: 'GET', url, headers });
-  assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
-  return res.json();
-}
 
 /** Deterministic randomness, so a failure can be replayed. */
 function mulberry32(seed: number): () => number {
@@ -262,6 +249,3 @@ describe('what the database tier gives back is what was accepted', () => {
   });
 });
 
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
