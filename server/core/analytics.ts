@@ -115,7 +115,7 @@ export class Analytics implements LogSink {
   }
 
   errorTrends(minutes: number): { time: string; error_rate: number }[] {
-    return this.timeSeries(minutes).map((p) => ({ time: p.time, error_rate: p.total === 0 ? 0 : round4(p.errors / p.total) }));
+    return errorTrendsOf(this.timeSeries(minutes));
   }
 
   /** First and last minute with data in the window, or nulls when the window is empty. */
@@ -185,6 +185,11 @@ export class Analytics implements LogSink {
     });
     return topN(sums, n).map(([user_id, count]) => ({ user_id, count }));
   }
+}
+
+/** The error rate of each point of a time series. */
+export function errorTrendsOf(series: readonly TimePoint[]): { time: string; error_rate: number }[] {
+  return series.map((p) => ({ time: p.time, error_rate: p.total === 0 ? 0 : round4(p.errors / p.total) }));
 }
 
 export function round4(x: number): number {

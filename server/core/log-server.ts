@@ -5,7 +5,7 @@ import { AlertEngine } from './alerting/engine.js';
 import { LogHandler, MemoryHandler, type AlertLogger } from './alerting/handlers.js';
 import type { AlertHandler, AlertView } from './alerting/types.js';
 import { WebhookHandler } from './alerting/webhook.js';
-import { Analytics, round4 } from './analytics.js';
+import { Analytics, errorTrendsOf, round4 } from './analytics.js';
 import { IngestPipeline } from './ingest.js';
 import { AppError } from './errors.js';
 import { KeyCap, OTHER, topN } from './key-cap.js';
@@ -239,6 +239,7 @@ export class LogServer {
   dashboard(minutes: number): DashboardData {
     const { stats, analytics } = this;
     const health = this.serviceHealth();
+    const series = analytics.timeSeries(minutes);
     return {
       summary: {
         total_logs: stats.total,
@@ -247,8 +248,8 @@ export class LogServer {
         active_services: Object.values(health).filter((h) => h.status !== 'down').length,
         time_range: analytics.timeRange(),
       },
-      time_series: analytics.timeSeries(minutes),
-      error_trends: analytics.errorTrends(minutes),
+      time_series: series,
+      error_trends: errorTrendsOf(series),
       service_health: health,
       most_active_services: topN(
         [...analytics.serviceCounts(minutes)].map(([service, c]): [string, number] => [service, c.total]),

@@ -31,11 +31,17 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Case-insensitive substring test, the one meaning of `q` in every tier. */
+export function textMatcher(text: string): (message: string) => boolean {
+  const re = new RegExp(escapeRegExp(text), 'i');
+  return (message) => re.test(message);
+}
+
 /** Builds one predicate for a query so the scan does no per-log setup. */
 export function compileFilter(q: LogQuery): (log: StoredLog) => boolean {
   const services = q.services && q.services.length > 0 ? new Set(q.services) : undefined;
   const levels = q.levels && q.levels.length > 0 ? new Set<string>(q.levels) : undefined;
-  const text = q.text ? new RegExp(escapeRegExp(q.text), 'i') : undefined;
+  const text = q.text ? textMatcher(q.text) : undefined;
   const { from, to, receivedFrom, receivedTo, userId } = q;
   return (log) =>
     (services === undefined || services.has(log.service)) &&
@@ -45,7 +51,7 @@ export function compileFilter(q: LogQuery): (log: StoredLog) => boolean {
     (receivedFrom === undefined || log.receivedAt >= receivedFrom) &&
     (receivedTo === undefined || log.receivedAt <= receivedTo) &&
     (userId === undefined || log.userId === userId) &&
-    (text === undefined || text.test(log.message));
+    (text === undefined || text(log.message));
 }
 
 /** The in-memory tier: the most recent `capacity` logs, in id order, queried newest first. */

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
-import { compileFilter, type LogPage, type LogQuery } from '../core/log-store.js';
+import { textMatcher, type LogPage, type LogQuery } from '../core/log-store.js';
 import { StorageError, type CounterRow, type LogRepository, type RetentionResult } from './log-repository.js';
 
 export const SCHEMA_VERSION = 2;
@@ -158,9 +158,13 @@ export class SqliteRepository implements LogRepository {
       for (const c of counts.values()) this.bumpCounter.run(c.service, c.level, c.count, c.lastTs, c.lastReceived);
       this.setLastId.run(lastId);
     });
-    this.db.function('matches_text', { deterministic: true }, (message: unknown, needle: unknown) =>
-      compileFilter({ text: String(needle), limit: 1 })({ message: String(message) } as StoredLog) ? 1 : 0,
-    );
+    // Called once per row: the matcher is built once per needle, not per row.
+    let matcher: { needle: string; test: (message: string) => boolean } | undefined;
+    this.db.function('matches_text', { deterministic: true }, (message: unknown, needle: unknown) => {
+      const n = String(needle);
+      if (matcher?.needle !== n) matcher = { needle: n, test: textMatcher(n) };
+      return matcher.test(String(message)) ? 1 : 0;
+    });
   }
 
   append(logs: readonly StoredLog[]): Promise<void> {
