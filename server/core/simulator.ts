@@ -85,6 +85,8 @@ export interface GenerateOptions {
   spreadMs: number;
   /** Fixed service; a random simulated one otherwise. */
   service?: string;
+  /** Which simulated service's messages to use (e.g. `auth-service` for `auth-service-2`); the service's own by default. */
+  kind?: string;
   /** Probability of ERROR/CRITICAL; the normal weighted mix when absent. */
   errorRate?: number;
 }
@@ -97,7 +99,7 @@ export function generateLog(random: Random, o: GenerateOptions): LogInput {
   else if (random() < o.errorRate) level = random() < 0.8 ? 'ERROR' : 'CRITICAL';
   else level = pick(random, ['DEBUG', 'INFO', 'INFO', 'INFO', 'WARNING'] as const);
   const user = `user-${1 + Math.floor(random() * 200)}`;
-  const templates = (SERVICE_MESSAGES[service] ?? SERVICE_MESSAGES['api-gateway']!)[level];
+  const templates = (SERVICE_MESSAGES[o.kind ?? service] ?? SERVICE_MESSAGES['api-gateway']!)[level];
   const message = pick(random, templates)
     .replace('{user}', user)
     .replace('{n}', String(1 + Math.floor(random() * 9999)));
