@@ -117,11 +117,22 @@ export class ConfigError extends Error {
 }
 
 /** Environment variables that override a config key, and how their text becomes a value. */
-const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: [string, string]; parse: (v: string) => unknown }> = [
+const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly [string, ...string[]]; parse: (v: string) => unknown }> = [
   { env: 'PORT', path: ['server', 'port'], parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   { env: 'HOST', path: ['server', 'host'], parse: (v) => v },
   { env: 'LOG_LEVEL', path: ['server', 'log_level'], parse: (v) => v },
+  { env: 'STORAGE_PATH', path: ['storage', 'persistence', 'path'], parse: (v) => v },
+  { env: 'EXTERNAL_URL', path: ['alerting', 'external_url'], parse: (v) => v },
 ];
+
+/** A copy of `obj` with the value at `path` replaced; objects along the way are copied, anything else becomes one. */
+function setPath(obj: unknown, path: readonly string[], value: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = isPlainObject(obj) ? { ...obj } : {};
+  const [key, ...rest] = path;
+  if (key === undefined) return out;
+  out[key] = rest.length === 0 ? value : setPath(out[key], rest, value);
+  return out;
+}
 
 // useDefaults fills each webhook's optional settings, which a deep merge cannot reach inside arrays.
 const ajv = new Ajv2020({ allErrors: false, strict: true, useDefaults: true });
@@ -179,14 +190,13 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source 
   if (raw !== undefined && raw !== null && !isPlainObject(raw)) {
     throw new ConfigError(`${source}: the top level must be a mapping of sections (server, storage, ...)`);
   }
-  const merged = deepMerge(structuredClone(DEFAULTS), raw ?? {}) as Record<string, Record<string, unknown>>;
+  let merged = deepMerge(structuredClone(DEFAULTS), raw ?? {}) as Record<string, unknown>;
   const envSources = new Map<string, string>();
   for (const o of ENV_OVERRIDES) {
     const value = env[o.env];
     if (value === undefined || value === '') continue;
-    const [section, key] = o.path;
-    merged[section] = { ...(isPlainObject(merged[section]) ? merged[section] : {}), [key]: o.parse(value) };
-    envSources.set(`${section}.${key}`, o.env);
+    merged = setPath(merged, o.path, o.parse(value));
+    envSources.set(o.path.join('.'), o.env);
   }
   if (!validateConfig(merged)) {
     const err = validateConfig.errors![0]!;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, DEFAULTS, deepMerge, loadConfig, resolveConfig } from '../../server/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'logsentinel-config-test-'));
@@ -96,6 +97,28 @@ describe('resolveConfig', () => {
     assert.match(lvl, /^config: server\.log_level \(from LOG_LEVEL\) must be one of "fatal", "error"/);
   });
 
+  test('env STORAGE_PATH and EXTERNAL_URL override nested keys and keep their siblings', () => {
+    const raw = { storage: { persistence: { path: './file.db', synchronous: 'full' } }, alerting: { external_url: 'http://file.test' } };
+    const c = resolveConfig(raw, { STORAGE_PATH: '/data/logs.db', EXTERNAL_URL: 'http://localhost:5050' });
+    assert.equal(c.storage.persistence.path, '/data/logs.db');
+    assert.equal(c.storage.persistence.synchronous, 'full');
+    assert.equal(c.storage.persistence.enabled, DEFAULTS.storage.persistence.enabled);
+    assert.equal(c.storage.max_logs, DEFAULTS.storage.max_logs);
+    assert.equal(c.alerting.external_url, 'http://localhost:5050');
+    assert.equal(c.alerting.error_rate_threshold, DEFAULTS.alerting.error_rate_threshold);
+    // Without env (or with empty values) the file values stand.
+    const f = resolveConfig(raw, { STORAGE_PATH: '', EXTERNAL_URL: '' });
+    assert.equal(f.storage.persistence.path, './file.db');
+    assert.equal(f.alerting.external_url, 'http://file.test');
+    // Over the defaults alone.
+    assert.equal(resolveConfig(undefined, { STORAGE_PATH: '/data/logs.db' }).storage.persistence.path, '/data/logs.db');
+  });
+
+  test('a bad EXTERNAL_URL names its env var and the dotted key', () => {
+    const msg = configError(() => resolveConfig({}, { EXTERNAL_URL: 'localhost:5050' }));
+    assert.match(msg, /^config: alerting\.external_url \(from EXTERNAL_URL\) must match pattern/);
+  });
+
   test('an invalid file value without env does not mention env', () => {
     const msg = configError(() => resolveConfig({ server: { port: 'x' } }, {}));
     assert.equal(msg, 'config: server.port must be integer');
@@ -169,6 +192,14 @@ describe('loadConfig', () => {
     assert.equal(c.server.host, 'env-host');
     assert.equal(c.storage.max_logs, 500);
     assert.equal(c.server.log_level, DEFAULTS.server.log_level);
+  });
+
+  test('the shipped config.yaml with the container image env keeps the database under /data', () => {
+    const path = fileURLToPath(new URL('../../config.yaml', import.meta.url));
+    const c = loadConfig({ env: { CONFIG_PATH: path, STORAGE_PATH: '/data/logs.db', EXTERNAL_URL: 'http://localhost:5050' } });
+    assert.equal(c.storage.persistence.path, '/data/logs.db');
+    assert.equal(c.alerting.external_url, 'http://localhost:5050');
+    assert.equal(loadConfig({ path, env: {} }).storage.persistence.path, './data/logs.db');
   });
 
   test('an empty file gives the defaults', () => {
