@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { SIMULATED_SERVICES } from '../core/simulator.js';
-import type { ServiceSpec, ShipOptions } from './shipper.js';
+import { MAX_TIMER_MS, type ServiceSpec, type ShipOptions } from './shipper.js';
 
 export const USAGE = `Usage: logsentinel-simulate [options]   (or: npm run simulate -- [options])
 
@@ -62,6 +62,7 @@ export function parseDuration(flag: string, text: string): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
   const ms = Number(m[1]) * unit;
   if (!(ms > 0)) throw new UsageError(`--${flag}: must be more than zero`);
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--${flag}: at most ${Math.floor(MAX_TIMER_MS / 3_600_000)}h (about 24 days)`);
   return ms;
 }
 

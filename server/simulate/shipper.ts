@@ -69,6 +69,8 @@ export interface ServiceStats {
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 /** The longest Retry-After honoured, so a confused server cannot park the simulator for hours. */
 const MAX_RETRY_AFTER_MS = 60_000;
+/** The longest delay a Node.js timer keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type Outcome =
   | { kind: 'answered'; accepted: number; rejected: number; error: string | undefined; fatal: boolean }
@@ -171,7 +173,8 @@ class ServiceRunner {
       return;
     }
     const next = this.startedAt + (Math.floor(elapsed / this.interval) + 1) * this.interval;
-    this.timer = setTimeout(this.tick, Math.max(1, next - this.deps.now()));
+    // A batch due further off than a timer can hold is waited for in steps.
+    this.timer = setTimeout(this.tick, Math.min(MAX_TIMER_MS, Math.max(1, next - this.deps.now())));
   };
 
   private generate(n: number): void {
