@@ -21,9 +21,9 @@ Where and who:
                         every service not named that way (over the config's). Services
                         with no token at all ship anonymously.
 What and how fast (per service):
-  --rate N              logs per second                                [batch / interval]
-  --interval DURATION   time between requests, e.g. 500ms, 2s          [1s]
-  --batch N             logs per request                               [10]
+  --rate N              logs per second                                [batch / interval = 1]
+  --interval DURATION   time between requests, e.g. 500ms, 2s          [5s]
+  --batch N             logs per request                               [5]
   --error-rate P        share of ERROR/CRITICAL logs, 0..1             [the usual mix, ~5%]
   --format json|ndjson  request body: a JSON array or NDJSON           [json]
   --duration DURATION   stop after this long, e.g. 30s, 5m
@@ -170,13 +170,15 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
   const help = values.help === true;
-  const batch = values.batch === undefined ? 10 : parseCount('batch', values.batch);
+  // 1 log/s per service by default: 60 a minute, below the default high_volume threshold (100),
+  // so a first run shows steady traffic rather than an alert per service.
+  const batch = values.batch === undefined ? 5 : parseCount('batch', values.batch);
   if (values.rate !== undefined && values.interval !== undefined) {
     throw new UsageError('--rate and --interval both set the pace; give one (rate = batch / interval)');
   }
   const rate = values.rate !== undefined
     ? parseNumber('rate', values.rate, 0.001, 1_000_000)
-    : batch / ((values.interval === undefined ? 1000 : parseDuration('interval', values.interval)) / 1000);
+    : batch / ((values.interval === undefined ? 5000 : parseDuration('interval', values.interval)) / 1000);
   const format = values.format ?? 'json';
   if (format !== 'json' && format !== 'ndjson') throw new UsageError(`--format: "${format}" is not json or ndjson`);
 

@@ -284,8 +284,8 @@ describe('pace, format, limits and flags', () => {
     assert.equal(services.length, 5);
     assert.deepEqual(rest, {
       endpoint: 'http://localhost:5000/api/logs',
-      batch: 10,
-      rate: 10,
+      batch: 5,
+      rate: 1,
       errorRate: undefined,
       durationMs: undefined,
       count: undefined,
@@ -323,10 +323,10 @@ describe('pace, format, limits and flags', () => {
     assert.equal(parse('--help').help, true);
   });
 
-  test('--rate sets logs per second directly; the default interval is 1 s', () => {
+  test('--rate sets logs per second directly; the default interval is 5 s', () => {
     assert.equal(parse('--rate', '2.5').ship.rate, 2.5);
-    assert.equal(parse('--batch', '7').ship.rate, 7);
-    assert.equal(parse('--interval', '2s').ship.rate, 5);
+    assert.equal(parse('--batch', '7').ship.rate, 7 / 5);
+    assert.equal(parse('--interval', '2s').ship.rate, 2.5);
     assert.equal(parse('--error-rate', '0').ship.errorRate, 0);
     assert.equal(parse('--error-rate', '1').ship.errorRate, 1);
   });
