@@ -1,3 +1,4 @@
+import { createServer as createNetServer } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppDeps } from '../server/app.js';
 import { deepMerge, resolveConfig, type Config } from '../server/config.js';
@@ -67,4 +68,17 @@ export function postJson(app: FastifyInstance, url: string, body: unknown, heade
 
 export function auth(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/** A port nothing listens on right now: listen on 0, note the port, close. */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createNetServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      srv.close(() => done(port));
+    });
+  });
 }

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
+import type { LogView } from '../../server/core/log.js';
 import { SERVICE_MESSAGES } from '../../server/core/simulator.js';
 import { serviceList } from '../../server/simulate/options.js';
 import type { ServiceSpec, ServiceStats, ShipOptions, ShipSummary, Simulation } from '../../server/simulate/shipper.js';
 import { ADMIN_TOKEN, testConfig } from '../helpers.js';
+
+export { freePort } from '../helpers.js';
 
 /** Shared by the simulate tests: the real server on loopback, a scripted one, polling and accounting checks. */
 
@@ -34,18 +36,6 @@ export function writeFile(dir: string, name: string, text: string): string {
   return path;
 }
 
-/** A port nothing listens on right now: listen on 0, note the port, close. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createNetServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => done(port));
-    });
-  });
-}
 
 /** Polls `check` until it returns true, failing with `label` after `timeoutMs`. */
 export async function waitFor(label: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -174,16 +164,8 @@ export function onExit(fn: () => Promise<void> | void): void {
   cleanups.push(fn);
 }
 
-export interface StoredLog {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
-  received_at: string;
-}
+/** A log as GET /api/logs returns it. */
+export type StoredLog = LogView;
 
 /** Every log the server holds for `service` (all of them when undefined), paging GET /api/logs. */
 export async function storedLogs(app: FastifyInstance, service?: string): Promise<StoredLog[]> {

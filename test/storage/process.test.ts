@@ -2,9 +2,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../helpers.js';
 
 /**
  * The real server as a child process on a real database file: a SIGKILL mid-stream loses no
@@ -26,18 +26,6 @@ function tempDir(): string {
   return dir;
 }
 
-/** A port nothing listens on right now: listen on 0, note the port, close. */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => done(port));
-    });
-  });
-}
 
 function writeConfig(dir: string, dbPath: string, persistence: Record<string, unknown> = {}): string {
   const path = join(dir, 'config.yaml');
