@@ -1,6 +1,6 @@
-import fastifyHelmet from '@fastify/helmet';
 import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { securityHeaders } from './http/security-headers.js';
 import { AsyncTask, SimpleIntervalJob, Task } from 'toad-scheduler';
 import type { Config } from './config.js';
 import { LogServer } from './core/log-server.js';
@@ -94,7 +94,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
 
   registerErrorHandling(app, config.limits.max_body_bytes);
   // The page loads only its own bundled script and styles: no inline script, no CDN.
-  await app.register(fastifyHelmet, {
+  const headers = securityHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -110,6 +110,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
         frameAncestors: ["'none'"],
       },
     },
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers);
+    done();
   });
   registerBodyParsers(app);
   await app.register(authPlugin, { config });
