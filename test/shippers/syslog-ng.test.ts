@@ -275,6 +275,21 @@ async function answeredRequests(server: Server, syslogNg: SyslogNg): Promise<See
   );
 }
 
+/** Every request syslog-ng made had this form and was accepted whole, and lines written together shared one. */
+function assertBatched(
+  requests: Awaited<ReturnType<typeof answeredRequests>>,
+  expected: { contentType: string; authorization: string | undefined; shape: string },
+): void {
+  assert.ok(requests.length > 0);
+  for (const r of requests) {
+    assert.deepEqual(
+      { contentType: r.contentType, authorization: r.authorization, shape: r.shape, status: r.status },
+      { ...expected, status: 201 },
+    );
+  }
+  assert.ok(requests.some((r) => (r.items ?? 0) > 1), `lines written together should share a batch: ${JSON.stringify(requests)}`);
+}
+
 describe('syslog-ng with the shipped LogSentinel destination', { skip }, () => {
   test('NDJSON batches with a token: every line arrives with the mapped fields', async (t) => {
     // Anonymous callers may only read here, so nothing arrives unless the token is sent.
@@ -285,15 +300,7 @@ describe('syslog-ng with the shipped LogSentinel destination', { skip }, () => {
     syslogNg.write(cases.map((c) => c.line));
 
     assertDelivered(await waitForLogs(server, syslogNg, cases.length), cases, sentAt);
-    const requests = await answeredRequests(server, syslogNg);
-    assert.ok(requests.length > 0);
-    for (const r of requests) {
-      assert.deepEqual(
-        { contentType: r.contentType, authorization: r.authorization, shape: r.shape, status: r.status },
-        { contentType: 'application/x-ndjson', authorization: `Bearer ${INGEST_TOKEN}`, shape: 'ndjson', status: 201 },
-      );
-    }
-    assert.ok(requests.some((r) => (r.items ?? 0) > 1), `lines written together should share a batch: ${JSON.stringify(requests)}`);
+    assertBatched(await answeredRequests(server, syslogNg), { contentType: 'application/x-ndjson', authorization: `Bearer ${INGEST_TOKEN}`, shape: 'ndjson' });
   });
 
   test('JSON-array batches without a token: every line arrives with the mapped fields', async (t) => {
@@ -304,15 +311,7 @@ describe('syslog-ng with the shipped LogSentinel destination', { skip }, () => {
     syslogNg.write(cases.map((c) => c.line));
 
     assertDelivered(await waitForLogs(server, syslogNg, cases.length), cases, sentAt);
-    const requests = await answeredRequests(server, syslogNg);
-    assert.ok(requests.length > 0);
-    for (const r of requests) {
-      assert.deepEqual(
-        { contentType: r.contentType, authorization: r.authorization, shape: r.shape, status: r.status },
-        { contentType: 'application/json', authorization: undefined, shape: 'array', status: 201 },
-      );
-    }
-    assert.ok(requests.some((r) => (r.items ?? 0) > 1), `lines written together should share a batch: ${JSON.stringify(requests)}`);
+    assertBatched(await answeredRequests(server, syslogNg), { contentType: 'application/json', authorization: undefined, shape: 'array' });
   });
 
   test('a 503 is sent again until accepted; 403, 400 and 413 batches are dropped, not sent again', async (t) => {
