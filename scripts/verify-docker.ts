@@ -25,11 +25,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { freePort } from './free-port.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -417,17 +417,6 @@ function tail(text: string, lines = 25): string {
   return text.trimEnd().split('\n').slice(-lines).map((l) => `    | ${l}`).join('\n');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => done(port));
-    });
-  });
-}
 
 async function http(url: string, init: RequestInit = {}): Promise<{ status: number; type: string; body: string }> {
   let res: Response;

@@ -1,8 +1,9 @@
-import { createServer as createNetServer } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppDeps } from '../server/app.js';
 import { deepMerge, resolveConfig, type Config } from '../server/config.js';
 import { seededRandom } from '../server/core/simulator.js';
+
+export { freePort } from '../scripts/free-port.js';
 
 /** A clock tests move by hand. Starts at 2024-01-15T14:30:00Z unless told otherwise. */
 export class ManualClock {
@@ -70,15 +71,3 @@ export function auth(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
-/** A port nothing listens on right now: listen on 0, note the port, close. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createNetServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => done(port));
-    });
-  });
-}

@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BodySet } from './data.js';
 import { PROJECT_ROOT, spawnPinned } from './machine.js';
-import { captureTail, freePort, stopChild, track, waitForStatus } from './server.js';
+import { freePort } from '../../scripts/free-port.js';
+import { captureTail, stopChild, track, waitForStatus } from './server.js';
 
 const TSX = ['--import', 'tsx'];
 

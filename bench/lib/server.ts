@@ -5,25 +5,15 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
+import { freePort } from '../../scripts/free-port.js';
 import { PROJECT_ROOT, spawnPinned } from './machine.js';
 
 const MAIN = join(PROJECT_ROOT, 'dist', 'server', 'main.js');
 const PROBE = pathToFileURL(join(PROJECT_ROOT, 'bench', 'lib', 'memory-probe.mjs')).href;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Children still running, stopped on the way out whatever happens. */
 const live = new Set<ChildProcess>();
