@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { MINUTE_MS, isNaiveDateTime, minuteKey, minuteOf, parseQueryTime, parseRfc3339, toIso, toNaiveUtc } from '../../server/core/time.js';
+import fc from 'fast-check';
+import { MINUTE_MS, isNaiveDateTime, minuteKey, minuteOf, parseQueryTime, parseRfc3339, parseRfc3339Slow, toIso, toNaiveUtc } from '../../server/core/time.js';
 
 const utc = (y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number => Date.UTC(y, mo - 1, d, h, mi, s, ms);
 
@@ -195,5 +196,58 @@ describe('minute helpers and formatting', () => {
   test('toNaiveUtc round-trips through parseQueryTime at second precision', () => {
     const t = utc(2024, 6, 1, 8, 9, 10);
     assert.equal(parseQueryTime(toNaiveUtc(t)), t);
+  });
+});
+
+describe('parseRfc3339: the fast parser agrees with the RFC3339 expression', () => {
+  const same = (text: string): void => {
+    const fast = parseRfc3339(text);
+    const slow = parseRfc3339Slow(text);
+    assert.ok(Object.is(fast, slow), `${JSON.stringify(text)}: fast ${fast}, expression ${slow}`);
+  };
+
+  // Strings built from the pieces of a date-time, each piece right or slightly wrong, so most
+  // cases land near the boundary between valid and invalid rather than on random noise.
+  const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`));
+  const piece = (good: fc.Arbitrary<string>) => fc.oneof({ weight: 6, arbitrary: good }, { weight: 1, arbitrary: fc.string({ maxLength: 3 }) });
+  const nearDateTime = fc
+    .tuple(
+      piece(digits(4, 4)),
+      piece(fc.constant('-')),
+      piece(digits(2, 2)),
+      piece(fc.constant('-')),
+      piece(digits(2, 2)),
+      piece(fc.constantFrom('T', 't', ' ')),
+      piece(digits(2, 2)),
+      piece(fc.constant(':')),
+      piece(digits(2, 2)),
+      piece(fc.constant(':')),
+      piece(digits(2, 2)),
+      fc.option(fc.tuple(fc.constant('.'), digits(0, 11)).map(([dot, f]) => dot + f)),
+      fc.oneof(fc.constantFrom('Z', 'z', ''), fc.tuple(fc.constantFrom('+', '-'), digits(2, 2), piece(fc.constant(':')), digits(2, 2)).map((p) => p.join(''))),
+      fc.option(fc.string({ maxLength: 2 })),
+    )
+    .map((parts) => parts.map((p) => p ?? '').join(''));
+
+  test('on near-valid date-times', () => {
+    fc.assert(fc.property(nearDateTime, (text) => same(text)), { numRuns: 20_000 });
+  });
+
+  test('on real instants in every offset', () => {
+    const instant = fc.tuple(fc.date({ min: new Date(0), max: new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999)), noInvalidDate: true }), fc.integer({ min: -1439, max: 1439 }));
+    fc.assert(
+      fc.property(instant, ([date, offset]) => {
+        const local = new Date(date.getTime() + offset * MINUTE_MS).toISOString().slice(0, 23);
+        const sign = offset < 0 ? '-' : '+';
+        const abs = Math.abs(offset);
+        const text = `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+        same(text);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  test('on arbitrary strings', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 40 }), (text) => same(text)), { numRuns: 5_000 });
   });
 });
