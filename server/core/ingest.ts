@@ -1,8 +1,8 @@
 import { AppError } from './errors.js';
-import { LEVELS, StoredLog, levelIndex, type LogSink } from './log.js';
+import { LEVELS, StoredLog, levelIndex, type LogInput, type LogSink } from './log.js';
 import type { KeyCap } from './key-cap.js';
 import type { Clock } from './time.js';
-import type { LogValidator, Problem, ValidationStats, Verdict } from './validation.js';
+import type { LogValidator, Problem, ValidationStats } from './validation.js';
 
 /** An NDJSON line that was not JSON: it takes its place in the batch and is rejected there. */
 export class UnparseableLine {
@@ -38,11 +38,12 @@ export interface IngestDeps {
   journal?: { append(logs: readonly StoredLog[]): Promise<void> };
 }
 
-function checkItem(validator: LogValidator, item: unknown): Verdict {
+/** The event time of a valid log, else its problems. */
+function checkItem(validator: LogValidator, item: unknown): number | Problem[] {
   if (item instanceof UnparseableLine) {
-    return { ok: false, problems: [{ keyword: 'json', message: `line ${item.line} is not valid JSON (${item.reason})` }] };
+    return [{ keyword: 'json', message: `line ${item.line} is not valid JSON (${item.reason})` }];
   }
-  return validator.check(item);
+  return validator.validate(item);
 }
 
 function serviceOf(item: unknown): unknown {
@@ -87,17 +88,18 @@ export class IngestPipeline {
     const accepted: StoredLog[] = [];
     const rejected: RejectedItem[] = [];
     for (let index = 0; index < items.length; index++) {
-      const verdict = checkItem(validator, items[index]);
-      validationStats.record(verdict);
-      if (!verdict.ok) {
-        rejected.push({ index, errors: verdict.problems.map((p: Problem) => p.message) });
+      const ts = checkItem(validator, items[index]);
+      if (typeof ts !== 'number') {
+        validationStats.recordInvalid(ts);
+        rejected.push({ index, errors: ts.map((p) => p.message) });
         continue;
       }
-      const { log } = verdict;
+      validationStats.recordValid();
+      const log = items[index] as LogInput;
       accepted.push(
         new StoredLog(
           ++this.lastId,
-          verdict.ts,
+          ts,
           log.timestamp,
           LEVELS[levelIndex(log.level)]!,
           services.admit(log.service),

@@ -94,6 +94,7 @@ export function compileLogSchema(
   schema: Record<string, unknown>,
   limits: FieldLimits,
   parseTime: (text: string) => number = parseRfc3339,
+  allErrors = true,
 ): ValidateFunction<LogInput> {
   const copy = structuredClone(schema) as { properties: Record<string, Record<string, unknown>> };
   for (const prop of Object.values(copy.properties)) {
@@ -102,7 +103,7 @@ export function compileLogSchema(
     const keyword = 'maxProperties' in prop ? 'maxProperties' : 'maxLength';
     prop[keyword] = limits[limitKey];
   }
-  const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true, keywords: ['x-limit'] });
+  const ajv = new Ajv2020({ allErrors, strict: true, verbose: allErrors, keywords: ['x-limit'] });
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => !Number.isNaN(parseTime(s)) });
   return ajv.compile<LogInput>(copy);
 }
@@ -115,13 +116,19 @@ export class ValidationStats {
   readonly errorTypes = new Map<string, number>();
 
   record(verdict: Verdict): void {
+    if (verdict.ok) this.recordValid();
+    else this.recordInvalid(verdict.problems);
+  }
+
+  recordValid(): void {
     this.total++;
-    if (verdict.ok) {
-      this.valid++;
-      return;
-    }
+    this.valid++;
+  }
+
+  recordInvalid(problems: readonly Problem[]): void {
+    this.total++;
     this.invalid++;
-    for (const keyword of new Set(verdict.problems.map((p) => p.keyword))) {
+    for (const keyword of new Set(problems.map((p) => p.keyword))) {
       this.errorTypes.set(keyword, (this.errorTypes.get(keyword) ?? 0) + 1);
     }
   }
@@ -134,42 +141,56 @@ export class ValidationStats {
 /** Fields stored as text: an unpaired surrogate there could not be stored and read back unchanged. */
 const TEXT_FIELDS = ['service', 'message', 'user_id'] as const;
 
-/** Validates one candidate log and parses its timestamp (once) to epoch ms. */
+/**
+ * Validates one candidate log and parses its timestamp (once) to epoch ms.
+ *
+ * Two validators come from the one schema: a quick one that stops at the first failure, run
+ * on every log, and one that collects every failure with its details, run only on a log the
+ * quick one refused, to say everything that is wrong with it.
+ */
 export class LogValidator {
-  private readonly validate: ValidateFunction<LogInput>;
+  private readonly quick: ValidateFunction<LogInput>;
+  private readonly thorough: ValidateFunction<LogInput>;
   private readonly maxDepth: number;
   /** The timestamp the format check parsed last, so an accepted log's is parsed once, not twice. */
   private lastText = '';
   private lastMs = Number.NaN;
 
   constructor(schema: Record<string, unknown>, limits: FieldLimits) {
-    this.validate = compileLogSchema(schema, limits, (text) => {
+    const remember = (text: string): number => {
       this.lastText = text;
       this.lastMs = parseRfc3339(text);
       return this.lastMs;
-    });
+    };
+    this.quick = compileLogSchema(schema, limits, remember, false);
+    this.thorough = compileLogSchema(schema, limits, parseRfc3339, true);
     this.maxDepth = limits.max_metadata_depth;
   }
 
+  /** The friendly form of `validate`, for callers that are not on the hot path. */
   check(value: unknown): Verdict {
-    if (!this.validate(value)) {
-      return { ok: false, problems: this.validate.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) })) };
+    const result = this.validate(value);
+    return typeof result === 'number' ? { ok: true, log: value as LogInput, ts: result } : { ok: false, problems: result };
+  }
+
+  /**
+   * The event time (epoch ms) when `value` is a valid log, else every problem found. Allocates
+   * nothing for a valid log: it runs once per ingested log.
+   */
+  validate(value: unknown): number | Problem[] {
+    if (!this.quick(value)) {
+      this.thorough(value);
+      return this.thorough.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) }));
     }
     for (const field of TEXT_FIELDS) {
       const text = value[field];
       if (text !== undefined && !text.isWellFormed()) {
-        return {
-          ok: false,
-          problems: [{ keyword: 'encoding', message: `'${field}' holds an unpaired UTF-16 surrogate, which is not valid Unicode; send valid UTF-8 text` }],
-        };
+        return [{ keyword: 'encoding', message: `'${field}' holds an unpaired UTF-16 surrogate, which is not valid Unicode; send valid UTF-8 text` }];
       }
     }
     if (value.metadata !== undefined && nestedDeeperThan(value.metadata, this.maxDepth)) {
-      return {
-        ok: false,
-        problems: [{ keyword: 'maxDepth', message: `'metadata' nests deeper than the limit of ${this.maxDepth} levels (limits.max_metadata_depth); flatten it` }],
-      };
+      return [{ keyword: 'maxDepth', message: `'metadata' nests deeper than the limit of ${this.maxDepth} levels (limits.max_metadata_depth); flatten it` }];
     }
-    return { ok: true, log: value, ts: value.timestamp === this.lastText ? this.lastMs : parseRfc3339(value.timestamp) };
+    return value.timestamp === this.lastText ? this.lastMs : parseRfc3339(value.timestamp);
   }
 }
