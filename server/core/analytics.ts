@@ -32,6 +32,48 @@ class MinuteBucket {
   }
 }
 
+/**
+ * Per-user counts summed over the minutes from..to (the last `length` minutes up to the
+ * clock's). Minutes are folded in as they enter and out as they leave; appends to a minute
+ * inside the range are counted by the owner as they happen.
+ */
+class UserWindow {
+  readonly counts = new Map<string, number>();
+  from = Number.NaN;
+  to = Number.NaN;
+
+  constructor(
+    readonly length: number,
+    private readonly bucketOf: (minute: number) => MinuteBucket | undefined,
+  ) {}
+
+  sync(current: number): void {
+    const from = current - this.length + 1;
+    if (current === this.to) return;
+    if (Number.isNaN(this.to) || current < this.to || from > this.to) {
+      // First use, a clock that went back, or a window that moved past everything folded: start over.
+      this.counts.clear();
+      for (let m = from; m <= current; m++) this.fold(m, 1);
+    } else {
+      // A minute leaving still sits in its slot: a slot is reused only by a minute more than a whole window ahead.
+      for (let m = this.from; m < from; m++) this.fold(m, -1);
+      for (let m = this.to + 1; m <= current; m++) this.fold(m, 1);
+    }
+    this.from = from;
+    this.to = current;
+  }
+
+  private fold(minute: number, sign: 1 | -1): void {
+    const b = this.bucketOf(minute);
+    if (b === undefined) return;
+    for (const [user, c] of b.users) {
+      const next = (this.counts.get(user) ?? 0) + sign * c;
+      if (next === 0) this.counts.delete(user);
+      else this.counts.set(user, next);
+    }
+  }
+}
+
 export interface TimePoint {
   time: string;
   total: number;
@@ -57,6 +99,12 @@ export interface AnalyticsOptions {
 export class Analytics implements LogSink {
   private readonly slots: MinuteBucket[];
   outOfWindow = 0;
+  /**
+   * Per-user counts over the last N minutes for the few N the dashboard asks for, kept current
+   * as logs arrive and minutes leave, so its top users cost O(users), not O(minutes × users).
+   */
+  private readonly userWindows = new Map<number, UserWindow>();
+  static readonly MAX_USER_WINDOWS = 4;
 
   constructor(private readonly options: AnalyticsOptions) {
     const futureMinutes = Math.ceil(options.futureSkewMs / MINUTE_MS);
@@ -69,6 +117,7 @@ export class Analytics implements LogSink {
 
   append(logs: readonly StoredLog[]): void {
     const now = this.options.now();
+    for (const w of this.userWindows.values()) w.sync(minuteOf(now));
     const oldest = minuteOf(now) - this.options.maxBuckets + 1;
     const latest = now + this.options.futureSkewMs;
     for (const log of logs) {
@@ -90,7 +139,11 @@ export class Analytics implements LogSink {
         sc.total++;
         if (error) sc.errors++;
       }
-      if (log.userId !== undefined) bump(bucket.users, this.options.users.keyOf(log.userId));
+      if (log.userId !== undefined) {
+        const user = this.options.users.keyOf(log.userId);
+        bump(bucket.users, user);
+        for (const w of this.userWindows.values()) if (minute >= w.from && minute <= w.to) bump(w.counts, user);
+      }
     }
   }
 
@@ -179,6 +232,21 @@ export class Analytics implements LogSink {
 
   /** The `n` users with most logs in the last `minutes` minutes. */
   topUsers(minutes: number, n: number): { user_id: string; count: number }[] {
+    const length = Math.min(minutes, this.options.maxBuckets);
+    let w = this.userWindows.get(length);
+    if (w === undefined && this.userWindows.size < Analytics.MAX_USER_WINDOWS) {
+      w = new UserWindow(length, (m) => this.bucket(m));
+      this.userWindows.set(length, w);
+    }
+    if (w !== undefined) {
+      w.sync(minuteOf(this.options.now()));
+      return topN(w.counts, n).map(([user_id, count]) => ({ user_id, count }));
+    }
+    return this.topUsersByMerge(minutes, n);
+  }
+
+  /** The reference for `topUsers`: sums the minute buckets on every call. Used past MAX_USER_WINDOWS window lengths. */
+  topUsersByMerge(minutes: number, n: number): { user_id: string; count: number }[] {
     const sums = new Map<string, number>();
     this.eachMinute(minutes, (_m, b) => {
       if (b !== undefined) for (const [user, c] of b.users) bump(sums, user, c);

@@ -1,5 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Analytics, round4 } from '../../server/core/analytics.js';
 import { KeyCap } from '../../server/core/key-cap.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
@@ -313,5 +314,35 @@ describe('Analytics read side', () => {
       { user_id: 'u1', count: 1 },
     ]);
     assert.equal(analytics.maxBuckets, MAX_BUCKETS);
+  });
+});
+
+describe('Analytics top users: the running window agrees with summing the buckets', () => {
+  type Step = { kind: 'advance'; ms: number } | { kind: 'append'; offsetsMs: number[]; users: (string | undefined)[] } | { kind: 'ask'; minutes: number };
+  const user = fc.option(fc.constantFrom('u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'), { nil: undefined, freq: 5 });
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    // Mostly forward, sometimes by more than a window, now and then backwards.
+    fc.record({ kind: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 3 * MINUTE_MS }), fc.integer({ min: -5 * MINUTE_MS, max: 30 * MINUTE_MS })) }),
+    fc.record({
+      kind: fc.constant('append' as const),
+      offsetsMs: fc.array(fc.integer({ min: -(MAX_BUCKETS + 2) * MINUTE_MS, max: SKEW_MS + MINUTE_MS }), { minLength: 1, maxLength: 6 }),
+      users: fc.array(user, { minLength: 6, maxLength: 6 }),
+    }),
+    fc.record({ kind: fc.constant('ask' as const), minutes: fc.integer({ min: 1, max: MAX_BUCKETS + 5 }) }),
+  );
+
+  test('after any sequence of appends, clock moves and questions', () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const { clock, analytics } = setup();
+        for (const s of steps) {
+          if (s.kind === 'advance') clock.advance(s.ms);
+          else if (s.kind === 'append') analytics.append(s.offsetsMs.map((o, i) => mk(clock.now() + o, 'INFO', 'svc-a', s.users[i])));
+          else assert.deepEqual(analytics.topUsers(s.minutes, 100), analytics.topUsersByMerge(s.minutes, 100));
+        }
+        for (const minutes of [1, 3, MAX_BUCKETS]) assert.deepEqual(analytics.topUsers(minutes, 100), analytics.topUsersByMerge(minutes, 100));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
