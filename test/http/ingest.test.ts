@@ -196,6 +196,10 @@ describe('POST /api/logs: single object (seed 004 shapes)', () => {
       '{"timestamp":"2024-01-15T14:29:30Z","level":"INFO","service":"s","message":"m","metadata":{"__proto__":{"x":1}}}',
       '[{"timestamp":"2024-01-15T14:29:30Z","level":"INFO","service":"s","message":"m","__proto__":{}}]',
       '{"timestamp":"2024-01-15T14:29:30Z","level":"INFO","service":"s","message":"m","constructor":{"prototype":{"x":1}}}',
+      // The same keys spelled with escapes: the quick pre-check must still send these to the scan.
+      '{"timestamp":"2024-01-15T14:29:30Z","level":"INFO","service":"s","message":"m","\\u005f_proto__":{"admin":true}}',
+      '{"timestamp":"2024-01-15T14:29:30Z","level":"INFO","service":"s","message":"m","metadata":{"__\\u0070roto__":{}}}',
+      '{"timestamp":"2024-01-15T14:29:30Z","level":"INFO","service":"s","message":"m","metadata":{"\\u0063onstructor":{"prototype":{}}}}',
     ];
     for (const payload of payloads) {
       const res = await postRaw(app, payload, JSON_CT);
@@ -204,6 +208,24 @@ describe('POST /api/logs: single object (seed 004 shapes)', () => {
     }
     assert.equal(await totalLogs(app), before);
     assert.equal(({} as Record<string, unknown>).admin, undefined);
+  });
+
+  test('the words __proto__ and constructor as values, and other escapes, are fine', async () => {
+    // Escapes as a Python shipper sends them (json.dumps escapes everything outside ASCII).
+    const payload = JSON.stringify({ ...log({ message: 'constructor of __proto__ ' }), metadata: { note: 'constructor', text: '' } })
+      .replace('__proto__ "', '__proto__ \\u00e9"')
+      .replace('"text":""', '"text":"\\u2028"');
+    assert.match(payload, /\\u00e9.*\\u2028/);
+    const res = await postRaw(app, payload, JSON_CT);
+    assert.equal(res.statusCode, 201, res.body);
+    const stored = await app.inject({ method: 'GET', url: '/api/logs?limit=1' });
+    assert.equal(stored.json().logs[0].message, 'constructor of __proto__ \u00e9');
+    assert.equal(stored.json().logs[0].metadata.text, '\u2028');
+  });
+
+  test('a body starting with a byte order mark is parsed', async () => {
+    const res = await postRaw(app, `\ufeff${JSON.stringify(log({ message: 'after a BOM' }))}`, JSON_CT);
+    assert.equal(res.statusCode, 201, res.body);
   });
 });
 
@@ -345,6 +367,15 @@ describe('POST /api/logs: NDJSON', () => {
     assert.equal(res.json().rejected_items[0].index, 1);
     assert.match(res.json().rejected_items[0].errors[0], /line 2 is not valid JSON/);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  test('NDJSON: an escaped __proto__ key is rejected on its line; CRLF and indented blank lines are fine', async () => {
+    const payload = `${JSON.stringify(log({ message: 'crlf-1' }))}\r\n  \r\n{"\\u005f_proto__":{"polluted":true}}\r\n\t${JSON.stringify(log({ message: 'crlf-2' }))}\r\n`;
+    const res = await postRaw(app, payload, NDJSON_CT);
+    assert.equal(res.statusCode, 207, res.body);
+    assert.equal(res.json().accepted, 2);
+    assert.equal(res.json().rejected_items[0].index, 1);
+    assert.match(res.json().rejected_items[0].errors[0], /line 3 is not valid JSON/);
   });
 
   test('an NDJSON body of only blank lines is 400 EMPTY_BATCH; all-broken is 400 invalid', async () => {
