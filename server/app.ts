@@ -1,6 +1,6 @@
 import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { securityHeaders } from './http/security-headers.js';
+import { API_HEADERS, sendHeaders } from './http/security-headers.js';
 import { AsyncTask, SimpleIntervalJob, Task } from 'toad-scheduler';
 import type { Config } from './config.js';
 import { LogServer } from './core/log-server.js';
@@ -75,8 +75,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   // The scheduled alert check notices what ingest cannot: a service gone silent, a window slid past a burst.
@@ -93,28 +94,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   registerErrorHandling(app, config.limits.max_body_bytes);
-  // The page loads only its own bundled script and styles: no inline script, no CDN.
-  const headers = securityHeaders({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        fontSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-      },
-    },
-  });
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(headers);
-    done();
-  });
+  // JSON answers get the API's headers; the dashboard's routes replace them with the page's (http/dashboard.ts).
+  sendHeaders(app, API_HEADERS);
   registerBodyParsers(app);
   await app.register(authPlugin, { config });
   await app.register(ingestRoutes);

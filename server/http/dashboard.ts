@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { AppError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../schemas.js';
+import { DOCUMENT_HEADERS, sendHeaders } from './security-headers.js';
 import type { UiConfig } from './ui-config.js';
 
 export const DASHBOARD_DIR = join(PROJECT_ROOT, 'web', 'dist');
@@ -19,10 +20,18 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { root?: strin
     anonymous_read: config.auth.anonymous_scopes.includes('read'),
   }));
 
-  const root = opts.root ?? DASHBOARD_DIR;
+  // The page and its files in their own context: they get the page's headers, /api/ui-config keeps the API's.
+  await app.register(pageRoutes, { root: opts.root ?? DASHBOARD_DIR });
+}
+
+async function pageRoutes(app: FastifyInstance, opts: { root: string }): Promise<void> {
+  sendHeaders(app, DOCUMENT_HEADERS);
+  const { root } = opts;
   if (!existsSync(join(root, 'index.html'))) {
+    // The path is for whoever runs the server (the log), not for whoever asks for the page.
+    app.log.warn({ page: join(root, 'index.html') }, 'the dashboard is not built; run npm run build');
     app.get('/', async () => {
-      throw new AppError(503, 'DASHBOARD_NOT_BUILT', `the dashboard is not built (no ${join(root, 'index.html')}); run npm run build`);
+      throw new AppError(503, 'DASHBOARD_NOT_BUILT', 'the dashboard is not built on this server; build it with npm run build');
     });
     return;
   }
