@@ -8,8 +8,8 @@ export interface ServiceCount {
 }
 
 export interface ServiceWindow extends ServiceCount {
-  /** The minute with most logs, `2024-01-15T14:30`, or null when the service sent none. */
-  peakMinute: string | null;
+  /** The epoch minute with most logs (format with minuteKey), or null when the service sent none. */
+  peakMinute: number | null;
   peakCount: number;
 }
 
@@ -213,7 +213,7 @@ export class Analytics implements LogSink {
       w.errors += c.errors;
       if (c.total > w.peakCount) {
         w.peakCount = c.total;
-        w.peakMinute = minuteKey(m);
+        w.peakMinute = m;
       }
     });
     return w;

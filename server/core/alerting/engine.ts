@@ -4,7 +4,7 @@ import type { KeyCap } from '../key-cap.js';
 import type { LogSink, StoredLog } from '../log.js';
 import { RingBuffer } from '../ring-buffer.js';
 import type { LogStats } from '../stats.js';
-import { MINUTE_MS, type Clock } from '../time.js';
+import { MINUTE_MS, minuteKey, type Clock } from '../time.js';
 import { ALL_SERVICES, type AlertLevel, type AlertNotification, type AlertView, type RuleName } from './types.js';
 
 export interface AlertRulesConfig {
@@ -28,12 +28,15 @@ export interface AlertEngineDeps {
   notify: (notification: AlertNotification) => void;
 }
 
-/** A measurement of one rule for one service at one moment. */
+/**
+ * A measurement of one rule for one service at one moment. The text is built only when an
+ * alert opens, stays open or resolves: most measurements on the ingest path find nothing.
+ */
 interface Measurement {
   breached: boolean;
   value: number;
   threshold: number;
-  message: string;
+  message: () => string;
 }
 
 interface AlertState {
@@ -135,7 +138,7 @@ export class AlertEngine implements LogSink {
       breached: w.total >= minSamples && rate >= threshold,
       value: Math.round(rate * 10_000) / 10_000,
       threshold,
-      message: `Error rate for ${who} is ${pct(rate)} over the last ${minutes} min (${w.errors} of ${w.total} logs), threshold ${pct(threshold)}`,
+      message: () => `Error rate for ${who} is ${pct(rate)} over the last ${minutes} min (${w.errors} of ${w.total} logs), threshold ${pct(threshold)}`,
     };
   }
 
@@ -146,19 +149,20 @@ export class AlertEngine implements LogSink {
       breached: w.peakCount >= threshold,
       value: w.peakCount,
       threshold,
-      message: `${service} sent ${w.peakCount} logs in one minute (${w.peakMinute ?? 'none'}), threshold ${threshold} per minute`,
+      message: () => `${service} sent ${w.peakCount} logs in one minute (${w.peakMinute === null ? 'none' : minuteKey(w.peakMinute)}), threshold ${threshold} per minute`,
     };
   }
 
   private measureSilence(service: string): Measurement {
     const lastSeen = this.deps.stats.lastSeenPerService.get(service);
     const threshold = this.deps.config.service_down_minutes * 60;
-    const silentSeconds = lastSeen === undefined ? 0 : Math.floor((this.deps.now() - lastSeen) / 1000);
+    const now = this.deps.now();
+    const silentSeconds = lastSeen === undefined ? 0 : Math.floor((now - lastSeen) / 1000);
     return {
-      breached: lastSeen !== undefined && this.deps.now() - lastSeen >= this.deps.config.service_down_minutes * MINUTE_MS,
+      breached: lastSeen !== undefined && now - lastSeen >= this.deps.config.service_down_minutes * MINUTE_MS,
       value: silentSeconds,
       threshold,
-      message: `${service} has sent nothing for ${silentSeconds} s (last seen ${lastSeen === undefined ? 'never' : new Date(lastSeen).toISOString()}), threshold ${threshold} s`,
+      message: () => `${service} has sent nothing for ${silentSeconds} s (last seen ${lastSeen === undefined ? 'never' : new Date(lastSeen).toISOString()}), threshold ${threshold} s`,
     };
   }
 
@@ -195,7 +199,7 @@ export class AlertEngine implements LogSink {
       current.status = 'resolved';
       current.resolvedAt = now;
       current.value = m.value;
-      current.message = m.message;
+      current.message = m.message();
       this.active.delete(fingerprint);
       this.history.push(current);
       if (current.lastNotifiedAt !== null && this.silencedUntil(fingerprint) === undefined) this.send(current, 'resolved');
@@ -209,7 +213,7 @@ export class AlertEngine implements LogSink {
         fingerprint,
         level: LEVEL[rule],
         firedAt: now,
-        message: m.message,
+        message: m.message(),
         value: m.value,
         threshold: m.threshold,
         status: 'firing',
@@ -221,7 +225,7 @@ export class AlertEngine implements LogSink {
       this.counters[rule].fired++;
     } else {
       state.value = m.value;
-      state.message = m.message;
+      state.message = m.message();
     }
     const last = this.lastFiringNotice.get(fingerprint);
     const cooledDown = last === undefined || now - last >= this.deps.config.cooldown_seconds * 1000;
@@ -245,6 +249,15 @@ export class AlertEngine implements LogSink {
     const until = this.silencedUntil(s.fingerprint);
     if (until !== undefined) v.silenced_until = new Date(until).toISOString();
     return v;
+  }
+
+  /**
+   * How many (rule, service) pairs the engine keeps state for. Services arrive folded by the
+   * cardinality cap, so this stays within the rules × (limits.max_services + `other`) plus the
+   * all-services rule, however many names clients send.
+   */
+  get trackedPairs(): number {
+    return this.fingerprints.error_rate.size + this.fingerprints.high_volume.size + this.fingerprints.service_down.size;
   }
 
   /** Firing alerts, most recent first. */
