@@ -206,27 +206,30 @@ export class Analytics implements LogSink {
    */
   serviceWindow(service: string, minutes: number): ServiceWindow {
     const w: ServiceWindow = { total: 0, errors: 0, peakMinute: null, peakCount: 0 };
-    this.eachMinute(minutes, (m, b) => {
-      const c = b?.services.get(service);
-      if (c === undefined) return;
+    const current = minuteOf(this.options.now());
+    for (let m = current - Math.min(minutes, this.options.maxBuckets) + 1; m <= current; m++) {
+      const c = this.bucket(m)?.services.get(service);
+      if (c === undefined) continue;
       w.total += c.total;
       w.errors += c.errors;
       if (c.total > w.peakCount) {
         w.peakCount = c.total;
         w.peakMinute = m;
       }
-    });
+    }
     return w;
   }
 
   /** All services together over the last `minutes` minutes. O(minutes). */
   windowTotals(minutes: number): ServiceCount {
     const w: ServiceCount = { total: 0, errors: 0 };
-    this.eachMinute(minutes, (_m, b) => {
-      if (b === undefined) return;
+    const current = minuteOf(this.options.now());
+    for (let m = current - Math.min(minutes, this.options.maxBuckets) + 1; m <= current; m++) {
+      const b = this.bucket(m);
+      if (b === undefined) continue;
       w.total += b.total;
       w.errors += b.errors;
-    });
+    }
     return w;
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Analytics } from '../analytics.js';
+import type { Analytics, ServiceCount, ServiceWindow } from '../analytics.js';
 import type { KeyCap } from '../key-cap.js';
 import type { LogSink, StoredLog } from '../log.js';
 import { RingBuffer } from '../ring-buffer.js';
@@ -119,19 +119,23 @@ export class AlertEngine implements LogSink {
   }
 
   private evaluateService(service: string): void {
-    const { rules } = this.deps.config;
-    if (rules.error_rate) this.observe('error_rate', service, this.measureErrorRate(service));
-    if (rules.high_volume) this.observe('high_volume', service, this.measureVolume(service));
+    const { rules, window_minutes: minutes } = this.deps.config;
+    if (!rules.error_rate && !rules.high_volume && !rules.service_down) return;
+    // One pass over the window serves both the error-rate and the volume rule.
+    const w = rules.error_rate || rules.high_volume ? this.deps.analytics.serviceWindow(service, minutes) : undefined;
+    if (rules.error_rate) this.observe('error_rate', service, this.measureErrorRate(service, w!));
+    if (rules.high_volume) this.observe('high_volume', service, this.measureVolume(service, w!));
     if (rules.service_down) this.observe('service_down', service, this.measureSilence(service));
   }
 
   private evaluateGlobal(): void {
-    if (this.deps.config.rules.error_rate) this.observe('error_rate', ALL_SERVICES, this.measureErrorRate(ALL_SERVICES));
+    if (!this.deps.config.rules.error_rate) return;
+    const w = this.deps.analytics.windowTotals(this.deps.config.window_minutes);
+    this.observe('error_rate', ALL_SERVICES, this.measureErrorRate(ALL_SERVICES, w));
   }
 
-  private measureErrorRate(service: string): Measurement {
+  private measureErrorRate(service: string, w: ServiceCount): Measurement {
     const { window_minutes: minutes, min_samples: minSamples, error_rate_threshold: threshold } = this.deps.config;
-    const w = service === ALL_SERVICES ? this.deps.analytics.windowTotals(minutes) : this.deps.analytics.serviceWindow(service, minutes);
     const rate = w.total === 0 ? 0 : w.errors / w.total;
     const who = service === ALL_SERVICES ? 'all services' : service;
     return {
@@ -142,9 +146,8 @@ export class AlertEngine implements LogSink {
     };
   }
 
-  private measureVolume(service: string): Measurement {
-    const { window_minutes: minutes, high_volume_threshold: threshold } = this.deps.config;
-    const w = this.deps.analytics.serviceWindow(service, minutes);
+  private measureVolume(service: string, w: ServiceWindow): Measurement {
+    const { high_volume_threshold: threshold } = this.deps.config;
     return {
       breached: w.peakCount >= threshold,
       value: w.peakCount,
