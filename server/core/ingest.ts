@@ -2,6 +2,7 @@ import { AppError } from './errors.js';
 import { LEVELS, StoredLog, levelIndex, type LogInput, type LogSink } from './log.js';
 import type { KeyCap } from './key-cap.js';
 import type { Clock } from './time.js';
+import type { RawBatch } from '../storage/log-repository.js';
 import type { LogValidator, Problem, ValidationStats } from './validation.js';
 
 /** An NDJSON line that was not JSON: it takes its place in the batch and is rejected there. */
@@ -25,6 +26,8 @@ export interface IngestResult {
 export interface IngestContext {
   /** The only service the caller may ship logs for; undefined when any service is allowed. */
   boundService?: string;
+  /** The bytes the items were parsed from; the durable tier keeps them as they are when every item is accepted. */
+  raw?: RawBatch;
 }
 
 export interface IngestDeps {
@@ -35,7 +38,7 @@ export interface IngestDeps {
   sinks: readonly LogSink[];
   now: Clock;
   /** The durable tier: accepted logs are committed here before any sink sees them or the caller is answered. */
-  journal?: { append(logs: readonly StoredLog[]): Promise<void> };
+  journal?: { append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> };
 }
 
 /** The event time of a valid log, else its problems. */
@@ -111,7 +114,7 @@ export class IngestPipeline {
       );
     }
     if (accepted.length > 0) {
-      if (this.deps.journal) await this.deps.journal.append(accepted);
+      if (this.deps.journal) await this.deps.journal.append(accepted, rejected.length === 0 ? ctx.raw : undefined);
       for (const sink of this.deps.sinks) sink.append(accepted);
     }
     return { accepted: accepted.length, rejected };

@@ -14,7 +14,7 @@ import { LogStore, type LogPage, type LogQuery } from './log-store.js';
 import { serviceHealth, type HealthRules, type ServiceHealth } from './service-health.js';
 import { LogStats } from './stats.js';
 import { MINUTE_MS, minuteOf, systemClock, type Clock } from './time.js';
-import type { LogRepository } from '../storage/log-repository.js';
+import { StorageError, type LogRepository, type RawBatch } from '../storage/log-repository.js';
 import { LogValidator, ValidationStats } from './validation.js';
 
 /** The part of a pino logger the core uses. */
@@ -110,7 +110,7 @@ export class LogServer {
     });
     this.repository = deps.repository;
     this.pipeline = new IngestPipeline({
-      journal: this.repository && { append: (logs) => this.commit(logs) },
+      journal: this.repository && { append: (logs, raw) => this.commit(logs, raw) },
       validator: new LogValidator(LOG_SCHEMA, limits),
       validationStats: this.validationStats,
       services: this.services,
@@ -157,9 +157,9 @@ export class LogServer {
   }
 
   /** Commits to the durable tier, keeping `storageState` current; a failure becomes a 503 for the caller. */
-  private async commit(logs: readonly StoredLog[]): Promise<void> {
+  private async commit(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> {
     try {
-      await this.repository!.append(logs);
+      await this.repository!.append(logs, raw);
       if (this.storageState.status !== 'ok') {
         this.storageState.status = 'ok';
         delete this.storageState.error;
@@ -168,7 +168,8 @@ export class LogServer {
     } catch (e) {
       if (this.storageState.status === 'ok') this.storageState.since = new Date(this.now()).toISOString();
       this.storageState.status = 'failing';
-      this.storageState.error = (e as Error).message;
+      // The reason without the file's path: /health shows it to anyone; the log (errors.ts) gets the whole message.
+      this.storageState.error = e instanceof StorageError ? e.reason : (e as Error).message;
       throw new AppError(503, 'STORAGE_UNAVAILABLE', `${(e as Error).message}; nothing in this request was stored, send it again later`, {
         'retry-after': '5',
       });

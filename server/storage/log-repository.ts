@@ -22,13 +22,31 @@ export interface RetentionResult {
 }
 
 /**
+ * The bytes a batch arrived in, when they parse to exactly the accepted logs, in order.
+ * `json`: one JSON log object, or a JSON array of them; `ndjson`: one JSON log object per
+ * line (blank lines and CRLF allowed). The objects are in the client's shape (LogInput).
+ * Lets the durable tier keep the request's own bytes instead of serializing the logs again.
+ */
+export interface RawBatch {
+  bytes: Buffer;
+  format: 'json' | 'ndjson';
+}
+
+/**
  * The durable tier. Ingestion depends on this interface, never on an engine: SQLite is the
  * first implementation. `append` resolves only once the logs are committed; `query` answers
  * the same filters as the in-memory tier, with the same meaning.
  */
 export interface LogRepository {
+  /** For the operator's log: the engine and where its data lives. */
   readonly description: string;
-  append(logs: readonly StoredLog[]): Promise<void>;
+  /** For /health, which anyone may read: the engine only ("sqlite"). */
+  readonly engine: string;
+  /**
+   * Commits one accepted batch. Ingest assigns the ids of one call consecutively and one
+   * receive time to all of them; `raw`, when given, must parse to exactly `logs`, in order.
+   */
+  append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void>;
   query(q: LogQuery): LogPage;
   /** The newest `n` logs, oldest first (to refill the ring buffer at start). */
   recent(n: number): StoredLog[];
@@ -48,4 +66,15 @@ export interface LogRepository {
 /** A storage problem with the file named: start-up stops on it, ingestion answers 503. */
 export class StorageError extends Error {
   readonly code = 'STORAGE_UNAVAILABLE';
+
+  /**
+   * @param message for the operator: names the file.
+   * @param reason the engine's own words without the file ("database or disk is full"), fit for /health.
+   */
+  constructor(
+    message: string,
+    readonly reason: string = message,
+  ) {
+    super(message);
+  }
 }

@@ -2,10 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
-import { textMatcher, type LogPage, type LogQuery } from '../core/log-store.js';
-import { StorageError, type CounterRow, type LogRepository, type RetentionResult } from './log-repository.js';
+import { compileFilter, textMatcher, type LogPage, type LogQuery } from '../core/log-store.js';
+import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
+import { StorageError, type CounterRow, type LogRepository, type RawBatch, type RetentionResult } from './log-repository.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export interface SqliteOptions {
   path: string;
@@ -20,22 +21,34 @@ export interface SqliteOptions {
   counterKey: (service: string) => string;
 }
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE logs (
-     id INTEGER PRIMARY KEY,
-     ts INTEGER NOT NULL,
-     timestamp TEXT NOT NULL,
-     level INTEGER NOT NULL,
-     service TEXT NOT NULL,
-     message TEXT NOT NULL,
-     user_id TEXT,
-     metadata TEXT,
-     received_at INTEGER NOT NULL
-   );
-   CREATE INDEX logs_ts ON logs (ts);
-   CREATE INDEX logs_service ON logs (service, id);
-   CREATE INDEX logs_level ON logs (level, id);
-   CREATE INDEX logs_received ON logs (received_at);
+/**
+ * One row per accepted batch (see chunk-codec.ts for the body formats). The other columns
+ * describe the logs in the body, so a scan can pass over a chunk that cannot match without
+ * reading its body. Id ranges of chunks never overlap.
+ */
+const CHUNKS_DDL = `CREATE TABLE chunks (
+     first_id INTEGER PRIMARY KEY,
+     last_id INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     min_ts INTEGER NOT NULL,
+     max_ts INTEGER NOT NULL,
+     min_received INTEGER NOT NULL,
+     max_received INTEGER NOT NULL,
+     levels INTEGER NOT NULL,
+     services TEXT NOT NULL,
+     format INTEGER NOT NULL,
+     body BLOB NOT NULL
+   );`;
+
+const INSERT_CHUNK = `INSERT INTO chunks (first_id, last_id, count, min_ts, max_ts, min_received, max_received, levels, services, format, body)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+function insertChunk(stmt: Database.Statement, c: Chunk): void {
+  stmt.run(c.firstId, c.lastId, c.count, c.minTs, c.maxTs, c.minReceived, c.maxReceived, c.levels, c.services, c.format, c.body);
+}
+
+/** A new file gets the current schema at once. */
+const FRESH = `${CHUNKS_DDL}
    CREATE TABLE counters (
      service TEXT NOT NULL,
      level INTEGER NOT NULL,
@@ -43,13 +56,23 @@ const MIGRATIONS: readonly string[] = [
      last_ts INTEGER NOT NULL,
      last_received INTEGER NOT NULL,
      PRIMARY KEY (service, level)
-   ) WITHOUT ROWID;`,
-  // Ids must never be reused, even once every row that had them is deleted.
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-   INSERT INTO meta (key, value) SELECT 'last_id', coalesce(max(id), 0) FROM logs;`,
-];
+   ) WITHOUT ROWID;
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+   INSERT INTO meta (key, value) VALUES ('last_id', 0), ('log_count', 0);`;
 
-interface Row {
+/** Logs per chunk when version 2's rows are converted. */
+const MIGRATION_CHUNK = 1000;
+
+/** An older file is upgraded one version at a time: MIGRATIONS[v] takes it from v to v + 1. */
+const MIGRATIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
+  // Ids must never be reused, even once every row that had them is deleted.
+  1: (db) =>
+    db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+     INSERT INTO meta (key, value) SELECT 'last_id', coalesce(max(id), 0) FROM logs;`),
+  2: rowsToChunks,
+};
+
+interface V2Row {
   id: number;
   ts: number;
   timestamp: string;
@@ -61,24 +84,37 @@ interface Row {
   received_at: number;
 }
 
-function toLog(r: Row): StoredLog {
-  return new StoredLog(
-    r.id,
-    r.ts,
-    r.timestamp,
-    LEVELS[r.level]!,
-    r.service,
-    r.message,
-    r.user_id ?? undefined,
-    r.metadata === null ? undefined : (JSON.parse(r.metadata) as Record<string, unknown>),
-    r.received_at,
-  );
-}
-
-interface Pending {
-  logs: readonly StoredLog[];
-  resolve: () => void;
-  reject: (err: Error) => void;
+/** Version 2 kept one row per log in `logs`; version 3 keeps them in chunks of up to MIGRATION_CHUNK consecutive ids. */
+function rowsToChunks(db: Database.Database): void {
+  db.exec(CHUNKS_DDL);
+  const page = db.prepare('SELECT * FROM logs WHERE id > ? ORDER BY id LIMIT ?');
+  const insert = db.prepare(INSERT_CHUNK);
+  let after = 0;
+  let total = 0;
+  for (;;) {
+    const rows = page.all(after, MIGRATION_CHUNK) as V2Row[];
+    if (rows.length === 0) break;
+    const logs = rows.map(
+      (r) =>
+        new StoredLog(
+          r.id,
+          r.ts,
+          r.timestamp,
+          LEVELS[r.level]!,
+          r.service,
+          r.message,
+          r.user_id ?? undefined,
+          r.metadata === null ? undefined : (JSON.parse(r.metadata) as Record<string, unknown>),
+          r.received_at,
+        ),
+    );
+    insertChunk(insert, encodeChunk(logs).chunk);
+    total += rows.length;
+    after = rows[rows.length - 1]!.id;
+  }
+  db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'last_id'").run(after);
+  db.prepare("INSERT INTO meta (key, value) VALUES ('log_count', ?)").run(total);
+  db.exec('DROP TABLE logs');
 }
 
 /** Opens (creating folder and file if needed) and migrates; any failure names the path and the reason. */
@@ -94,13 +130,20 @@ function open(path: string, synchronous: 'normal' | 'full'): Database.Database {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
-    for (let v = version; v < SCHEMA_VERSION; v++) {
-      db.transaction(() => {
-        db!.exec(MIGRATIONS[v]!);
-        db!.pragma(`user_version = ${v + 1}`);
+    const d = db;
+    if (version === 0) {
+      d.transaction(() => {
+        d.exec(FRESH);
+        d.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
-    db.prepare('SELECT count(*) FROM logs').get();
+    for (let v = version; v > 0 && v < SCHEMA_VERSION; v++) {
+      d.transaction(() => {
+        MIGRATIONS[v]!(d);
+        d.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+    db.prepare('SELECT first_id FROM chunks LIMIT 1').get();
     return db;
   } catch (e) {
     db?.close();
@@ -108,68 +151,225 @@ function open(path: string, synchronous: 'normal' | 'full'): Database.Database {
   }
 }
 
+interface Pending {
+  logs: readonly StoredLog[];
+  raw: RawBatch | undefined;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** The columns of a chunk row beside its body. */
+interface Header {
+  first_id: number;
+  last_id: number;
+  count: number;
+  min_ts: number;
+  max_ts: number;
+  min_received: number;
+  max_received: number;
+  levels: number;
+  services: string;
+  format: number;
+}
+
+const HEADER = 'first_id, last_id, count, min_ts, max_ts, min_received, max_received, levels, services, format';
+const MAX = Number.MAX_SAFE_INTEGER;
+const MIN = Number.MIN_SAFE_INTEGER;
+const ALL_LEVELS = (1 << LEVELS.length) - 1;
+
 /**
- * SQLite through better-sqlite3, in WAL mode. Concurrent appends are grouped: they wait a
- * few milliseconds (or until enough rows are waiting) and share one transaction, so
- * durability costs one commit per group rather than per request.
+ * What a query says about whole chunks, from their rows alone: the bounds the SQL scan
+ * applies, whether a chunk may hold a match, and whether every log in it matches (so an
+ * offset can pass over it without reading its body).
+ */
+class ChunkFilter {
+  readonly from: number;
+  readonly to: number;
+  readonly receivedFrom: number;
+  readonly receivedTo: number;
+  readonly levels: number;
+  private readonly serviceNeedles: string[] | undefined;
+  private readonly serviceSet: Set<string> | undefined;
+  /** Filters the chunk columns say nothing about (user id, text). */
+  private readonly perLog: boolean;
+  private readonly text: ((message: string) => boolean) | undefined;
+  private readonly userNeedle: string | undefined;
+
+  constructor(
+    private readonly q: LogQuery,
+    readonly beforeId: number,
+  ) {
+    this.from = q.from ?? MIN;
+    this.to = q.to ?? MAX;
+    this.receivedFrom = q.receivedFrom ?? MIN;
+    this.receivedTo = q.receivedTo ?? MAX;
+    this.levels = q.levels && q.levels.length > 0 ? q.levels.reduce((m, l) => m | (1 << levelIndex(l)), 0) : ALL_LEVELS;
+    if (q.services && q.services.length > 0) {
+      this.serviceNeedles = q.services.map((s) => JSON.stringify(s));
+      this.serviceSet = new Set(q.services);
+    }
+    this.perLog = q.userId !== undefined || !!q.text;
+    if (q.text) this.text = textMatcher(q.text);
+    if (q.userId !== undefined) this.userNeedle = JSON.stringify(q.userId);
+  }
+
+  /** Whether the body text must be read to answer: a chunk's user ids and messages are only in there. */
+  get readsText(): boolean {
+    return this.perLog;
+  }
+
+  /**
+   * False only when no log in a body can match the user id or text filters. A JSON text
+   * without a backslash has no escapes, so every string in it (each message, each user id)
+   * stands in it literally: a message the text search matches makes the search match the
+   * body (the search is a substring test), and a user id shows as its JSON quote. With
+   * escapes, the logs are decoded.
+   */
+  mayMatchText(body: string): boolean {
+    if (body.includes('\\')) return true;
+    if (this.userNeedle !== undefined && !body.includes(this.userNeedle)) return false;
+    return this.text === undefined || this.text(body);
+  }
+
+  /** False only when no log of the chunk can match (the SQL scan has checked ranges and levels). */
+  mayMatch(h: Header): boolean {
+    const needles = this.serviceNeedles;
+    if (needles === undefined) return true;
+    for (const n of needles) if (h.services.includes(n)) return true;
+    return false;
+  }
+
+  /** True only when every log of the chunk matches. */
+  allMatch(h: Header): boolean {
+    const q = this.q;
+    if (this.perLog || h.last_id >= this.beforeId) return false;
+    if ((q.from !== undefined && h.min_ts < q.from) || (q.to !== undefined && h.max_ts > q.to)) return false;
+    if ((q.receivedFrom !== undefined && h.min_received < q.receivedFrom) || (q.receivedTo !== undefined && h.max_received > q.receivedTo)) return false;
+    if ((h.levels & ~this.levels) !== 0) return false;
+    const set = this.serviceSet;
+    return set === undefined || (JSON.parse(h.services) as string[]).every((s) => set.has(s));
+  }
+}
+
+const OPEN_FILTER = new ChunkFilter({ limit: 0 }, MAX);
+
+/**
+ * SQLite through better-sqlite3, in WAL mode. Each accepted batch is one row of `chunks`,
+ * its body the request's own bytes when ingest passes them (see chunk-codec.ts). Concurrent
+ * appends are grouped: they wait a few milliseconds (or until enough rows are waiting) and
+ * share one transaction, so durability costs one commit per group rather than per request.
  */
 export class SqliteRepository implements LogRepository {
   readonly description: string;
+  readonly engine = 'sqlite';
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly bumpCounter: Database.Statement;
   private readonly setLastId: Database.Statement;
+  private readonly addCount: Database.Statement;
+  private readonly getCount: Database.Statement;
+  private readonly getLastId: Database.Statement;
+  private readonly getMinId: Database.Statement;
+  private readonly selectCounters: Database.Statement;
+  private readonly headersDesc: Database.Statement;
+  private readonly headersAsc: Database.Statement;
+  private readonly headersSince: Database.Statement;
+  private readonly selectBody: Database.Statement;
+  private readonly deleteChunk: Database.Statement;
+  private readonly countTsBefore: Database.Statement;
+  private readonly deleteTsBefore: Database.Statement;
+  private readonly straddleTs: Database.Statement;
   private readonly commitGroup: (group: readonly Pending[]) => void;
+  private readonly deleteBeforeTx: (ts: number) => number;
+  private readonly retentionTx: (now: number) => RetentionResult;
   private pending: Pending[] = [];
   private pendingRows = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SqliteOptions) {
     this.description = `sqlite ${options.path}`;
-    this.db = open(options.path, options.synchronous);
-    this.insert = this.db.prepare(
-      'INSERT INTO logs (id, ts, timestamp, level, service, message, user_id, metadata, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.bumpCounter = this.db.prepare(
+    const db = (this.db = open(options.path, options.synchronous));
+    this.insert = db.prepare(INSERT_CHUNK);
+    this.bumpCounter = db.prepare(
       `INSERT INTO counters (service, level, count, last_ts, last_received) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (service, level) DO UPDATE SET count = count + excluded.count,
          last_ts = max(last_ts, excluded.last_ts), last_received = max(last_received, excluded.last_received)`,
     );
-    this.setLastId = this.db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'last_id'");
-    this.commitGroup = this.db.transaction((group: readonly Pending[]) => {
-      const counts = new Map<string, CounterRow>();
+    this.setLastId = db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'last_id'");
+    this.addCount = db.prepare("UPDATE meta SET value = value + ? WHERE key = 'log_count'");
+    this.getCount = db.prepare("SELECT value FROM meta WHERE key = 'log_count'").pluck();
+    this.getLastId = db
+      .prepare("SELECT max(value, coalesce((SELECT last_id FROM chunks ORDER BY first_id DESC LIMIT 1), 0)) FROM meta WHERE key = 'last_id'")
+      .pluck();
+    this.getMinId = db.prepare('SELECT coalesce((SELECT first_id FROM chunks ORDER BY first_id LIMIT 1), 0)').pluck();
+    this.selectCounters = db.prepare('SELECT service, level, count, last_ts AS lastTs, last_received AS lastReceived FROM counters');
+    // Newest first below a cursor, only chunks whose ranges and levels meet the query's.
+    this.headersDesc = db.prepare(
+      `SELECT ${HEADER} FROM chunks WHERE first_id < ? AND max_ts >= ? AND min_ts <= ? AND max_received >= ? AND min_received <= ?
+       AND (levels & ?) != 0 ORDER BY first_id DESC LIMIT ?`,
+    );
+    // Oldest first above a cursor, only chunks holding a log received before the bound.
+    this.headersAsc = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id > ? AND min_received < ? ORDER BY first_id LIMIT ?`);
+    this.headersSince = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id > ? AND max_ts >= ? ORDER BY first_id LIMIT ?`);
+    this.selectBody = db.prepare('SELECT body FROM chunks WHERE first_id = ?').pluck();
+    this.deleteChunk = db.prepare('DELETE FROM chunks WHERE first_id = ?');
+    this.countTsBefore = db.prepare('SELECT coalesce(sum(count), 0) FROM chunks WHERE max_ts < ?').pluck();
+    this.deleteTsBefore = db.prepare('DELETE FROM chunks WHERE max_ts < ?');
+    this.straddleTs = db.prepare(`SELECT ${HEADER} FROM chunks WHERE min_ts < ?`);
+
+    this.commitGroup = db.transaction((group: readonly Pending[]) => {
+      const counters = new Map<string, CounterRow>();
       let lastId = 0;
-      for (const { logs } of group) {
-        for (const l of logs) {
-          const level = levelIndex(l.level);
-          if (l.id > lastId) lastId = l.id;
-          this.insert.run(l.id, l.ts, l.timestamp, level, l.service, l.message, l.userId ?? null, l.metadata === undefined ? null : JSON.stringify(l.metadata), l.receivedAt);
-          const service = options.counterKey(l.service);
-          const key = `${level}\u0000${service}`;
-          const c = counts.get(key);
-          if (c === undefined) counts.set(key, { service, level, count: 1, lastTs: l.ts, lastReceived: l.receivedAt });
-          else {
-            c.count++;
-            if (l.ts > c.lastTs) c.lastTs = l.ts;
-            if (l.receivedAt > c.lastReceived) c.lastReceived = l.receivedAt;
+      let total = 0;
+      for (const { logs, raw } of group) {
+        if (logs.length === 0) continue;
+        const { chunk, tally } = encodeChunk(logs, raw);
+        insertChunk(this.insert, chunk);
+        total += chunk.count;
+        if (chunk.lastId > lastId) lastId = chunk.lastId;
+        for (const [name, perLevel] of tally) {
+          const service = options.counterKey(name);
+          for (let level = 0; level < perLevel.length; level++) {
+            const t = perLevel[level];
+            if (t === undefined) continue;
+            const key = `${level}\u0000${service}`;
+            const c = counters.get(key);
+            if (c === undefined) counters.set(key, { service, level, count: t.count, lastTs: t.lastTs, lastReceived: t.lastReceived });
+            else {
+              c.count += t.count;
+              if (t.lastTs > c.lastTs) c.lastTs = t.lastTs;
+              if (t.lastReceived > c.lastReceived) c.lastReceived = t.lastReceived;
+            }
           }
         }
       }
-      for (const c of counts.values()) this.bumpCounter.run(c.service, c.level, c.count, c.lastTs, c.lastReceived);
-      this.setLastId.run(lastId);
+      for (const c of counters.values()) this.bumpCounter.run(c.service, c.level, c.count, c.lastTs, c.lastReceived);
+      if (total > 0) {
+        this.setLastId.run(lastId);
+        this.addCount.run(total);
+      }
     });
-    // Called once per row: the matcher is built once per needle, not per row.
-    let matcher: { needle: string; test: (message: string) => boolean } | undefined;
-    this.db.function('matches_text', { deterministic: true }, (message: unknown, needle: unknown) => {
-      const n = String(needle);
-      if (matcher?.needle !== n) matcher = { needle: n, test: textMatcher(n) };
-      return matcher.test(String(message)) ? 1 : 0;
+
+    this.deleteBeforeTx = db.transaction((ts: number) => {
+      let deleted = this.countTsBefore.get(ts) as number;
+      this.deleteTsBefore.run(ts);
+      // What is left with an older log also holds newer ones: rewrite it with those.
+      for (const h of this.straddleTs.all(ts) as Header[]) {
+        const logs = this.decode(h);
+        const kept = logs.filter((l) => l.ts >= ts);
+        deleted += logs.length - kept.length;
+        this.replace(h, kept);
+      }
+      if (deleted > 0) this.addCount.run(-deleted);
+      return deleted;
     });
+
+    this.retentionTx = db.transaction((now: number) => this.retention(now));
   }
 
-  append(logs: readonly StoredLog[]): Promise<void> {
+  append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ logs, resolve, reject });
+      this.pending.push({ logs, raw, resolve, reject });
       this.pendingRows += logs.length;
       if (this.pendingRows >= this.options.commitMaxRows) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.options.commitIntervalMs);
@@ -188,98 +388,193 @@ export class SqliteRepository implements LogRepository {
       this.commitGroup(group);
       for (const p of group) p.resolve();
     } catch (e) {
-      const err = new StorageError(`cannot write to the log database ${this.options.path}: ${(e as Error).message}`);
+      const err = new StorageError(`cannot write to the log database ${this.options.path}: ${(e as Error).message}`, (e as Error).message);
       for (const p of group) p.reject(err);
     }
   }
 
+  /** The logs of a chunk, ascending by id; none if the row is gone. */
+  private decode(h: Header): StoredLog[] {
+    const body = this.selectBody.get(h.first_id) as Buffer | undefined;
+    return body === undefined ? [] : decodeChunk(h.format, body, h.first_id, h.min_received, h.count);
+  }
+
+  /** Replaces a chunk by one holding `kept` (a subset of its logs), or by nothing. */
+  private replace(h: Header, kept: readonly StoredLog[]): void {
+    this.deleteChunk.run(h.first_id);
+    if (kept.length > 0) insertChunk(this.insert, encodeChunk(kept).chunk);
+  }
+
+  /** Chunk rows newest first, below `f.beforeId`, that meet the query's ranges and levels; read a page at a time. */
+  private *scanDesc(f: ChunkFilter): Generator<Header> {
+    let cursor = f.beforeId;
+    let size = 16;
+    for (;;) {
+      const page = this.headersDesc.all(cursor, f.from, f.to, f.receivedFrom, f.receivedTo, f.levels, size) as Header[];
+      for (const h of page) yield h;
+      if (page.length < size) return;
+      cursor = page[page.length - 1]!.first_id;
+      size = Math.min(size * 4, 1024);
+    }
+  }
+
   query(q: LogQuery): LogPage {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (q.beforeId !== undefined) {
-      where.push('id < ?');
-      args.push(q.beforeId);
+    const beforeId = q.beforeId ?? MAX;
+    const chunks = new ChunkFilter(q, beforeId);
+    const match = compileFilter(q);
+    const logs: StoredLog[] = [];
+    let skip = q.offset ?? 0;
+    for (const h of this.scanDesc(chunks)) {
+      if (!chunks.mayMatch(h)) continue;
+      if (skip >= h.count && chunks.allMatch(h)) {
+        skip -= h.count;
+        continue;
+      }
+      let held: StoredLog[];
+      if (chunks.readsText) {
+        const body = this.selectBody.get(h.first_id) as Buffer;
+        const text = body.toString('utf8');
+        if (!chunks.mayMatchText(text)) continue;
+        held = decodeChunk(h.format, text, h.first_id, h.min_received, h.count);
+      } else held = this.decode(h);
+      for (let i = held.length - 1; i >= 0; i--) {
+        const log = held[i]!;
+        if (log.id >= beforeId || !match(log)) continue;
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        if (logs.length === q.limit) return { logs, nextBeforeId: logs.length > 0 ? logs[logs.length - 1]!.id : null };
+        logs.push(log);
+      }
     }
-    if (q.services && q.services.length > 0) {
-      where.push(`service IN (${q.services.map(() => '?').join(', ')})`);
-      args.push(...q.services);
-    }
-    if (q.levels && q.levels.length > 0) {
-      where.push(`level IN (${q.levels.map(() => '?').join(', ')})`);
-      args.push(...q.levels.map(levelIndex));
-    }
-    const ranges: [string, number | undefined][] = [
-      ['ts >= ?', q.from],
-      ['ts <= ?', q.to],
-      ['received_at >= ?', q.receivedFrom],
-      ['received_at <= ?', q.receivedTo],
-    ];
-    for (const [clause, value] of ranges) {
-      if (value === undefined) continue;
-      where.push(clause);
-      args.push(value);
-    }
-    if (q.userId !== undefined) {
-      where.push('user_id = ?');
-      args.push(q.userId);
-    }
-    if (q.text) {
-      where.push('matches_text(message, ?)');
-      args.push(q.text);
-    }
-    const sql = `SELECT * FROM logs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ? OFFSET ?`;
-    const rows = this.db.prepare(sql).all(...args, q.limit + 1, q.offset ?? 0) as Row[];
-    const logs = rows.slice(0, q.limit).map(toLog);
-    return { logs, nextBeforeId: rows.length > q.limit ? logs[logs.length - 1]!.id : null };
+    return { logs, nextBeforeId: null };
   }
 
   recent(n: number): StoredLog[] {
-    const rows = this.db.prepare('SELECT * FROM logs ORDER BY id DESC LIMIT ?').all(n) as Row[];
-    return rows.reverse().map(toLog);
+    const parts: StoredLog[][] = [];
+    let have = 0;
+    if (n > 0) {
+      for (const h of this.scanDesc(OPEN_FILTER)) {
+        parts.push(this.decode(h));
+        have += h.count;
+        if (have >= n) break;
+      }
+    }
+    const out: StoredLog[] = [];
+    let skip = Math.max(0, have - n);
+    for (let p = parts.length - 1; p >= 0; p--) {
+      for (const log of parts[p]!) {
+        if (skip > 0) skip--;
+        else out.push(log);
+      }
+    }
+    return out;
   }
 
   *since(ts: number): Iterable<StoredLog> {
-    for (const row of this.db.prepare('SELECT * FROM logs WHERE ts >= ? ORDER BY id').iterate(ts)) yield toLog(row as Row);
+    let cursor = MIN;
+    const size = 256;
+    for (;;) {
+      const page = this.headersSince.all(cursor, ts, size) as Header[];
+      for (const h of page) {
+        for (const log of this.decode(h)) if (log.ts >= ts) yield log;
+      }
+      if (page.length < size) return;
+      cursor = page[page.length - 1]!.first_id;
+    }
   }
 
   counters(): CounterRow[] {
-    return (
-      this.db.prepare('SELECT service, level, count, last_ts AS lastTs, last_received AS lastReceived FROM counters').all() as CounterRow[]
-    ).sort((a, b) => a.lastReceived - b.lastReceived);
+    return (this.selectCounters.all() as CounterRow[]).sort((a, b) => a.lastReceived - b.lastReceived);
   }
 
   lastAssignedId(): number {
-    return (this.db.prepare("SELECT max(value, (SELECT coalesce(max(id), 0) FROM logs)) AS v FROM meta WHERE key = 'last_id'").get() as { v: number }).v;
+    return this.getLastId.get() as number;
   }
 
   minId(): number {
-    return (this.db.prepare('SELECT coalesce(min(id), 0) AS v FROM logs').get() as { v: number }).v;
+    return this.getMinId.get() as number;
   }
 
+  /** Kept in `meta` by every write, so it costs one lookup however many chunks there are. */
   count(): number {
-    return (this.db.prepare('SELECT count(*) AS v FROM logs').get() as { v: number }).v;
+    return this.getCount.get() as number;
   }
 
   deleteBefore(ts: number): number {
-    return this.db.prepare('DELETE FROM logs WHERE ts < ?').run(ts).changes;
+    return this.deleteBeforeTx(ts);
   }
 
   retentionStep(now: number): RetentionResult {
+    return this.retentionTx(now);
+  }
+
+  /**
+   * One step, in one transaction: first the oldest (by id) logs received before
+   * `now - maxAgeMs`, then the oldest logs beyond `maxRows`; never more than `batchSize`
+   * logs in all. Whole chunks go by their rows; a chunk the bound cuts through is rewritten
+   * with the logs it keeps.
+   */
+  private retention(now: number): RetentionResult {
     const { maxAgeMs, maxRows, batchSize } = this.options.retention;
     const result: RetentionResult = { deleted: 0, minId: 0, receivedBefore: 0 };
     if (maxAgeMs > 0) {
-      result.receivedBefore = now - maxAgeMs;
-      result.deleted += this.db
-        .prepare('DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE received_at < ? ORDER BY id LIMIT ?)')
-        .run(result.receivedBefore, batchSize).changes;
+      const cutoff = (result.receivedBefore = now - maxAgeMs);
+      let budget = batchSize;
+      let cursor = MIN;
+      scan: while (budget > 0) {
+        const page = this.headersAsc.all(cursor, cutoff, 64) as Header[];
+        for (const h of page) {
+          if (budget === 0) break scan;
+          if (h.max_received < cutoff && h.count <= budget) {
+            this.deleteChunk.run(h.first_id);
+            budget -= h.count;
+          } else {
+            const kept: StoredLog[] = [];
+            for (const log of this.decode(h)) {
+              if (log.receivedAt < cutoff && budget > 0) budget--;
+              else kept.push(log);
+            }
+            this.replace(h, kept);
+          }
+          // A rewritten chunk starts above its old first_id: the cursor passes it.
+          cursor = h.last_id;
+        }
+        if (page.length < 64) break;
+      }
+      result.deleted = batchSize - budget;
+      if (result.deleted > 0) this.addCount.run(-result.deleted);
     }
     if (maxRows > 0 && result.deleted < batchSize) {
       const excess = this.count() - maxRows;
       if (excess > 0) {
-        const take = Math.min(excess, batchSize - result.deleted);
-        const cut = this.db.prepare('SELECT id FROM logs ORDER BY id LIMIT 1 OFFSET ?').get(take - 1) as { id: number };
-        result.deleted += this.db.prepare('DELETE FROM logs WHERE id <= ?').run(cut.id).changes;
-        result.minId = cut.id + 1;
+        let take = Math.min(excess, batchSize - result.deleted);
+        const taken = take;
+        let cut = 0;
+        let cursor = MIN;
+        scan: while (take > 0) {
+          const page = this.headersAsc.all(cursor, MAX, 64) as Header[];
+          for (const h of page) {
+            if (take === 0) break scan;
+            if (h.count <= take) {
+              this.deleteChunk.run(h.first_id);
+              take -= h.count;
+              cut = h.last_id;
+            } else {
+              const logs = this.decode(h);
+              cut = logs[take - 1]!.id;
+              this.replace(h, logs.slice(take));
+              take = 0;
+            }
+            cursor = h.last_id;
+          }
+          if (page.length < 64) break;
+        }
+        const gone = taken - take;
+        this.addCount.run(-gone);
+        result.deleted += gone;
+        result.minId = cut + 1;
       }
     }
     return result;

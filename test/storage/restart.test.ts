@@ -3,12 +3,9 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN_TOKEN, AUTH_SERVICE_TOKEN, ManualClock, auth, log, postJson } from '../helpers.js';
 import { tempDb, open, getJson } from './support.js';
+import type { SqliteRepository } from '../../server/storage/sqlite-repository.js';
 
 /** Restart: what one app stored on a file, the next app on the same file answers identically. */
-
-
-
-
 
 async function post(app: FastifyInstance, url: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {
   const res = await postJson(app, url, body, headers);
@@ -273,6 +270,45 @@ describe('restart on the same database file', () => {
       await post(b, '/api/logs', log({ message: 'after restart' }));
       const newest = (await getJson(b, '/api/logs?limit=1')).logs[0];
       assert.ok(newest.id > maxId, `id ${newest.id} after restart was already given to a log before it (max id ever was ${maxId})`);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('every body shape reads back identically after a restart: arrays, NDJSON with CRLF and blank lines, single objects, a byte order mark, partial batches', async () => {
+    const path = tempDb();
+    const clock = new ManualClock();
+    const a = await open(path, clock);
+    let before: any[];
+    try {
+      const batch = mixedBatch(clock, 12, 'shape');
+      const send = async (payload: string | Buffer, type: string, want: number): Promise<void> => {
+        const res = await a.inject({ method: 'POST', url: '/api/logs', payload, headers: { 'content-type': type } });
+        assert.equal(res.statusCode, want, res.body);
+        clock.advance(250);
+      };
+      await send(JSON.stringify(batch.slice(0, 3)), 'application/json', 201);
+      await send(` \r\n${JSON.stringify(batch.slice(3, 5), null, 2)}\n`, 'application/json', 201);
+      await send(batch.slice(5, 8).map((l) => JSON.stringify(l)).join('\r\n\r\n  \r\n') + '\r\n', 'application/x-ndjson', 201);
+      await send(JSON.stringify(batch[8]), 'application/json', 201);
+      await send(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify([batch[9]]))]), 'application/json', 201);
+      // Invalid UTF-8 inside a string is read as U+FFFD, the same way at ingest and after the restart.
+      await send(Buffer.concat([Buffer.from('{"timestamp":"' + clock.iso() + '","level":"INFO","service":"api","message":"bad '), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), 'application/json', 201);
+      // Partial: the rejected line is not stored, the others are, under consecutive ids.
+      await send(`${JSON.stringify(batch[10])}\n{"level":"nope"}\n${JSON.stringify(batch[11])}\n`, 'application/x-ndjson', 207);
+      before = await pageAll(a, 100);
+      assert.equal(before.length, 13);
+      // Whole batches are kept as the bytes they came in (JSON 0, NDJSON 1); the partial one as rows the server wrote (2).
+      const chunks = (a.core.repository as SqliteRepository).handle.prepare('SELECT format, count FROM chunks ORDER BY first_id').all();
+      assert.deepEqual(chunks.map((c: any) => `${c.format}:${c.count}`), ['0:3', '0:2', '1:3', '0:1', '0:1', '0:1', '2:2']);
+      assert.ok(before.some((l) => l.message === 'bad \ufffd('), 'invalid UTF-8 became U+FFFD');
+    } finally {
+      await a.close();
+    }
+    const b = await open(path, clock, { max_logs: 1 });
+    try {
+      // With a one-log buffer, every read but the newest comes from the file.
+      assert.deepEqual(await pageAll(b, 5), before);
     } finally {
       await b.close();
     }

@@ -20,7 +20,7 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
       uptime_seconds: Math.floor((core.now() - core.startedAt) / 1000),
       out_of_window: core.analytics.outOfWindow,
       cardinality: core.cardinality(),
-      storage: core.repository ? { engine: core.repository.description, ...core.storageState } : { engine: 'memory', status: 'ok' },
+      storage: core.repository ? { engine: core.repository.engine, ...core.storageState } : { engine: 'memory', status: 'ok' },
     });
   });
 
