@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import type { RuleName } from './core/alerting/types.js';
@@ -21,6 +22,8 @@ export interface Config {
     readonly port: number;
     readonly log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly trust_proxy: boolean;
+    /** Everything shutdown may take after SIGTERM/SIGINT, in-flight requests and the final commit included. */
+    readonly shutdown_grace_seconds: number;
   };
   readonly storage: {
     readonly max_logs: number;
@@ -72,11 +75,34 @@ export interface Config {
   };
   readonly simulation: { readonly enabled: boolean };
   readonly dashboard: { readonly refresh_seconds: number };
+  /** Requests per `window_seconds` per caller: each token, or each client address without one. */
+  readonly rate_limit: {
+    readonly enabled: boolean;
+    readonly window_seconds: number;
+    readonly token: RateBudget;
+    readonly anonymous: RateBudget;
+  };
+  /** 503 instead of falling over; a threshold of 0 is not checked. */
+  readonly load_shedding: {
+    readonly enabled: boolean;
+    readonly max_event_loop_delay_ms: number;
+    readonly max_heap_used_bytes: number;
+    readonly max_rss_bytes: number;
+    readonly retry_after_seconds: number;
+  };
+  /** Origins whose pages may call the API from a browser (`*`: any); empty: no CORS headers at all. */
+  readonly cors: { readonly origins: readonly string[] };
+}
+
+/** Requests per window to routes needing the ingest scope, and to every other limited route. */
+export interface RateBudget {
+  readonly ingest: number;
+  readonly read: number;
 }
 
 /** The embedded defaults: what the server runs with when no config file exists. */
 export const DEFAULTS: Config = {
-  server: { host: '0.0.0.0', port: 5000, log_level: 'info', trust_proxy: false },
+  server: { host: '0.0.0.0', port: 5000, log_level: 'info', trust_proxy: false, shutdown_grace_seconds: 10 },
   storage: {
     max_logs: 100_000,
     persistence: { enabled: true, path: './data/logs.db', synchronous: 'normal', commit_interval_ms: 2, commit_max_rows: 20_000 },
@@ -110,6 +136,24 @@ export const DEFAULTS: Config = {
   auth: { anonymous_scopes: ['ingest', 'read'], tokens: [] },
   simulation: { enabled: true },
   dashboard: { refresh_seconds: 5 },
+  // Per caller, 10 s windows: 1,000 ingest requests/s and 100 reads/s, hundreds of times what a
+  // batching shipper or a polling dashboard sends, far below what a client in a loop sends.
+  rate_limit: {
+    enabled: true,
+    window_seconds: 10,
+    token: { ingest: 10_000, read: 1_000 },
+    anonymous: { ingest: 10_000, read: 1_000 },
+  },
+  // Shed only when the process is really in trouble: a second behind, or near V8's heap limit
+  // (past it the process dies). RSS is not checked unless told the memory the process may use.
+  load_shedding: {
+    enabled: true,
+    max_event_loop_delay_ms: 1_000,
+    max_heap_used_bytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+    max_rss_bytes: 0,
+    retry_after_seconds: 5,
+  },
+  cors: { origins: [] },
 };
 
 export class ConfigError extends Error {

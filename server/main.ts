@@ -24,11 +24,33 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'shutting down after an error');
-    else app.log.info({ signal }, 'shutting down');
-    await app.close();
-  });
+  // Shutdown on SIGTERM/SIGINT takes at most server.shutdown_grace_seconds in all: stop
+  // accepting, let requests in flight finish, then cut the connections still open (a request
+  // whose body never ends, a stuck client) one second before the end (half-way under 2 s), so
+  // pending logs are still committed and the process exits 0. close-with-grace exits 1 if even
+  // that has not finished when the grace period is over.
+  const graceMs = config.server.shutdown_grace_seconds * 1000;
+  const cutAfterMs = graceMs - Math.min(1000, graceMs / 2);
+  const server = app;
+  closeWithGrace(
+    {
+      delay: graceMs,
+      logger: { error: (what: unknown) => (what instanceof Error ? server.log.error({ err: what }, 'shutdown failed') : server.log.error(`shutdown: ${String(what)}`)) },
+    },
+    async ({ signal, err }) => {
+      if (err) server.log.error({ err }, 'shutting down after an error');
+      else server.log.info({ signal }, 'shutting down');
+      const cut = setTimeout(() => {
+        server.log.warn(`requests still in flight ${cutAfterMs} ms after the signal: closing their connections (server.shutdown_grace_seconds)`);
+        server.server.closeAllConnections();
+      }, cutAfterMs);
+      try {
+        await server.close();
+      } finally {
+        clearTimeout(cut);
+      }
+    },
+  );
   await app.listen({ host: config.server.host, port: config.server.port });
 }
 

@@ -27,6 +27,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
   const base = {
     server: { log_level: 'silent' },
     storage: { persistence: { enabled: false } },
+    // app.inject() sends from one address far faster than any client: only test/reliability/ turns the limiter on.
+    rate_limit: { enabled: false },
     auth: {
       anonymous_scopes: ['ingest', 'read'],
       tokens: [
