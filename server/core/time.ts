@@ -121,8 +121,21 @@ export function parseRfc3339(text: string): number {
   } else {
     return Number.NaN;
   }
-  return fieldsToMsExact(y1 * 100 + y2, mo, d, h, mi, s, ms, offset);
+  const y = y1 * 100 + y2;
+  if (s > 59 || h > 23 || mi > 59) return fieldsToMsExact(y, mo, d, h, mi, s, ms, offset);
+  // Logs of one batch mostly share a day: its start is worked out (and checked) once.
+  const day = y * 10_000 + mo * 100 + d;
+  if (day !== lastDay) {
+    if (y < MIN_YEAR || y > MAX_YEAR || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return Number.NaN;
+    lastDay = day;
+    lastDayMs = Date.UTC(y, mo - 1, d);
+  }
+  return inRange(lastDayMs + (h * 60 + mi - offset) * 60_000 + s * 1000 + ms);
 }
+
+/** The last calendar day `parseRfc3339` saw (yyyymmdd) and its start in epoch ms. */
+let lastDay = -1;
+let lastDayMs = 0;
 
 /** The reference parser: the RFC3339 expression. Query parameters use it; tests hold `parseRfc3339` to it. */
 export function parseRfc3339Slow(text: string): number {
