@@ -1,5 +1,5 @@
 import fastifySchedule from '@fastify/schedule';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { API_HEADERS, sendHeaders } from './http/security-headers.js';
 import { AsyncTask, SimpleIntervalJob, Task } from 'toad-scheduler';
 import type { Config } from './config.js';
@@ -12,7 +12,7 @@ import { openRepository } from './storage/open.js';
 import authPlugin from './http/auth.js';
 import { registerBodyParsers } from './http/body.js';
 import { dashboardRoutes } from './http/dashboard.js';
-import { registerErrorHandling } from './http/errors.js';
+import { registerErrorHandling, type ErrorBody } from './http/errors.js';
 import { registerProtection } from './http/protection.js';
 import { alertRoutes } from './http/routes/alerts.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
@@ -62,6 +62,17 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     routerOptions: { ignoreTrailingSlash: true },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // A URL the router cannot even decode (`/api/logs%zz`) is answered before any hook runs:
+    // give it the same headers and {error, code} shape as every other refusal.
+    frameworkErrors: (err, request, reply) => {
+      const status: 400 | 414 = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+      const what = err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid percent-encoding' : 'the URL is not valid';
+      void (reply as unknown as FastifyReply)
+        .code(status)
+        .headers(API_HEADERS)
+        .header('x-request-id', request.id)
+        .send({ error: `${what}; encode reserved characters as %XX (e.g. %25 for a literal %)`, code: 'BAD_URL' } satisfies ErrorBody);
+    },
   });
 
   // The repository keeps counters under the same capped service keys as memory: core exists by the first commit.

@@ -278,15 +278,11 @@ describe('client errors (4xx) carry no stack trace and no server path', () => {
     assertNoLeak(res, 'bad URL');
   });
 
-  test(
-    'a URL that is not valid percent-encoding gets the {error, code} shape and the security headers',
-    {
-      skip: "not yet: Fastify's router answers a bad URL before any hook or handler; it needs `frameworkErrors` in server/app.ts's Fastify options",
-    },
-    async () => {
-      const res = await app.inject({ method: 'GET', url: '/api/logs%zz' });
-      assertErrorReply(res, 400, 'bad URL');
-      assert.ok(res.headers['content-security-policy']);
-    },
-  );
+  test('a URL that is not valid percent-encoding gets the {error, code} shape and the security headers', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/logs%zz' });
+    assertErrorReply(res, 400, 'bad URL');
+    assert.equal(res.json().code, 'BAD_URL');
+    assert.match(res.json().error, /percent-encoding/);
+    assert.ok(res.headers['content-security-policy']);
+  });
 });
