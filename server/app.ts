@@ -65,13 +65,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
     // A URL the router cannot even decode (`/api/logs%zz`) is answered before any hook runs:
     // give it the same headers and {error, code} shape as every other refusal.
     frameworkErrors: (err, request, reply) => {
-      const status: 400 | 414 = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
-      const what = err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid percent-encoding' : 'the URL is not valid';
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const body: ErrorBody = tooLong
+        ? { error: 'a path segment is longer than the router takes (100 characters); check the URL', code: 'URL_TOO_LONG' }
+        : { error: 'the URL is not valid percent-encoding; encode reserved characters as %XX (e.g. %25 for a literal %)', code: 'BAD_URL' };
       void (reply as unknown as FastifyReply)
-        .code(status)
+        .code(tooLong ? 414 : 400)
         .headers(API_HEADERS)
         .header('x-request-id', request.id)
-        .send({ error: `${what}; encode reserved characters as %XX (e.g. %25 for a literal %)`, code: 'BAD_URL' } satisfies ErrorBody);
+        .send(body);
     },
   });
 

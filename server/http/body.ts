@@ -1,4 +1,5 @@
-import { errorCodes, type FastifyInstance } from 'fastify';
+import { isUtf8 } from 'node:buffer';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from '../core/errors.js';
 import { UnparseableLine } from '../core/ingest.js';
@@ -39,14 +40,17 @@ export function parseJsonText(text: string): unknown {
   return value;
 }
 
+/** A line of nothing but JSON whitespace other than newline (space, tab, CR): skipped, like an empty one. */
 function isBlank(line: string): boolean {
-  if (line.length === 0) return true;
-  const c = line.charCodeAt(0);
-  // JSON.parse skips surrounding whitespace itself; only a line that starts with some can be all whitespace.
-  return (c === 32 || c === 9 || c === 13) && line.trim() === '';
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13) return false;
+  }
+  return true;
 }
 
 export function parseNdjson(text: string): NdjsonBody {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const items: unknown[] = [];
   const lines = text.split('\n');
   const scan = MAY_SPELL_POISON.test(text);
@@ -64,6 +68,28 @@ export function parseNdjson(text: string): NdjsonBody {
   return new NdjsonBody(items);
 }
 
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
+
+/**
+ * The body's bytes as text, or the 4xx that says why they are not: a Content-Encoding (the
+ * body would be compressed bytes), a declared charset other than UTF-8, or bytes that are not
+ * valid UTF-8 (decoding them would replace characters, and the log would be stored altered).
+ */
+function bodyText(request: FastifyRequest, body: Buffer): string {
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported; send the body uncompressed`);
+  }
+  const charset = CHARSET.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new AppError(415, 'UNSUPPORTED_CHARSET', `charset ${charset} is not supported; send UTF-8 text (charset=utf-8, or no charset)`);
+  }
+  if (!isUtf8(body)) {
+    throw new AppError(400, 'INVALID_UTF8', 'the body is not valid UTF-8; JSON must be sent as UTF-8 text');
+  }
+  return body.toString();
+}
+
 export function registerBodyParsers(app: FastifyInstance): void {
   // Fastify parses text/plain by default; a log server accepting it would take any string as a log body.
   app.removeContentTypeParser('text/plain');
@@ -74,7 +100,7 @@ export function registerBodyParsers(app: FastifyInstance): void {
     request.rawBody = body as Buffer;
     let value: unknown;
     try {
-      value = parseJsonText((body as Buffer).toString());
+      value = parseJsonText(bodyText(request, body as Buffer));
     } catch (e) {
       done(e as Error, undefined);
       return;
@@ -83,7 +109,14 @@ export function registerBodyParsers(app: FastifyInstance): void {
   });
   app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'buffer' }, (request, body, done) => {
     request.rawBody = body as Buffer;
-    done(null, parseNdjson((body as Buffer).toString()));
+    let text: string;
+    try {
+      text = bodyText(request, body as Buffer);
+    } catch (e) {
+      done(e as Error, undefined);
+      return;
+    }
+    done(null, parseNdjson(text));
   });
 }
 

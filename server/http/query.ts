@@ -3,8 +3,16 @@ import { parseQueryTime } from '../core/time.js';
 
 type Raw = Record<string, string | string[] | undefined>;
 
+/** The space an unencoded '+' of an offset becomes in a query string. */
+const UNENCODED_PLUS = / (\d{2}:\d{2})$/;
+
 function bad(name: string, problem: string): AppError {
   return new AppError(400, 'INVALID_QUERY', `query parameter '${name}' ${problem}`);
+}
+
+/** For a route that takes no query parameters: any one is a 400 naming it, rather than silently ignored. */
+export function refuseQuery(raw: Raw): void {
+  new QueryReader(raw, []);
 }
 
 /**
@@ -18,7 +26,7 @@ export class QueryReader {
   ) {
     for (const name of Object.keys(raw)) {
       if (!known.includes(name)) {
-        throw bad(name, `is not known here; known parameters: ${known.join(', ')}`);
+        throw bad(name, `is not known here; ${known.length === 0 ? 'this route takes no query parameters' : `known parameters: ${known.join(', ')}`}`);
       }
     }
   }
@@ -55,7 +63,12 @@ export class QueryReader {
     if (v === undefined) return undefined;
     const ms = parseQueryTime(v);
     if (Number.isNaN(ms)) {
-      throw bad(name, `must be a date-time like 2024-01-15T14:30:00Z (a time without offset is UTC) or a date like 2024-01-15 (got '${v.slice(0, 40)}')`);
+      // An unencoded '+' in a URL reads as a space: '...T14:30:00+01:00' arrives as '...T14:30:00 01:00'.
+      const plus = UNENCODED_PLUS.test(v) && !Number.isNaN(parseQueryTime(v.replace(UNENCODED_PLUS, '+$1')));
+      throw bad(
+        name,
+        `must be a date-time like 2024-01-15T14:30:00Z (a time without offset is UTC) or a date like 2024-01-15 (got '${v.slice(0, 40)}')${plus ? "; a '+' in a URL reads as a space: encode the offset's '+' as %2B" : ''}`,
+      );
     }
     return ms;
   }

@@ -3,6 +3,7 @@ import { RULES } from '../../core/alerting/types.js';
 import { AppError } from '../../core/errors.js';
 import { compileBodyCheck } from '../../core/validation.js';
 import { QueryReader } from '../query.js';
+import { jsonBodyOf } from './simulate.js';
 
 const MAX_SILENCE_SECONDS = 30 * 24 * 3600;
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -54,7 +55,7 @@ export async function alertRoutes(app: FastifyInstance): Promise<void> {
     '/api/alerts/:fingerprint/silence',
     { config: { access: { scope: 'admin', door: 'api' } } },
     async (request) => {
-      const seconds = parseDuration(checkSilence(request.body ?? {}).duration);
+      const seconds = parseDuration(checkSilence(jsonBodyOf(request) ?? {}).duration);
       if (seconds < 1 || seconds > MAX_SILENCE_SECONDS) {
         throw new AppError(400, 'INVALID_BODY', `'duration' must be from 1 s to 30 days (got ${seconds} s)`);
       }

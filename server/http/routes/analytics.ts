@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { QueryReader } from '../query.js';
+import { QueryReader, refuseQuery } from '../query.js';
 
 const READ = { access: { scope: 'read', door: 'api' } } as const;
 
@@ -24,7 +24,8 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
     });
   });
 
-  app.get('/api/stats', { config: READ }, async () => {
+  app.get('/api/stats', { config: READ }, async (request) => {
+    refuseQuery(request.query as Record<string, string>);
     const { stats } = core;
     return {
       total_logs: stats.total,
@@ -40,5 +41,8 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/api/advanced-dashboard-data', { config: READ }, async (request) => core.dashboard(minutesOf(request.query)));
 
-  app.get('/api/validation-stats', { config: READ }, async () => core.validationStats.toJSON());
+  app.get('/api/validation-stats', { config: READ }, async (request) => {
+    refuseQuery(request.query as Record<string, string>);
+    return core.validationStats.toJSON();
+  });
 }

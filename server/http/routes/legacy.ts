@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { IngestResult } from '../../core/ingest.js';
+import { UnparseableLine, type IngestResult } from '../../core/ingest.js';
 import type { StoredLog } from '../../core/log.js';
 import type { LogQuery } from '../../core/log-store.js';
 import { isNaiveDateTime, toNaiveUtc } from '../../core/time.js';
 import { toBatch } from '../body.js';
-import { QueryReader } from '../query.js';
+import { QueryReader, refuseQuery } from '../query.js';
 import { batchReply, batchStatus } from './ingest.js';
 import { readBefore, readFilters } from './logs.js';
 
@@ -18,7 +18,8 @@ const LEGACY_PARAMS = ['timestamp_start', 'timestamp_end', 'received_at_start', 
 
 /** Seed 000's log shape to ours: `severity` becomes `level`, a naive timestamp gets a `Z`. */
 export function fromLegacy(item: unknown): unknown {
-  if (typeof item !== 'object' || item === null || Array.isArray(item)) return item;
+  // An NDJSON line that was not JSON stays one, so it is rejected with its line number.
+  if (typeof item !== 'object' || item === null || Array.isArray(item) || item instanceof UnparseableLine) return item;
   const { severity, ...rest } = item as Record<string, unknown>;
   const out: Record<string, unknown> = rest;
   if (severity !== undefined && out.level === undefined) out.level = typeof severity === 'string' ? severity.toUpperCase() : severity;
@@ -81,7 +82,8 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
     core.query(readLegacyQuery(request.query as Record<string, string>)).logs.map(toLegacyView),
   );
 
-  app.get('/stats', { config: access('read') }, async () => {
+  app.get('/stats', { config: access('read') }, async (request) => {
+    refuseQuery(request.query as Record<string, string>);
     const { stats } = core;
     return {
       logs_per_service: Object.fromEntries(stats.perService),

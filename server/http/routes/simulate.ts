@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { generateLog, type Random } from '../../core/simulator.js';
 import { compileBodyCheck } from '../../core/validation.js';
+import { NdjsonBody } from '../body.js';
 
 export const SIMULATE_LOGS_CAP = 1000;
 export const SIMULATE_ERRORS_CAP = 500;
@@ -16,9 +17,17 @@ interface SimulateErrorsBody extends SimulateLogsBody {
 
 const INGEST = { access: { scope: 'ingest', door: 'api' } } as const;
 
+/** A route's JSON body; NDJSON (parsed for the ingest routes) is a 415 here, not a confusing 400 about its parsed form. */
+export function jsonBodyOf(request: FastifyRequest): unknown {
+  if (request.body instanceof NdjsonBody) {
+    throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'this route takes one JSON object with Content-Type: application/json, not NDJSON');
+  }
+  return request.body;
+}
+
 /** An absent body means "all defaults"; anything but an object is a 400. */
 function bodyOf(request: FastifyRequest): unknown {
-  return request.body === undefined || request.body === null ? {} : request.body;
+  return jsonBodyOf(request) ?? {};
 }
 
 export async function simulateRoutes(app: FastifyInstance, opts: { random: Random }): Promise<void> {
@@ -66,6 +75,10 @@ export async function simulateRoutes(app: FastifyInstance, opts: { random: Rando
 
   app.post('/api/simulate-errors', { config: INGEST }, async (request) => {
     const body = checkErrors(bodyOf(request));
+    if (body.service !== undefined && !body.service.isWellFormed()) {
+      // Every generated log would be refused for it, and the reply would be a 200 with nothing accepted.
+      throw new AppError(400, 'INVALID_BODY', "'service' holds an unpaired UTF-16 surrogate, which is not valid Unicode; send valid UTF-8 text");
+    }
     return simulate(request, Math.min(body.count ?? 50, SIMULATE_ERRORS_CAP), 2 * 60_000, body.error_rate ?? 0.5, body.service);
   });
 }
