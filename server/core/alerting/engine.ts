@@ -29,8 +29,9 @@ export interface AlertEngineDeps {
 }
 
 /**
- * A measurement of one rule for one service at one moment. The text is built only when an
- * alert opens, stays open or resolves: most measurements on the ingest path find nothing.
+ * A measurement of one rule for one service at one moment. Its text is built only when read:
+ * most measurements on the ingest path find nothing, and a firing alert is measured again on
+ * every ingest but read only when notified or listed.
  */
 interface Measurement {
   breached: boolean;
@@ -45,7 +46,8 @@ interface AlertState {
   readonly fingerprint: string;
   readonly level: AlertLevel;
   readonly firedAt: number;
-  message: string;
+  /** The text of the latest measurement, rendered only when someone reads it (a view, a notification). */
+  message: () => string;
   value: number;
   threshold: number;
   status: 'firing' | 'resolved';
@@ -202,7 +204,7 @@ export class AlertEngine implements LogSink {
       current.status = 'resolved';
       current.resolvedAt = now;
       current.value = m.value;
-      current.message = m.message();
+      current.message = m.message;
       this.active.delete(fingerprint);
       this.history.push(current);
       if (current.lastNotifiedAt !== null && this.silencedUntil(fingerprint) === undefined) this.send(current, 'resolved');
@@ -216,7 +218,7 @@ export class AlertEngine implements LogSink {
         fingerprint,
         level: LEVEL[rule],
         firedAt: now,
-        message: m.message(),
+        message: m.message,
         value: m.value,
         threshold: m.threshold,
         status: 'firing',
@@ -228,7 +230,7 @@ export class AlertEngine implements LogSink {
       this.counters[rule].fired++;
     } else {
       state.value = m.value;
-      state.message = m.message();
+      state.message = m.message;
     }
     const last = this.lastFiringNotice.get(fingerprint);
     const cooledDown = last === undefined || now - last >= this.deps.config.cooldown_seconds * 1000;
@@ -240,7 +242,7 @@ export class AlertEngine implements LogSink {
       rule: s.rule,
       level: s.level,
       service: s.service,
-      message: s.message,
+      message: s.message(),
       timestamp: new Date(s.firedAt).toISOString(),
       last_notified: s.lastNotifiedAt === null ? null : new Date(s.lastNotifiedAt).toISOString(),
       status: s.status,
