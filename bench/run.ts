@@ -16,7 +16,7 @@ import { heldParsedCost, jsonParseRate, startBare, type BareServer } from './lib
 import { batchBodies, shareContaining, singleBodies, type BodySet, type Format } from './lib/data.js';
 import { fill, measure, type LoadResult, type LoadSpec } from './lib/load.js';
 import { machineInfo, pinSelf, PROJECT_ROOT } from './lib/machine.js';
-import { killAll, serverConfig, startServer, type Memory, type RunningServer } from './lib/server.js';
+import { killAll, profileServersInto, serverConfig, startServer, type Memory, type RunningServer } from './lib/server.js';
 
 // ---------------------------------------------------------------- options
 
@@ -26,10 +26,12 @@ interface Options {
   only: string[];
   json: string | undefined;
   stored: number;
+  /** Folder for a CPU profile of every server started (node --cpu-prof), one subfolder per server. */
+  profile: string | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { seconds: 10, warmup: 2, only: [], json: undefined, stored: 1_000_000 };
+  const o: Options = { seconds: 10, warmup: 2, only: [], json: undefined, stored: 1_000_000, profile: undefined };
   const number = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag} needs a number ≥ ${min}`);
@@ -46,12 +48,17 @@ function parseOptions(argv: readonly string[]): Options {
       o.only.push(v.trim().toLowerCase());
     }
     else if (a === '--json') o.json = v;
+    else if (a === '--profile') {
+      if (!v) throw new Error('--profile needs a folder');
+      o.profile = v;
+    }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench [-- --seconds N] [--warmup N] [--only SUBSTRING]... [--json FILE] [--stored N]\n' +
+        'npm run bench [-- --seconds N] [--warmup N] [--only SUBSTRING]... [--json FILE] [--stored N] [--profile DIR]\n' +
           '  --seconds  measured seconds per load run (10)\n  --warmup   warm-up seconds before each (2)\n' +
           '  --only     run only scenarios whose name contains this (case-insensitive); repeat for more\n' +
-          '  --json     also write the results here\n  --stored   logs in the full buffer and the start-up database (1000000)\n',
+          '  --json     also write the results here\n  --stored   logs in the full buffer and the start-up database (1000000)\n' +
+          '  --profile  CPU-profile every server started into DIR/<server name>/ (summarize with npm run bench:profile -- DIR/<name>)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
@@ -61,6 +68,7 @@ function parseOptions(argv: readonly string[]): Options {
 }
 
 const opts = parseOptions(process.argv.slice(2));
+if (opts.profile !== undefined) profileServersInto(opts.profile);
 
 /** Concurrent connections for ingest (throughput) runs, and for read (latency) runs. */
 const POST_CONNECTIONS = 8;

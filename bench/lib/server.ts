@@ -101,6 +101,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Where CPU profiles of the servers go (`--profile DIR`): one folder per server name. */
+let profileDir: string | undefined;
+
+export function profileServersInto(dir: string): void {
+  profileDir = dir;
+}
+
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build:server first`);
   const port = await freePort();
@@ -109,7 +116,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const env: NodeJS.ProcessEnv = { ...process.env, CONFIG_PATH: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
   for (const k of ['NODE_OPTIONS', 'STORAGE_PATH', 'EXTERNAL_URL', 'LOGSENTINEL_BENCH_PROBE']) delete env[k];
   if (o.probe) env.LOGSENTINEL_BENCH_PROBE = '1';
-  const nodeArgs = o.probe ? ['--expose-gc', '--import', PROBE, MAIN] : [MAIN];
+  const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, o.name)}`];
+  const nodeArgs = [...profile, ...(o.probe ? ['--expose-gc', '--import', PROBE, MAIN] : [MAIN])];
   const t0 = performance.now();
   const child = spawnPinned(process.execPath, nodeArgs, {
     cwd: o.dir,
