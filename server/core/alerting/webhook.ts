@@ -138,13 +138,7 @@ export class WebhookHandler implements AlertHandler {
       }
       let retryable: boolean;
       try {
-        const res = await fetch(this.config.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...this.config.headers },
-          body,
-          signal: AbortSignal.any([AbortSignal.timeout(this.config.timeout_ms), this.closing.signal]),
-        });
-        await res.arrayBuffer().catch(() => undefined);
+        const res = await this.attempt(body);
         if (res.ok) {
           this.counters.sent++;
           return;
@@ -163,6 +157,34 @@ export class WebhookHandler implements AlertHandler {
       }
       this.counters.retried++;
       await pause(this.config.backoff_ms * 2 ** attempt, this.closing.signal);
+    }
+  }
+
+  /**
+   * One POST, aborted by its timeout or by close(). The attempt gets its own controller, and
+   * its listener on the long-lived shutdown signal is removed when it ends:
+   * `AbortSignal.any([timeout, shutdown])` would leave an entry in the shutdown signal's list
+   * of dependants for every attempt, for the life of the process (Node 20 never prunes it).
+   */
+  private async attempt(body: string): Promise<Response> {
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(new DOMException('the webhook did not answer in time', 'TimeoutError')), this.config.timeout_ms);
+    timer.unref();
+    const onClose = (): void => attempt.abort(this.closing.signal.reason);
+    this.closing.signal.addEventListener('abort', onClose, { once: true });
+    try {
+      const res = await fetch(this.config.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...this.config.headers },
+        body,
+        signal: attempt.signal,
+      });
+      // The body too is read under the timeout.
+      await res.arrayBuffer().catch(() => undefined);
+      return res;
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', onClose);
     }
   }
 
