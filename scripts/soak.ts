@@ -192,6 +192,8 @@ interface Row {
   query_p99_ms: number | null;
   refused: number;
   server_cpu_pct: number | null;
+  /** Share of the interval the server's event loop thread was ready to run but waited for a CPU (other processes on it). */
+  cpu_wait_pct: number | null;
   /** Largest one-second mean event loop delay the server reported in the interval. */
   loop_delay_max_ms: number | null;
 }
@@ -223,17 +225,19 @@ function row(book: Book, samples: readonly Sample[], from: number, to: number): 
     query_p99_ms: percentile(queries, 0.99),
     refused: book.refusedSeries.sumBetween(from, to),
     server_cpu_pct: cpu,
+    cpu_wait_pct:
+      s && s0 && s.serverCpuWait !== null && s0.serverCpuWait !== null && s.t > s0.t ? Math.round(((s.serverCpuWait - s0.serverCpuWait) / (s.t - s0.t)) * 100) : null,
     loop_delay_max_ms: maxOf(samples.filter((x) => x.t > from && x.t <= to && x.eventLoopDelayMs !== null).map((x) => x.eventLoopDelayMs!)),
   };
 }
 
 const TABLE_HEAD =
-  '|   t s | RSS MB | heap MB | logs stored | logs/s | batch p50/p99 ms | single p99 ms | dashboard p50/p99 ms | query p99 ms | refused | server cpu % | loop delay max ms |\n' +
-  '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
+  '|   t s | RSS MB | heap MB | logs stored | logs/s | batch p50/p99 ms | single p99 ms | dashboard p50/p99 ms | query p99 ms | refused | server cpu % | cpu wait % | loop delay max ms |\n' +
+  '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
 
 function formatRow(r: Row): string {
   const f = (x: number | null, digits = 1): string => (x === null ? '-' : x.toFixed(digits));
-  return `| ${String(r.until_s).padStart(5)} | ${f(r.rss_mb)} | ${f(r.heap_mb)} | ${r.stored === null ? '-' : n(r.stored)} | ${n(r.logs_per_s)} | ${ms(r.ingest_batch_p50_ms)} / ${ms(r.ingest_batch_p99_ms)} | ${ms(r.ingest_single_p99_ms)} | ${ms(r.dashboard_p50_ms)} / ${ms(r.dashboard_p99_ms)} | ${ms(r.query_p99_ms)} | ${n(r.refused)} | ${r.server_cpu_pct ?? '-'} | ${ms(r.loop_delay_max_ms)} |`;
+  return `| ${String(r.until_s).padStart(5)} | ${f(r.rss_mb)} | ${f(r.heap_mb)} | ${r.stored === null ? '-' : n(r.stored)} | ${n(r.logs_per_s)} | ${ms(r.ingest_batch_p50_ms)} / ${ms(r.ingest_batch_p99_ms)} | ${ms(r.ingest_single_p99_ms)} | ${ms(r.dashboard_p50_ms)} / ${ms(r.dashboard_p99_ms)} | ${ms(r.query_p99_ms)} | ${n(r.refused)} | ${r.server_cpu_pct ?? '-'} | ${r.cpu_wait_pct ?? '-'} | ${ms(r.loop_delay_max_ms)} |`;
 }
 
 const median = (xs: readonly number[]): number | null => percentile(xs, 0.5);
@@ -660,6 +664,11 @@ async function run(): Promise<number> {
     const b = [...samples].reverse().find((s) => s.serverCpu !== null && s.t <= loadSeconds + 1);
     return a && b && b.t > a.t ? ((b.serverCpu! - a.serverCpu!) / (b.t - a.t)) * 100 : null;
   })();
+  const cpuWait = (() => {
+    const a = samples.find((s) => s.serverCpuWait !== null);
+    const b = [...samples].reverse().find((s) => s.serverCpuWait !== null && s.t <= loadSeconds + 1);
+    return a && b && b.t > a.t ? ((b.serverCpuWait! - a.serverCpuWait!) / (b.t - a.t)) * 100 : null;
+  })();
   const selfCpu = (() => {
     const a = samples.find((s) => s.selfCpu !== null);
     const b = [...samples].reverse().find((s) => s.selfCpu !== null && s.t <= loadSeconds + 1);
@@ -668,7 +677,7 @@ async function run(): Promise<number> {
 
   out();
   out(`duration: ${loadSeconds.toFixed(1)} s of load (+${drainSeconds.toFixed(1)} s for the requests in flight to finish)`);
-  out(`machine load: average ${loadBefore[0]!.toFixed(2)} before, ${loadAfter[0]!.toFixed(2)} after (1 min); the server used ${serverCpu === null ? '-' : serverCpu.toFixed(0)}% of a core, this process ${selfCpu === null ? '-' : selfCpu.toFixed(0)}%`);
+  out(`machine load: average ${loadBefore[0]!.toFixed(2)} before, ${loadAfter[0]!.toFixed(2)} after (1 min); the server used ${serverCpu === null ? '-' : serverCpu.toFixed(0)}% of a core and its event loop waited for a CPU ${cpuWait === null ? '-' : cpuWait.toFixed(1)}% of the time, this process ${selfCpu === null ? '-' : selfCpu.toFixed(0)}%`);
   out(`logs accepted: ${n(accepted)} (${n(accepted / loadSeconds)} logs/s) in ${n(book.ingestRequests)} answered ingest requests; ${n(book.retries)} resent after a refusal; ${n(book.notAccepted)} never accepted; ${n(unknown)} of unknown outcome (socket error or timeout)`);
   out(`refusals: ${Object.keys(refusals).length ? Object.entries(refusals).map(([k, v]) => `${n(v)} × ${k}`).join(', ') : 'none'}; server counted ${n(health1.body.pressure?.shed ?? 0)} shed and ${n(health1.body.rate_limit?.refused ?? 0)} rate-limited`);
   out(`unexpected answers: ${unexpected === 0 ? 'none' : [...book.unexpected].map(([k, v]) => `${v} × ${k}`).join(', ')}${book.unexpectedSamples.length ? `\n  e.g. ${book.unexpectedSamples.join('\n  e.g. ')}` : ''}`);
@@ -716,6 +725,7 @@ async function run(): Promise<number> {
     drain_seconds: drainSeconds,
     load_average_after: loadAfter,
     server_cpu_pct: serverCpu,
+    server_cpu_wait_pct: cpuWait,
     load_generator_cpu_pct: selfCpu,
     accepted,
     logs_per_second: accepted / loadSeconds,

@@ -345,6 +345,8 @@ export interface Sample {
   eventLoopDelayMs: number | null;
   /** CPU seconds the server and this process have used so far; null without /proc. */
   serverCpu: number | null;
+  /** Seconds the server's main thread (the event loop) has so far spent runnable but waiting for a CPU (/proc schedstat); null without it. */
+  serverCpuWait: number | null;
   selfCpu: number | null;
 }
 
@@ -362,6 +364,16 @@ export function rssOf(pid: number): { rss: number | null; anon: number | null; f
 }
 
 let clockTicks: number | undefined;
+
+/** Seconds a thread has waited on a run queue (the second field of /proc/<pid>/task/<tid>/schedstat, ns); null without it. */
+export function runQueueWaitOf(pid: number): number | null {
+  try {
+    const wait = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    return Number.isFinite(wait) ? wait / 1e9 : null;
+  } catch {
+    return null;
+  }
+}
 
 /** CPU seconds (user + system) of a process, from /proc/<pid>/stat; null without /proc. */
 export function cpuSecondsOf(pid: number): number | null {
@@ -385,6 +397,7 @@ interface Health {
 export async function sample(ctx: LoadContext, pid: number): Promise<Sample> {
   const mem = rssOf(pid);
   const serverCpu = cpuSecondsOf(pid);
+  const serverCpuWait = runQueueWaitOf(pid);
   const selfCpu = cpuSecondsOf(process.pid);
   let h: Health = {};
   const r = await call(`${ctx.url}/health`, {}, 10_000);
@@ -401,6 +414,7 @@ export async function sample(ctx: LoadContext, pid: number): Promise<Sample> {
     pressure: h.pressure?.status ?? null,
     eventLoopDelayMs: h.pressure?.event_loop_delay_ms ?? null,
     serverCpu,
+    serverCpuWait,
     selfCpu,
   };
 }
