@@ -1,10 +1,9 @@
-import { test, describe, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join, resolve } from 'node:path';
-import { freePort } from '../helpers.js';
+import { join } from 'node:path';
+import { startServerProcess } from '../server-process.js';
 import { tempDir } from './support.js';
 
 /**
@@ -13,13 +12,6 @@ import { tempDir } from './support.js';
  * and exits 0; a request that never finishes (its body never comes) is cut one second before
  * the grace period ends, so the process still exits 0, in time.
  */
-
-const ROOT = resolve(import.meta.dirname, '../..');
-
-const children = new Set<ChildProcess>();
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-});
 
 function writeConfig(dir: string, graceSeconds: number, commitIntervalMs: number): string {
   const path = join(dir, 'config.yaml');
@@ -32,43 +24,6 @@ function writeConfig(dir: string, graceSeconds: number, commitIntervalMs: number
   return path;
 }
 
-interface Server {
-  child: ChildProcess;
-  port: number;
-  base: string;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Spawns `node --import tsx server/main.ts` and waits (bounded) until GET /health answers. */
-async function startServer(configPath: string): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, CONFIG_PATH: configPath, PORT: String(port), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (gone) assert.fail(`the server exited before answering: ${output}`);
-    try {
-      if ((await fetch(`${base}/health`)).status === 200) return { child, port, base, output: () => output, exited };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  assert.fail(`the server did not answer /health within 30 s: ${output}`);
-}
 
 interface RawRequest {
   socket: Socket;
@@ -122,7 +77,7 @@ describe('graceful shutdown within server.shutdown_grace_seconds', () => {
     const dir = tempDir();
     // A long commit interval: at SIGTERM the requests wait for their commit group.
     const config = writeConfig(dir, 30, 300);
-    const server = await startServer(config);
+    const server = await startServerProcess(config);
     const messages = Array.from({ length: 5 }, (_, i) => `in flight ${i}`);
     const requests = messages.map((m) => rawPost(server.port, logBody(m), true));
     await Promise.all(requests.map((r) => r.taken));
@@ -135,7 +90,7 @@ describe('graceful shutdown within server.shutdown_grace_seconds', () => {
     assert.deepEqual(exit, { code: 0, signal: null }, server.output());
     assert.ok(took < 5_000, `shutdown took ${took} ms with nothing hung (grace 30 s)`);
 
-    const again = await startServer(config);
+    const again = await startServerProcess(config);
     try {
       assert.deepEqual(await storedMessages(again.base), [...messages].sort());
     } finally {
@@ -148,7 +103,7 @@ describe('graceful shutdown within server.shutdown_grace_seconds', () => {
     const dir = tempDir();
     const graceMs = 2_000;
     const config = writeConfig(dir, graceMs / 1000, 2);
-    const server = await startServer(config);
+    const server = await startServerProcess(config);
     const before = await fetch(`${server.base}/api/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: logBody('acknowledged before') });
     assert.equal(before.status, 201);
     const hung = rawPost(server.port, logBody('never finished'), false);
@@ -179,7 +134,7 @@ describe('graceful shutdown within server.shutdown_grace_seconds', () => {
     const answer = await hung.answer;
     assert.doesNotMatch(answer, /HTTP\/1\.1 2\d\d/, 'the hung request was never acknowledged');
 
-    const again = await startServer(config);
+    const again = await startServerProcess(config);
     try {
       assert.deepEqual(await storedMessages(again.base), ['acknowledged before']);
     } finally {

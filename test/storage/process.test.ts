@@ -1,22 +1,17 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { freePort } from '../helpers.js';
+import { join } from 'node:path';
+import { startServerProcess, type ServerProcess } from '../server-process.js';
 
 /**
  * The real server as a child process on a real database file: a SIGKILL mid-stream loses no
  * acknowledged log, and a SIGTERM after a burst exits 0 with everything acknowledged on disk.
  */
 
-const ROOT = resolve(import.meta.dirname, '../..');
-
 const dirs: string[] = [];
-const children = new Set<ChildProcess>();
 after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -41,45 +36,8 @@ function writeConfig(dir: string, dbPath: string, persistence: Record<string, un
   return path;
 }
 
-interface Server {
-  child: ChildProcess;
-  base: string;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
-/** Spawns `node --import tsx server/main.ts` and waits (bounded) until GET /health answers. */
-async function startServer(configPath: string): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, CONFIG_PATH: configPath, PORT: String(port), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (gone) assert.fail(`the server exited before answering: ${output}`);
-    try {
-      const res = await fetch(`${base}/health`);
-      if (res.status === 200) return { child, base, output: () => output, exited };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  assert.fail(`the server did not answer /health within 30 s: ${output}`);
-}
-
-async function stopServer(server: Server): Promise<void> {
+async function stopServer(server: ServerProcess): Promise<void> {
   server.child.kill('SIGTERM');
   const { code } = await server.exited;
   assert.equal(code, 0, server.output());
@@ -162,7 +120,7 @@ describe('the server process on a real database file', () => {
     const dbPath = join(dir, 'logs.db');
     const acked = new Set<string>();
     for (const [round, interval] of [2, 20, 5].entries()) {
-      const server = await startServer(writeConfig(dir, dbPath, { commit_interval_ms: interval }));
+      const server = await startServerProcess(writeConfig(dir, dbPath, { commit_interval_ms: interval }));
       if (round > 0) {
         const stored = new Set(await storedMessages(server.base));
         const lost = [...acked].filter((m) => !stored.has(m));
@@ -187,7 +145,7 @@ describe('the server process on a real database file', () => {
       for (const m of stream.acked) acked.add(m);
     }
 
-    const last = await startServer(writeConfig(dir, dbPath));
+    const last = await startServerProcess(writeConfig(dir, dbPath));
     try {
       const stored = await storedMessages(last.base);
       const storedSet = new Set(stored);
@@ -218,7 +176,7 @@ describe('the server process on a real database file', () => {
     const dir = tempDir();
     const dbPath = join(dir, 'logs.db');
     const config = writeConfig(dir, dbPath, { commit_interval_ms: 20 });
-    const first = await startServer(config);
+    const first = await startServerProcess(config);
     const burst = ingestStream(first.base, 10, 15);
     await burst.done;
     assert.deepEqual(burst.problems, []);
@@ -229,7 +187,7 @@ describe('the server process on a real database file', () => {
     assert.deepEqual(exit, { code: 0, signal: null }, first.output());
     assert.ok(Date.now() - t0 < 5000, `shutdown took ${Date.now() - t0} ms`);
 
-    const second = await startServer(config);
+    const second = await startServerProcess(config);
     try {
       const stored = new Set(await storedMessages(second.base));
       const lost = [...burst.acked].filter((m) => !stored.has(m));
@@ -249,7 +207,7 @@ describe('the server process on a real database file', () => {
     const dbPath = join(dir, 'logs.db');
     // A long commit interval: at SIGTERM, the requests are waiting for their commit group.
     const config = writeConfig(dir, dbPath, { commit_interval_ms: 300 });
-    const first = await startServer(config);
+    const first = await startServerProcess(config);
     const tail = ingestStream(first.base, 10, 1);
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(tail.inFlight() > 0, 'requests are in flight');
@@ -259,7 +217,7 @@ describe('the server process on a real database file', () => {
     assert.ok(tail.acked.size > 0, `in-flight requests were answered: ${tail.problems.join('; ')}`);
     const exit = await first.exited;
     const took = Date.now() - t0;
-    const second = await startServer(config);
+    const second = await startServerProcess(config);
     try {
       const stored = new Set(await storedMessages(second.base));
       const lost = [...tail.acked].filter((m) => !stored.has(m));
