@@ -108,7 +108,45 @@ export function profileServersInto(dir: string): void {
   profileDir = dir;
 }
 
-export async function startServer(o: ServerOptions): Promise<RunningServer> {
+/** What the memory probe answers: process.memoryUsage() right after a full collection. */
+export interface ProbeReply {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** False when the probe could not collect garbage (--expose-gc missing). */
+  gc: boolean;
+}
+
+/** Asks a server started with the probe for its memory after a full GC, over the IPC channel. */
+export function askProbe(child: ChildProcess, name: string, timeoutMs: number): Promise<ProbeReply> {
+  if (!child.connected) return Promise.reject(new Error(`${name}: started without the memory probe`));
+  const id = ++probeRequests;
+  return new Promise<ProbeReply>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage);
+      reject(new Error(`${name}: no memory reply within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    const onMessage = (m: unknown): void => {
+      const msg = m as { type?: string; id?: number } & ProbeReply;
+      if (msg.type !== 'memory' || msg.id !== id) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(msg);
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'memory', id });
+  });
+}
+let probeRequests = 0;
+
+/**
+ * Spawns dist/server/main.js the way every benchmark and the soak run do: the config written
+ * to `dir`, CONFIG_PATH, a free loopback port, logging at warn, pinned where possible,
+ * tracked so it is killed on the way out. Does not wait for it.
+ */
+export async function spawnServer(o: Pick<ServerOptions, 'name' | 'dir' | 'config' | 'probe'>): Promise<{ child: ChildProcess; url: string; t0: number }> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build:server first`);
   const port = await freePort();
   const configPath = join(o.dir, `${o.name}.yaml`);
@@ -125,8 +163,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     stdio: o.probe ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   track(child);
+  return { child, url: `http://127.0.0.1:${port}`, t0 };
+}
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const { child, url, t0 } = await spawnServer(o);
   const output = captureTail(child);
-  const url = `http://127.0.0.1:${port}`;
   let startMs: number;
   try {
     startMs = await waitForStatus(`${url}/health`, t0, { timeoutMs: o.startTimeoutMs ?? 60_000, child, output, name: o.name });
@@ -135,22 +177,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     throw e;
   }
 
-  let nextId = 0;
   const memory = async (): Promise<Memory> => {
-    if (!o.probe || !child.connected) throw new Error(`${o.name}: started without the memory probe`);
-    const id = ++nextId;
-    const reply = await new Promise<{ rss: number; heapUsed: number; external: number; gc: boolean }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${o.name}: no memory reply within 60 s`)), 60_000);
-      const onMessage = (m: unknown): void => {
-        const msg = m as { type?: string; id?: number; rss: number; heapUsed: number; external: number; gc: boolean };
-        if (msg.type !== 'memory' || msg.id !== id) return;
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        resolve(msg);
-      };
-      child.on('message', onMessage);
-      child.send({ type: 'memory', id });
-    });
+    if (!o.probe) throw new Error(`${o.name}: started without the memory probe`);
+    const reply = await askProbe(child, o.name, 60_000);
     if (!reply.gc) throw new Error(`${o.name}: the probe could not collect garbage (--expose-gc missing)`);
     let rss = reply.rss;
     try {

@@ -5,17 +5,7 @@
  * the child so the soak can watch for a crash and read its exit code after SIGTERM.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { stringify } from 'yaml';
-import { PROJECT_ROOT, spawnPinned } from '../../bench/lib/machine.js';
-import { track, waitForStatus } from '../../bench/lib/server.js';
-import { freePort } from '../free-port.js';
-
-const MAIN = join(PROJECT_ROOT, 'dist', 'server', 'main.js');
-/** The benchmark's opt-in preload: on an IPC request it runs a full GC and answers process.memoryUsage(). */
-const PROBE = pathToFileURL(join(PROJECT_ROOT, 'bench', 'lib', 'memory-probe.mjs')).href;
+import { askProbe, spawnServer, waitForStatus } from '../../bench/lib/server.js';
 
 /** process.memoryUsage() in the server right after a full garbage collection, bytes. */
 export interface LiveMemory {
@@ -91,24 +81,10 @@ function watchOutput(child: ChildProcess): ServerOutput {
 }
 
 export async function startSoakServer(o: { name: string; dir: string; config: Record<string, unknown>; startTimeoutMs: number; probe?: boolean }): Promise<SoakServer> {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build:server first`);
-  const port = await freePort();
-  const configPath = join(o.dir, `${o.name}.yaml`);
-  writeFileSync(configPath, stringify(o.config));
-  const env: NodeJS.ProcessEnv = { ...process.env, CONFIG_PATH: configPath, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-  for (const k of ['NODE_OPTIONS', 'STORAGE_PATH', 'EXTERNAL_URL', 'LOGSENTINEL_BENCH_PROBE']) delete env[k];
-  if (o.probe) env.LOGSENTINEL_BENCH_PROBE = '1';
-  const t0 = performance.now();
-  const child = spawnPinned(process.execPath, o.probe ? ['--expose-gc', '--import', PROBE, MAIN] : [MAIN], {
-    cwd: o.dir,
-    env,
-    stdio: o.probe ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
-  });
-  let nextId = 0;
-  track(child);
+  const { child, url, t0 } = await spawnServer(o);
   const output = watchOutput(child);
   const server: SoakServer = {
-    url: `http://127.0.0.1:${port}`,
+    url,
     pid: child.pid!,
     child,
     startMs: 0,
@@ -136,25 +112,11 @@ export async function startSoakServer(o: { name: string; dir: string; config: Re
       }
       return { ...first, ms: performance.now() - t, killed: false };
     },
-    liveMemory(): Promise<LiveMemory> {
-      if (!o.probe || !child.connected) return Promise.reject(new Error(`${o.name}: started without the memory probe`));
-      const id = ++nextId;
-      return new Promise<LiveMemory>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          child.off('message', onMessage);
-          reject(new Error(`${o.name}: no memory reply within 30 s`));
-        }, 30_000);
-        const onMessage = (m: unknown): void => {
-          const msg = m as { type?: string; id?: number; gc?: boolean } & LiveMemory;
-          if (msg.type !== 'memory' || msg.id !== id) return;
-          clearTimeout(timer);
-          child.off('message', onMessage);
-          if (!msg.gc) reject(new Error(`${o.name}: the probe could not collect garbage`));
-          else resolve({ rss: msg.rss, heapUsed: msg.heapUsed, heapTotal: msg.heapTotal, external: msg.external, arrayBuffers: msg.arrayBuffers });
-        };
-        child.on('message', onMessage);
-        child.send({ type: 'memory', id });
-      });
+    async liveMemory(): Promise<LiveMemory> {
+      if (!o.probe) throw new Error(`${o.name}: started without the memory probe`);
+      const msg = await askProbe(child, o.name, 30_000);
+      if (!msg.gc) throw new Error(`${o.name}: the probe could not collect garbage`);
+      return { rss: msg.rss, heapUsed: msg.heapUsed, heapTotal: msg.heapTotal, external: msg.external, arrayBuffers: msg.arrayBuffers };
     },
   };
   try {
