@@ -20,6 +20,11 @@ function inRange(ms: number): number {
   return ms >= MIN_MS && ms <= MAX_MS ? ms : Number.NaN;
 }
 
+/** A real day of a year in MIN_YEAR..MAX_YEAR. */
+function isCalendarDate(y: number, mo: number, d: number): boolean {
+  return y >= MIN_YEAR && y <= MAX_YEAR && mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth(y, mo);
+}
+
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
@@ -40,7 +45,7 @@ function fieldsToMs(
 }
 
 function fieldsToMsExact(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, offsetMinutes: number): number {
-  if (y < MIN_YEAR || y > MAX_YEAR || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return Number.NaN;
+  if (!isCalendarDate(y, mo, d)) return Number.NaN;
   if (h > 23 || mi > 59 || s > 60) return Number.NaN;
   const utcMinutes = h * 60 + mi - offsetMinutes;
   if (s === 60) {
@@ -126,7 +131,7 @@ export function parseRfc3339(text: string): number {
   // Logs of one batch mostly share a day: its start is worked out (and checked) once.
   const day = y * 10_000 + mo * 100 + d;
   if (day !== lastDay) {
-    if (y < MIN_YEAR || y > MAX_YEAR || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return Number.NaN;
+    if (!isCalendarDate(y, mo, d)) return Number.NaN;
     lastDay = day;
     lastDayMs = Date.UTC(y, mo - 1, d);
   }
