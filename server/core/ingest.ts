@@ -23,7 +23,12 @@ export interface IngestResult {
   rejected: RejectedItem[];
 }
 
+/** The door a batch came in by: metrics count accepted and rejected logs per protocol. */
+export type IngestProtocol = 'api' | 'legacy' | 'simulate' | 'loki' | 'otlp' | 'elasticsearch';
+
 export interface IngestContext {
+  /** The door the batch came in by; `api` when not given. */
+  protocol?: IngestProtocol;
   /** The only service the caller may ship logs for; undefined when any service is allowed. */
   boundService?: string;
   /** The bytes the items were parsed from; the durable tier keeps them as they are when every item is accepted. */

@@ -23,6 +23,37 @@ export function levelIndex(value: string): number {
   }
 }
 
+/**
+ * The level a shipper's level word names, case-insensitively: ours, and the aliases Loki,
+ * syslog, pino, Log4j, .NET, Go and Elastic Common Schema use (`warn`, `err`, `fatal`, `trace`,
+ * `notice`, `emerg`...). Undefined when the word names no level.
+ */
+export function levelFromName(word: string): Level | undefined {
+  return LEVEL_ALIASES.get(word.trim().toLowerCase());
+}
+
+const LEVEL_ALIASES: ReadonlyMap<string, Level> = new Map(
+  (
+    [
+      ['DEBUG', ['debug', 'dbg', 'trace', 'verbose', 'fine', 'finer', 'finest', 'all']],
+      ['INFO', ['info', 'information', 'informational', 'notice', 'log']],
+      ['WARNING', ['warning', 'warn', 'wrn']],
+      ['ERROR', ['error', 'err', 'eror', 'severe']],
+      ['CRITICAL', ['critical', 'crit', 'fatal', 'panic', 'emerg', 'emergency', 'alert', 'dpanic']],
+    ] as const
+  ).flatMap(([level, words]) => words.map((w) => [w, level] as const)),
+);
+
+/** OpenTelemetry's severity number ranges (1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR, 21-24 FATAL); undefined outside 1-24. */
+export function levelFromSeverityNumber(n: number): Level | undefined {
+  if (!Number.isInteger(n) || n < 1 || n > 24) return undefined;
+  if (n <= 8) return 'DEBUG';
+  if (n <= 12) return 'INFO';
+  if (n <= 16) return 'WARNING';
+  if (n <= 20) return 'ERROR';
+  return 'CRITICAL';
+}
+
 /** A log as a client sends it, after validation against schemas/log.schema.json. */
 export interface LogInput {
   timestamp: string;

@@ -32,7 +32,8 @@ declare module 'fastify' {
   }
 }
 
-const WHO_ARE_YOU = "Who are you? Send 'Authorization: Token <token>' (or 'Bearer <token>') with a token from the server's config";
+const WHO_ARE_YOU =
+  "Who are you? Send 'Authorization: Token <token>' (or 'Bearer <token>', or Basic with the token as the password) with a token from the server's config";
 
 interface KnownToken {
   digest: Buffer;
@@ -51,11 +52,22 @@ function lookup(tokens: readonly KnownToken[], presented: string): Principal | u
   return found;
 }
 
-/** The token in `Authorization: Token <t>` or `Bearer <t>`; null when absent, undefined when malformed. */
+const SCHEME = /^(Token|Bearer|Basic)\s+(\S+)\s*$/i;
+
+/**
+ * The token in `Authorization: Token <t>`, `Bearer <t>` or `Basic base64(user:<t>)`: shippers
+ * (Promtail, Alloy, the OpenTelemetry exporters, rsyslog, Filebeat) can send Basic or Bearer.
+ * Null when absent, undefined when malformed.
+ */
 function presentedToken(header: string | undefined): string | null | undefined {
   if (header === undefined || header === '') return null;
-  const m = /^(?:Token|Bearer)\s+(\S+)\s*$/i.exec(header);
-  return m ? m[1] : undefined;
+  const m = SCHEME.exec(header);
+  if (m === null) return undefined;
+  if (m[1]!.toLowerCase() !== 'basic') return m[2];
+  const decoded = Buffer.from(m[2]!, 'base64').toString();
+  const colon = decoded.indexOf(':');
+  // The password is the token; the user name is free (a tenant, a service name, anything).
+  return colon < 0 || colon === decoded.length - 1 ? undefined : decoded.slice(colon + 1);
 }
 
 function unauthorized(code: string, detail: string): AppError {
@@ -87,7 +99,7 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
     if (access === undefined || access.scope === null) return;
     const token = presentedToken(request.headers.authorization);
     if (token === undefined) {
-      throw unauthorized('AUTH_MALFORMED', "The Authorization header must be 'Token <token>' or 'Bearer <token>'.");
+      throw unauthorized('AUTH_MALFORMED', "The Authorization header must be 'Token <token>', 'Bearer <token>' or Basic with the token as the password.");
     }
     let principal = anonymous;
     if (token !== null) {

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 'node:zlib';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from '../core/errors.js';
@@ -70,24 +71,54 @@ export function parseNdjson(text: string): NdjsonBody {
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
 
+const DECODERS: Record<string, (body: Buffer, options: ZlibOptions) => Buffer> = {
+  gzip: gunzipSync,
+  'x-gzip': gunzipSync,
+  deflate: inflateSync,
+  br: brotliDecompressSync,
+};
+
 /**
- * The body's bytes as text, or the 4xx that says why they are not: a Content-Encoding (the
- * body would be compressed bytes), a declared charset other than UTF-8, or bytes that are not
- * valid UTF-8 (decoding them would replace characters, and the log would be stored altered).
+ * The body as sent, decompressed when it has a Content-Encoding (shippers gzip by default).
+ * The decompressed size is held to the same body limit as an uncompressed body, so a small
+ * compressed body cannot expand into an unbounded one.
  */
-function bodyText(request: FastifyRequest, body: Buffer): string {
-  const encoding = request.headers['content-encoding'];
-  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-    throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported; send the body uncompressed`);
+function decoded(request: FastifyRequest, body: Buffer): Buffer {
+  const header = request.headers['content-encoding'];
+  const encoding = header?.trim().toLowerCase();
+  if (encoding === undefined || encoding === '' || encoding === 'identity') return body;
+  const decode = DECODERS[encoding];
+  if (decode === undefined) {
+    throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${header} is not supported; send gzip, deflate, br or an uncompressed body`);
   }
+  const limit = request.routeOptions.bodyLimit ?? Number.MAX_SAFE_INTEGER;
+  try {
+    return decode(body, { maxOutputLength: limit });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new AppError(413, 'BODY_TOO_LARGE', `the ${encoding} body expands past the limit of ${limit} bytes (limits.max_body_bytes); split it into smaller batches`);
+    }
+    throw new AppError(400, 'BAD_ENCODING', `the body is not valid ${encoding} data (${(e as Error).message}); compress it whole, or send it uncompressed`);
+  }
+}
+
+/**
+ * The body as text, or the 4xx that says why it is not: a Content-Encoding we do not decode,
+ * a declared charset other than UTF-8, or bytes that are not valid UTF-8 (decoding them would
+ * replace characters, and the log would be stored altered). Keeps the decoded bytes as
+ * `request.rawBody` for the durable tier.
+ */
+export function bodyText(request: FastifyRequest, body: Buffer): string {
+  const bytes = decoded(request, body);
+  request.rawBody = bytes;
   const charset = CHARSET.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
     throw new AppError(415, 'UNSUPPORTED_CHARSET', `charset ${charset} is not supported; send UTF-8 text (charset=utf-8, or no charset)`);
   }
-  if (!isUtf8(body)) {
+  if (!isUtf8(bytes)) {
     throw new AppError(400, 'INVALID_UTF8', 'the body is not valid UTF-8; JSON must be sent as UTF-8 text');
   }
-  return body.toString();
+  return bytes.toString();
 }
 
 export function registerBodyParsers(app: FastifyInstance): void {
@@ -97,7 +128,6 @@ export function registerBodyParsers(app: FastifyInstance): void {
   // Our own JSON parser: the same checks as Fastify's, faster on large bodies, and the bytes kept.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    request.rawBody = body as Buffer;
     let value: unknown;
     try {
       value = parseJsonText(bodyText(request, body as Buffer));
@@ -108,7 +138,6 @@ export function registerBodyParsers(app: FastifyInstance): void {
     done(null, value);
   });
   app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'buffer' }, (request, body, done) => {
-    request.rawBody = body as Buffer;
     let text: string;
     try {
       text = bodyText(request, body as Buffer);

@@ -55,10 +55,22 @@ describe('auth: schemes and tokens', () => {
   });
 
   test('a malformed Authorization header is 401', async () => {
-    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer', 'Token', `Token ${INGEST_TOKEN} extra`, INGEST_TOKEN, 'Bearer: abc']) {
+    for (const header of ['Basic dXNlcg==', 'Basic dXNlcjo=', 'Bearer', 'Token', `Token ${INGEST_TOKEN} extra`, INGEST_TOKEN, 'Bearer: abc']) {
       expect401(await app.inject({ method: 'GET', url: '/api/logs', headers: { authorization: header } }), 'AUTH_MALFORMED');
       expect401(await postJson(app, '/api/logs', log(), { authorization: header }), 'AUTH_MALFORMED');
     }
+  });
+
+  test('Basic carries the token as its password, with any user name; Bearer and Token work the same', async () => {
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    for (const headers of [basic('any-user', INGEST_TOKEN), basic('', INGEST_TOKEN), { authorization: `Bearer ${INGEST_TOKEN}` }, { authorization: `token ${INGEST_TOKEN}` }]) {
+      assert.equal((await postJson(app, '/api/logs', log(), headers)).statusCode, 201, headers.authorization);
+    }
+    // A reader's token as the password has the reader's scopes, not more.
+    const reader = await postJson(app, '/api/logs', log(), basic('x', READER_TOKEN));
+    assert.equal(reader.statusCode, 403);
+    assert.equal(reader.json().code, 'AUTH_SCOPE');
+    expect401(await app.inject({ method: 'GET', url: '/api/logs', headers: basic(INGEST_TOKEN, 'wrong') }), 'AUTH_INVALID_TOKEN');
   });
 
   test('the 401 does not echo the token sent', async () => {

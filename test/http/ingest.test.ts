@@ -1,5 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
 
@@ -552,6 +553,53 @@ describe('POST /api/logs: hostile but well-formed logs must not break reads', ()
       assert.equal(legacy.statusCode, 200, `GET /logs: ${legacy.body.slice(0, 200)}`);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('POST /api/logs: compressed bodies (Content-Encoding)', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    ({ app } = await buildTestApp());
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  const compressors = { gzip: gzipSync, 'x-gzip': gzipSync, deflate: deflateSync, br: brotliCompressSync } as const;
+  for (const [encoding, compress] of Object.entries(compressors)) {
+    test(`a ${encoding} JSON array and a ${encoding} NDJSON body are decoded and stored`, async () => {
+      const tag = `enc-${encoding}`;
+      const array = [log({ message: `${tag} a0` }), log({ message: `${tag} a1` })];
+      const resArray = await app.inject({
+        method: 'POST',
+        url: '/api/logs',
+        payload: compress(JSON.stringify(array)),
+        headers: { ...JSON_CT, 'content-encoding': encoding.toUpperCase() },
+      });
+      assert.equal(resArray.statusCode, 201, resArray.body);
+      const ndjson = `${JSON.stringify(log({ message: `${tag} n0` }))}\n{"broken"\n`;
+      const resNd = await app.inject({ method: 'POST', url: '/api/logs', payload: compress(ndjson), headers: { ...NDJSON_CT, 'content-encoding': encoding } });
+      assert.equal(resNd.statusCode, 207, resNd.body);
+      assert.match(resNd.json().rejected_items[0].errors[0], /line 2 is not valid JSON/);
+      const stored = await app.inject({ method: 'GET', url: `/api/logs?q=${encodeURIComponent(tag)}` });
+      assert.deepEqual(stored.json().logs.map((l: { message: string }) => l.message).sort(), [`${tag} a0`, `${tag} a1`, `${tag} n0`]);
+    });
+  }
+
+  test('the decompressed size is held to limits.max_body_bytes, not the compressed size', async () => {
+    const { app: small } = await buildTestApp({ limits: { max_body_bytes: 4096 } });
+    try {
+      const items = Array.from({ length: 40 }, (_, i) => log({ message: `bomb ${i} ${'x'.repeat(100)}` }));
+      const packed = gzipSync(JSON.stringify(items));
+      assert.ok(packed.length < 4096, 'the compressed body fits the limit');
+      const res = await small.inject({ method: 'POST', url: '/api/logs', payload: packed, headers: { ...JSON_CT, 'content-encoding': 'gzip' } });
+      assert.equal(res.statusCode, 413, res.body);
+      assert.equal(res.json().code, 'BODY_TOO_LARGE');
+      assert.match(res.json().error, /the gzip body expands past the limit of 4096 bytes \(limits\.max_body_bytes\)/);
+      assert.equal((await small.inject({ method: 'GET', url: '/health' })).json().total_logs, 0);
+    } finally {
+      await small.close();
     }
   });
 });

@@ -735,25 +735,54 @@ add(
   /charset/,
   {},
 );
+// Compressed bodies are decoded (test/http/ingest.test.ts); these are the ones that cannot be.
+add(
+  'Content-Encoding compress (not one the server decodes)',
+  postLogs(VALID_TEXT, { ...JSON_CT, 'content-encoding': 'compress' }),
+  415,
+  /Content-Encoding compress is not supported; send gzip, deflate, br or an uncompressed body/,
+  { code: 'UNSUPPORTED_MEDIA_TYPE' },
+);
+add(
+  'Content-Encoding gzip, br (two layers)',
+  postLogs(brotliCompressSync(gzipSync(VALID_TEXT)), { ...JSON_CT, 'content-encoding': 'gzip, br' }),
+  415,
+  /Content-Encoding gzip, br is not supported/,
+  { code: 'UNSUPPORTED_MEDIA_TYPE' },
+);
 for (const [encoding, compress] of [
   ['gzip', gzipSync],
   ['deflate', deflateSync],
   ['br', brotliCompressSync],
 ] as const) {
   add(
-    `Content-Encoding ${encoding} on a JSON body`,
-    postLogs(compress(VALID_TEXT), { ...JSON_CT, 'content-encoding': encoding }),
-    415,
-    /Content-Encoding/,
-    {},
+    `Content-Encoding ${encoding} on a body that is not ${encoding} data`,
+    postLogs(VALID_TEXT, { ...JSON_CT, 'content-encoding': encoding }),
+    400,
+    new RegExp(`the body is not valid ${encoding} data`),
+    { code: 'BAD_ENCODING' },
+  );
+  add(
+    `Content-Encoding ${encoding}, truncated`,
+    postLogs(compress(`[${VALID_TEXT},${VALID_TEXT}]`).subarray(0, 20), { ...JSON_CT, 'content-encoding': encoding }),
+    400,
+    new RegExp(`the body is not valid ${encoding} data`),
+    { code: 'BAD_ENCODING' },
+  );
+  add(
+    `Content-Encoding ${encoding} expanding past the body limit (a compression bomb)`,
+    postLogs(compress(Buffer.alloc(LIMITS.max_body_bytes * 4, 0x20)), { ...JSON_CT, 'content-encoding': encoding }),
+    413,
+    new RegExp(`the ${encoding} body expands past the limit of ${LIMITS.max_body_bytes} bytes`),
+    { code: 'BODY_TOO_LARGE' },
   );
 }
 add(
-  'Content-Encoding gzip on an NDJSON body',
-  postLogs(gzipSync(`${VALID_TEXT}\n${VALID_TEXT}`), { ...NDJSON_CT, 'content-encoding': 'gzip' }),
-  415,
-  /Content-Encoding/,
-  {},
+  'Content-Encoding gzip around bytes that are not UTF-8',
+  postLogs(gzipSync(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d])), { ...JSON_CT, 'content-encoding': 'gzip' }),
+  400,
+  /not valid UTF-8/,
+  { code: 'INVALID_UTF8' },
 );
 // An NDJSON body sent to routes that take one JSON object.
 add(
@@ -955,7 +984,7 @@ add(
   'GET /logs with a malformed Authorization header',
   get('/logs', { authorization: 'Basic abc' }),
   401,
-  /must be 'Token <token>' or 'Bearer <token>'/,
+  /must be 'Token <token>', 'Bearer <token>' or Basic with the token as the password/,
   { code: 'AUTH_MALFORMED' },
 );
 add(
@@ -1117,17 +1146,24 @@ add(
 
 // --- authentication headers that are malformed -----------------------------------------------
 add(
-  'POST /api/logs with a Basic Authorization header',
-  postLogs(VALID_TEXT, { ...JSON_CT, authorization: 'Basic dXNlcjpwYXNz' }),
+  'POST /api/logs with a Basic Authorization header without a password',
+  postLogs(VALID_TEXT, { ...JSON_CT, authorization: `Basic ${Buffer.from('user').toString('base64')}` }),
   401,
-  /must be 'Token <token>' or 'Bearer <token>'/,
+  /must be 'Token <token>', 'Bearer <token>' or Basic with the token as the password/,
   { code: 'AUTH_MALFORMED' },
+);
+add(
+  'POST /api/logs with Basic and an unknown password',
+  postLogs(VALID_TEXT, { ...JSON_CT, authorization: `Basic ${Buffer.from('user:pass').toString('base64')}` }),
+  401,
+  /not one the server knows/,
+  { code: 'AUTH_INVALID_TOKEN' },
 );
 add(
   'POST /api/logs with an empty Bearer',
   postLogs(VALID_TEXT, { ...JSON_CT, authorization: 'Bearer ' }),
   401,
-  /must be 'Token <token>' or 'Bearer <token>'/,
+  /must be 'Token <token>', 'Bearer <token>' or Basic with the token as the password/,
   { code: 'AUTH_MALFORMED' },
 );
 add(

@@ -162,11 +162,18 @@ const TOKENS = {
   bound: 'matrix-bound-auth-service-05',
 };
 
+/** How Loki, OTLP and Elasticsearch shippers send a token: Basic with the token as the password. */
+function basic(token: string): string {
+  return `Basic ${Buffer.from(`shipper:${token}`).toString('base64')}`;
+}
+
 const ANONYMOUS: Credential = { name: 'no token', kind: 'anonymous', service: BOUND_SERVICE };
 const CREDENTIALS: readonly Credential[] = [
   ANONYMOUS,
-  { name: 'malformed Authorization header (Basic)', kind: 'malformed', authorization: 'Basic dXNlcjpwYXNz', service: BOUND_SERVICE },
+  { name: 'malformed Authorization header (Basic without a password)', kind: 'malformed', authorization: 'Basic dXNlcg==', service: BOUND_SERVICE },
   { name: 'wrong token', kind: 'wrong', authorization: 'Bearer matrix-not-a-configured-token', service: BOUND_SERVICE },
+  { name: 'wrong token as a Basic password', kind: 'wrong', authorization: basic('matrix-not-a-configured-token'), service: BOUND_SERVICE },
+  { name: 'token with read only, as a Basic password', kind: 'token', authorization: basic(TOKENS.read), scopes: ['read'], service: BOUND_SERVICE },
   { name: 'token with ingest only', kind: 'token', authorization: `Bearer ${TOKENS.ingest}`, scopes: ['ingest'], service: BOUND_SERVICE },
   { name: 'token with read only', kind: 'token', authorization: `Token ${TOKENS.read}`, scopes: ['read'], service: BOUND_SERVICE },
   { name: 'token with admin only', kind: 'token', authorization: `Bearer ${TOKENS.admin}`, scopes: ['admin'], service: BOUND_SERVICE },

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
@@ -275,15 +276,17 @@ describe('restart on the same database file', () => {
     }
   });
 
-  test('every body shape reads back identically after a restart: arrays, NDJSON with CRLF and blank lines, single objects, a byte order mark, partial batches', async () => {
+  test('every body shape reads back identically after a restart: arrays, NDJSON with CRLF and blank lines, single objects, a byte order mark, gzip, partial batches', async () => {
     const path = tempDb();
     const clock = new ManualClock();
     const a = await open(path, clock);
     let before: any[];
     try {
-      const batch = mixedBatch(clock, 12, 'shape');
-      const send = async (payload: string | Buffer, type: string, want: number): Promise<void> => {
-        const res = await a.inject({ method: 'POST', url: '/api/logs', payload, headers: { 'content-type': type } });
+      const batch = mixedBatch(clock, 14, 'shape');
+      const send = async (payload: string | Buffer, type: string, want: number, encoding?: string): Promise<void> => {
+        const headers: Record<string, string> = { 'content-type': type };
+        if (encoding !== undefined) headers['content-encoding'] = encoding;
+        const res = await a.inject({ method: 'POST', url: '/api/logs', payload, headers });
         assert.equal(res.statusCode, want, res.body);
         clock.advance(250);
       };
@@ -296,11 +299,13 @@ describe('restart on the same database file', () => {
       await send(Buffer.concat([Buffer.from('{"timestamp":"' + clock.iso() + '","level":"INFO","service":"api","message":"bad '), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]), 'application/json', 400);
       // Partial: the rejected line is not stored, the others are, under consecutive ids.
       await send(`${JSON.stringify(batch[10])}\n{"level":"nope"}\n${JSON.stringify(batch[11])}\n`, 'application/x-ndjson', 207);
+      // A compressed body is kept decompressed.
+      await send(gzipSync(batch.slice(12, 14).map((l) => JSON.stringify(l)).join('\n')), 'application/x-ndjson', 201, 'gzip');
       before = await pageAll(a, 100);
-      assert.equal(before.length, 12);
+      assert.equal(before.length, 14);
       // Whole batches are kept as the bytes they came in (JSON 0, NDJSON 1); the partial one as rows the server wrote (2).
       const chunks = (a.core.repository as SqliteRepository).handle.prepare('SELECT format, count FROM chunks ORDER BY first_id').all();
-      assert.deepEqual(chunks.map((c: any) => `${c.format}:${c.count}`), ['0:3', '0:2', '1:3', '0:1', '0:1', '2:2']);
+      assert.deepEqual(chunks.map((c: any) => `${c.format}:${c.count}`), ['0:3', '0:2', '1:3', '0:1', '0:1', '2:2', '1:2']);
     } finally {
       await a.close();
     }

@@ -37,7 +37,7 @@ export async function ingestRoutes(app: FastifyInstance): Promise<void> {
   const { core } = app;
   app.post('/api/logs', { config: { access: { scope: 'ingest', door: 'api' } } }, async (request, reply) => {
     const batch = toBatch(request.body, core.config.limits.max_batch_items);
-    const result = await core.pipeline.ingest(batch.items, { boundService: request.principal.service, raw: rawBatchOf(request) });
+    const result = await core.pipeline.ingest(batch.items, { boundService: request.principal.service, raw: rawBatchOf(request), protocol: 'api' });
     if (batch.single) {
       if (result.accepted === 1) return reply.code(201).send({ status: 'accepted' });
       return reply.code(400).send({ status: 'invalid', errors: result.rejected[0]!.errors });

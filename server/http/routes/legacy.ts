@@ -69,7 +69,7 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/logs', { config: access('ingest') }, async (request, reply) => {
     const batch = toBatch(request.body, core.config.limits.max_batch_items);
-    const result = toLegacyErrors(await core.pipeline.ingest(batch.items.map(fromLegacy), { boundService: request.principal.service }));
+    const result = toLegacyErrors(await core.pipeline.ingest(batch.items.map(fromLegacy), { boundService: request.principal.service, protocol: 'legacy' }));
     const code = batchStatus(result);
     if (code === 201) return reply.code(201).send({ message: 'Log(s) saved successfully' });
     return reply.code(code).send({

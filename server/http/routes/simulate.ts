@@ -64,7 +64,7 @@ export async function simulateRoutes(app: FastifyInstance, opts: { random: Rando
     const items = Array.from({ length: count }, () =>
       generateLog(opts.random, { now, spreadMs, service: service ?? bound, errorRate }),
     );
-    const result = await core.pipeline.ingest(items, { boundService: bound });
+    const result = await core.pipeline.ingest(items, { boundService: bound, protocol: 'simulate' });
     return { status: 'simulated', requested: count, accepted: result.accepted };
   }
 
