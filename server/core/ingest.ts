@@ -13,6 +13,15 @@ export class UnparseableLine {
   ) {}
 }
 
+/**
+ * An item a protocol adapter could not map to a log (a Loki timestamp that is not a number, an
+ * OTLP record without a body): it takes its place in the batch and is rejected there with
+ * `message`, so it is counted and reported like any other invalid log.
+ */
+export class UnmappableItem {
+  constructor(readonly message: string) {}
+}
+
 export interface RejectedItem {
   index: number;
   errors: string[];
@@ -51,6 +60,7 @@ function checkItem(validator: LogValidator, item: unknown): number | Problem[] {
   if (item instanceof UnparseableLine) {
     return [{ keyword: 'json', message: `line ${item.line} is not valid JSON (${item.reason})` }];
   }
+  if (item instanceof UnmappableItem) return [{ keyword: 'protocol', message: item.message }];
   return validator.validate(item);
 }
 

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { LogServer } from '../../server/core/log-server.js';
-import { UnparseableLine } from '../../server/core/ingest.js';
+import { UnmappableItem, UnparseableLine } from '../../server/core/ingest.js';
 import { AppError } from '../../server/core/errors.js';
 import { ManualClock, log, testConfig } from '../helpers.js';
 
@@ -34,6 +34,14 @@ describe('IngestPipeline', () => {
       [2, 'two'],
       [1, 'User logged in'],
     ]);
+  });
+
+  test("an adapter's unmappable item is rejected at its index with the adapter's message and counted as invalid", async () => {
+    const { core } = server();
+    const r = await core.pipeline.ingest([log({ message: 'kept' }), new UnmappableItem("entry 1: the timestamp 'soon' is not a number of nanoseconds")]);
+    assert.deepEqual(r, { accepted: 1, rejected: [{ index: 1, errors: ["entry 1: the timestamp 'soon' is not a number of nanoseconds"] }] });
+    assert.equal(core.validationStats.toJSON().invalid, 1);
+    assert.equal(core.validationStats.toJSON().error_types.protocol, 1);
   });
 
   test('a rejected item does not consume an id', async () => {
