@@ -16,9 +16,12 @@ import { registerErrorHandling, type ErrorBody } from './http/errors.js';
 import { registerProtection } from './http/protection.js';
 import { alertRoutes } from './http/routes/alerts.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
+import { elasticsearchRoutes } from './http/routes/elasticsearch.js';
 import { ingestRoutes } from './http/routes/ingest.js';
 import { legacyRoutes } from './http/routes/legacy.js';
 import { logRoutes } from './http/routes/logs.js';
+import { lokiRoutes } from './http/routes/loki.js';
+import { otlpRoutes } from './http/routes/otlp.js';
 import { simulateRoutes } from './http/routes/simulate.js';
 
 declare module 'fastify' {
@@ -120,6 +123,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(alertRoutes);
   await app.register(simulateRoutes, { random: deps.random ?? Math.random });
   await app.register(legacyRoutes);
+  // Other shippers' protocols, each a small adapter over the same ingest path.
+  await app.register(lokiRoutes);
+  await app.register(otlpRoutes);
+  await app.register(elasticsearchRoutes);
   await app.register(dashboardRoutes, { root: deps.dashboardRoot });
   return app;
 }

@@ -48,6 +48,13 @@ function json(url: string, body: unknown): Omit<InjectOptions, 'method'> {
 const accepted = (body: unknown): void => assert.deepEqual(body, { status: 'accepted' });
 const simulated = (body: unknown): void => assert.equal((body as { status: string }).status, 'simulated');
 
+/** An Elasticsearch bulk body (NDJSON: an action line, then the document) shipping one log for `service`. */
+function bulk(url: string, service: string): Omit<InjectOptions, 'method'> {
+  const lines = [{ create: { _index: 'matrix' } }, { '@timestamp': '2024-01-15T14:29:30Z', 'service.name': service, message: 'matrix' }];
+  return { url, payload: `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`, headers: { 'content-type': 'application/x-ndjson' } };
+}
+const bulkStored = (body: unknown): void => assert.equal((body as { errors: boolean }).errors, false);
+
 /** One row per route (HEAD routes take their GET's row; the dashboard's files are added from web/dist below). */
 const ROUTES: Record<string, RouteRow> = {
   'POST /api/logs': { need: 'ingest', door: 'api', ok: 201, namesService: true, check: accepted, request: ({ service }) => json('/api/logs', log({ service, message: 'matrix' })) },
@@ -87,6 +94,33 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /logs': { need: 'read', door: 'legacy', ok: 200, request: ({ service }) => ({ url: `/logs?service=${service}` }) },
   'DELETE /logs': { need: 'admin', door: 'legacy', ok: 200, request: () => ({ url: '/logs?before=2000-01-01T00:00:00' }) },
   'GET /stats': { need: 'read', door: 'legacy', ok: 200, request: () => ({ url: '/stats' }) },
+  'POST /loki/api/v1/push': {
+    need: 'ingest',
+    door: 'api',
+    ok: 204,
+    namesService: true,
+    request: ({ service }) => json('/loki/api/v1/push', { streams: [{ stream: { service }, values: [['1705329000000000000', 'matrix']] }] }),
+  },
+  'POST /v1/logs': {
+    need: 'ingest',
+    door: 'api',
+    ok: 200,
+    namesService: true,
+    check: (body) => assert.deepEqual(body, {}),
+    request: ({ service }) =>
+      json('/v1/logs', {
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+            scopeLogs: [{ logRecords: [{ timeUnixNano: '1705329000000000000', body: { stringValue: 'matrix' } }] }],
+          },
+        ],
+      }),
+  },
+  'POST /_bulk': { need: 'ingest', door: 'api', ok: 200, namesService: true, check: bulkStored, request: ({ service }) => bulk('/_bulk', service) },
+  'PUT /_bulk': { need: 'ingest', door: 'api', ok: 200, namesService: true, check: bulkStored, request: ({ service }) => bulk('/_bulk', service) },
+  'POST /:index/_bulk': { need: 'ingest', door: 'api', ok: 200, namesService: true, check: bulkStored, request: ({ service }) => bulk('/matrix/_bulk', service) },
+  'PUT /:index/_bulk': { need: 'ingest', door: 'api', ok: 200, namesService: true, check: bulkStored, request: ({ service }) => bulk('/matrix/_bulk', service) },
 };
 
 /** The dashboard's files, each a public GET route (@fastify/static registers one per file found at start). */
