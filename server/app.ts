@@ -13,6 +13,7 @@ import authPlugin from './http/auth.js';
 import { registerBodyParsers } from './http/body.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { registerErrorHandling, type ErrorBody } from './http/errors.js';
+import metricsPlugin, { metricsRoute } from './http/metrics.js';
 import { registerProtection } from './http/protection.js';
 import { alertRoutes } from './http/routes/alerts.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
@@ -114,11 +115,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // JSON answers get the API's headers; the dashboard's routes replace them with the page's (http/dashboard.ts).
   sendHeaders(app, API_HEADERS);
   registerBodyParsers(app);
+  // Before protection and auth, so refused requests are measured too.
+  await app.register(metricsPlugin, { config });
   // CORS, load shedding and rate limiting: before auth and the routes (see protection.ts for why).
   await registerProtection(app, config);
   await app.register(authPlugin, { config });
   await app.register(ingestRoutes);
   await app.register(logRoutes);
+  await app.register(metricsRoute);
   await app.register(analyticsRoutes);
   await app.register(alertRoutes);
   await app.register(simulateRoutes, { random: deps.random ?? Math.random });

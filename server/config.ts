@@ -92,6 +92,8 @@ export interface Config {
   };
   /** Origins whose pages may call the API from a browser (`*`: any); empty: no CORS headers at all. */
   readonly cors: { readonly origins: readonly string[] };
+  /** GET /metrics (Prometheus text): off (404), or behind the read scope unless public. */
+  readonly metrics: { readonly enabled: boolean; readonly public: boolean };
 }
 
 /** Requests per window to routes needing the ingest scope, and to every other limited route. */
@@ -154,6 +156,7 @@ export const DEFAULTS: Config = {
     retry_after_seconds: 5,
   },
   cors: { origins: [] },
+  metrics: { enabled: true, public: false },
 };
 
 export class ConfigError extends Error {

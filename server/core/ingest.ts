@@ -1,6 +1,7 @@
 import { AppError } from './errors.js';
 import { LEVELS, StoredLog, levelIndex, type LogInput, type LogSink } from './log.js';
 import type { KeyCap } from './key-cap.js';
+import { IngestCounts } from './metrics.js';
 import type { Clock } from './time.js';
 import type { RawBatch } from '../storage/log-repository.js';
 import type { LogValidator, Problem, ValidationStats } from './validation.js';
@@ -32,8 +33,9 @@ export interface IngestResult {
   rejected: RejectedItem[];
 }
 
-/** The door a batch came in by: metrics count accepted and rejected logs per protocol. */
-export type IngestProtocol = 'api' | 'legacy' | 'simulate' | 'loki' | 'otlp' | 'elasticsearch';
+/** The doors a batch can come in by: metrics count accepted and rejected logs per protocol. */
+export const INGEST_PROTOCOLS = ['api', 'legacy', 'simulate', 'loki', 'otlp', 'elasticsearch'] as const;
+export type IngestProtocol = (typeof INGEST_PROTOCOLS)[number];
 
 export interface IngestContext {
   /** The door the batch came in by; `api` when not given. */
@@ -74,6 +76,8 @@ function serviceOf(item: unknown): unknown {
  */
 export class IngestPipeline {
   private lastId = 0;
+  /** Accepted and rejected logs per protocol, read by GET /metrics when scraped. */
+  readonly counts = new IngestCounts();
 
   constructor(private readonly deps: IngestDeps) {}
 
@@ -102,6 +106,7 @@ export class IngestPipeline {
       }
     }
     const { validator, validationStats, services, users, now } = this.deps;
+    const counts = this.counts.of(ctx.protocol ?? 'api');
     const receivedAt = now();
     const accepted: StoredLog[] = [];
     const rejected: RejectedItem[] = [];
@@ -109,6 +114,7 @@ export class IngestPipeline {
       const ts = checkItem(validator, items[index]);
       if (typeof ts !== 'number') {
         validationStats.recordInvalid(ts);
+        counts.reject(ts);
         rejected.push({ index, errors: ts.map((p) => p.message) });
         continue;
       }
@@ -131,6 +137,7 @@ export class IngestPipeline {
     if (accepted.length > 0) {
       if (this.deps.journal) await this.deps.journal.append(accepted, rejected.length === 0 ? ctx.raw : undefined);
       for (const sink of this.deps.sinks) sink.append(accepted);
+      counts.accepted += accepted.length;
     }
     return { accepted: accepted.length, rejected };
   }

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
 import { compileFilter, textMatcher, type LogPage, type LogQuery } from '../core/log-store.js';
+import type { CommitObserver } from '../core/metrics.js';
 import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
 import { StorageError, type CounterRow, type LogRepository, type RawBatch, type RetentionResult } from './log-repository.js';
 
@@ -285,6 +286,7 @@ export class SqliteRepository implements LogRepository {
   private pending: Pending[] = [];
   private pendingRows = 0;
   private timer: NodeJS.Timeout | undefined;
+  private observer: CommitObserver | undefined;
 
   constructor(private readonly options: SqliteOptions) {
     this.description = `sqlite ${options.path}`;
@@ -376,18 +378,28 @@ export class SqliteRepository implements LogRepository {
     });
   }
 
+  /** Tells `observer` (none: nobody) about every commit from now on: GET /metrics times them. */
+  observeCommits(observer: CommitObserver | undefined): void {
+    this.observer = observer;
+  }
+
   /** Commits everything waiting in one transaction; every waiter learns the outcome. */
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const group = this.pending;
+    const rows = this.pendingRows;
     this.pending = [];
     this.pendingRows = 0;
     if (group.length === 0) return;
+    const observer = this.observer;
+    const start = observer === undefined ? 0 : performance.now();
     try {
       this.commitGroup(group);
+      observer?.committed(rows, (performance.now() - start) / 1000);
       for (const p of group) p.resolve();
     } catch (e) {
+      observer?.failed(rows);
       const err = new StorageError(`cannot write to the log database ${this.options.path}: ${(e as Error).message}`, (e as Error).message);
       for (const p of group) p.reject(err);
     }

@@ -107,7 +107,8 @@ describe('rate limiting', () => {
     // Admin routes count as reads; seed 000's routes are limited too.
     expect429(await app.inject({ method: 'DELETE', url: '/api/logs?before=2000-01-01T00:00:00Z', headers: auth(ADMIN_TOKEN) }), 2);
     expect429(await read(app, '/stats', auth(ADMIN_TOKEN)), 2);
-    // So are the other protocols' ingest doors.
+    // So are the scrape, and the other protocols' ingest doors.
+    expect429(await read(app, '/metrics', auth(ADMIN_TOKEN)), 2);
     const push = (url: string, payload: unknown) =>
       app.inject({ method: 'POST', url, payload: JSON.stringify(payload), headers: { 'content-type': 'application/json', ...auth(ADMIN_TOKEN) } });
     expect429(await push('/loki/api/v1/push', { streams: [] }), 3);

@@ -83,6 +83,7 @@ const ROUTES: Record<string, RouteRow> = {
   },
   'GET /api/ui-config': { need: 'public', ok: 200, request: () => ({ url: '/api/ui-config' }) },
   'GET /health': { need: 'public', ok: 200, request: () => ({ url: '/health' }) },
+  'GET /metrics': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/metrics' }) },
   'POST /logs': {
     need: 'ingest',
     door: 'legacy',

@@ -6,6 +6,15 @@ export interface HandlerCounters {
   failed: number;
 }
 
+/** What became of the notifications handed to one handler; `queued` only for a handler with a queue. */
+export interface HandlerDeliveries {
+  name: string;
+  sent: number;
+  failed: number;
+  dropped: number;
+  queued?: number;
+}
+
 export type HandlerErrorReporter = (handler: string, err: unknown) => void;
 
 /**
@@ -43,6 +52,16 @@ export class AlertDispatcher {
 
   stats(): HandlerCounters[] {
     return this.counters.map((c) => ({ ...c }));
+  }
+
+  deliveries(): HandlerDeliveries[] {
+    return this.handlers.map((handler, i) => {
+      const c = this.counters[i]!;
+      const own = handler.deliveries?.();
+      if (own === undefined) return { name: handler.name, sent: c.delivered, failed: c.failed, dropped: 0 };
+      // Its `handle` returning meant only "queued": its own counts say what followed.
+      return { name: handler.name, sent: own.sent, failed: own.failed + c.failed, dropped: own.dropped, queued: own.queued };
+    });
   }
 
   async close(): Promise<void> {

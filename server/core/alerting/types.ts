@@ -33,6 +33,16 @@ export interface AlertNotification {
   alert: AlertView;
 }
 
+/** What became of the notifications a handler took, as the handler itself counts them. */
+export interface Deliveries {
+  sent: number;
+  failed: number;
+  /** Never attempted: the queue was full, or the server was shutting down. */
+  dropped: number;
+  /** Waiting in the handler's queue now. */
+  queued: number;
+}
+
 /**
  * A notification handler. Any object of this shape works: no base class to extend.
  * `handle` runs off the ingest path; a throw or a rejected promise is caught, logged and
@@ -41,5 +51,10 @@ export interface AlertNotification {
 export interface AlertHandler {
   readonly name: string;
   handle(notification: AlertNotification): void | Promise<void>;
+  /**
+   * For a handler whose `handle` only queues the work (the webhook): what became of it. A
+   * handler without it has sent a notification when `handle` returns or resolves.
+   */
+  deliveries?(): Deliveries;
   close?(): void | Promise<void>;
 }

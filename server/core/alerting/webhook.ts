@@ -1,4 +1,4 @@
-import type { AlertHandler, AlertNotification } from './types.js';
+import type { AlertHandler, AlertNotification, Deliveries } from './types.js';
 
 export interface WebhookConfig {
   url: string;
@@ -190,6 +190,10 @@ export class WebhookHandler implements AlertHandler {
 
   stats(): WebhookCounters {
     return { ...this.counters, queued: this.queue.length };
+  }
+
+  deliveries(): Deliveries {
+    return this.stats();
   }
 
   /** Stops delivering: the attempt in flight is aborted and what is still queued is counted as dropped. */

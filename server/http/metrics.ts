@@ -1,0 +1,226 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from '../config.js';
+import { RULES } from '../core/alerting/types.js';
+import { INGEST_PROTOCOLS } from '../core/ingest.js';
+import type { LogServer } from '../core/log-server.js';
+import { SqliteRepository } from '../storage/sqlite-repository.js';
+import { refuseQuery } from './query.js';
+
+/**
+ * GET /metrics in Prometheus text format, and the request hook that feeds it.
+ *
+ * Each app has a registry of its own (never prom-client's global one): tests build many apps
+ * in one process, and each must count only its own requests and logs. Most figures are
+ * counters the core keeps anyway (logs per protocol, alerts per rule, notifications per
+ * handler), copied into prom-client when Prometheus scrapes, and gauges read then: the
+ * ingest path never calls prom-client. Only requests (a hook per request: one labeled
+ * Histogram.observe, about 0.7 µs) and commits (an observer per commit: its time, or its
+ * failure) are observed as they happen.
+ */
+
+const PREFIX = 'logsentinel_';
+/** The route label of a request no route matched: never the URL itself, which the client chooses. */
+const UNMATCHED = 'unmatched';
+
+const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client's default metrics (CPU, memory, heap, event loop lag, GC, handles), made once per
+ * process in a registry of their own that every app's registry is merged with. They describe
+ * the process, not an app; and what they start (an event loop delay monitor, a GC performance
+ * observer) prom-client gives no way to stop, so made per app they would pile up, one more of
+ * each for every app a process builds.
+ */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: PREFIX });
+  }
+  return processRegistry;
+}
+
+type Labeled<T extends string> = readonly [Readonly<Record<T, string>>, number];
+
+/** A counter whose value the core keeps: copied in at each scrape, so the code that counts never calls prom-client. */
+function mirroredCounter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[], read: () => Iterable<Labeled<T>>): Counter<T> {
+  return new Counter<T>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Counter<T>) {
+      this.reset();
+      for (const [labels, value] of read()) this.inc(labels, value);
+    },
+  });
+}
+
+function lazyGauge<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[], read: () => Iterable<Labeled<T>>): Gauge<T> {
+  return new Gauge<T>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Gauge<T>) {
+      this.reset();
+      for (const [labels, value] of read()) this.set(labels, value);
+    },
+  });
+}
+
+/** Sums values that share labels (two webhooks to one host share a handler name). */
+function summed<T extends string>(entries: Iterable<Labeled<T>>): Labeled<T>[] {
+  const byKey = new Map<string, [Readonly<Record<T, string>>, number]>();
+  for (const [labels, value] of entries) {
+    const key = JSON.stringify(labels);
+    const seen = byKey.get(key);
+    if (seen === undefined) byKey.set(key, [labels, value]);
+    else seen[1] += value;
+  }
+  return [...byKey.values()];
+}
+
+/** The metrics of one app, in `registry`. `close` lets go of what the app's parts hold of them. */
+interface AppMetrics {
+  readonly registry: Registry;
+  /** One answered request: its method, route template (or UNMATCHED), status and time in milliseconds. */
+  request(method: string, route: string, status: number, ms: number): void;
+  close(): void;
+}
+
+function appMetrics(core: LogServer): AppMetrics {
+  const registry = new Registry();
+
+  mirroredCounter(
+    registry,
+    `${PREFIX}logs_ingested_total`,
+    'Logs accepted (validated and stored), by the protocol they came in by.',
+    ['protocol'],
+    function* () {
+      for (const protocol of INGEST_PROTOCOLS) yield [{ protocol }, core.pipeline.counts.peek(protocol)?.accepted ?? 0];
+    },
+  );
+  mirroredCounter(
+    registry,
+    `${PREFIX}logs_rejected_total`,
+    "Logs rejected by validation, by protocol and by the reason of the first problem found (required, unknown_field, type, enum, format, length, metadata, encoding, json, protocol, other).",
+    ['protocol', 'reason'],
+    function* () {
+      for (const [protocol, counts] of core.pipeline.counts.entries()) {
+        for (const [reason, value] of counts.rejected) yield [{ protocol, reason }, value];
+      }
+    },
+  );
+
+  const requests = new Histogram({
+    name: `${PREFIX}http_request_duration_seconds`,
+    help: `Time to answer an HTTP request, by method, route template ("${UNMATCHED}" when no route matched) and status code; refused requests (401, 413, 415, 429, 503) included.`,
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: REQUEST_BUCKETS,
+    registers: [registry],
+  });
+
+  lazyGauge(registry, `${PREFIX}buffer_logs`, 'Logs held in the in-memory ring buffer.', [], () => [[{}, core.store.size]]);
+  lazyGauge(registry, `${PREFIX}buffer_capacity_logs`, 'Logs the in-memory ring buffer holds at most (storage.max_logs).', [], () => [[{}, core.store.capacity]]);
+
+  const repository = core.repository;
+  let stopObserving = (): void => {};
+  if (repository !== undefined) {
+    lazyGauge(registry, `${PREFIX}db_logs`, 'Logs in the database (the durable tier).', [], () => [[{}, repository.count()]]);
+  }
+  if (repository instanceof SqliteRepository) {
+    const commits = new Histogram({
+      name: `${PREFIX}db_commit_duration_seconds`,
+      help: 'Time of one database commit (a group of batches written in one transaction).',
+      buckets: COMMIT_BUCKETS,
+      registers: [registry],
+    });
+    const failures = new Counter({
+      name: `${PREFIX}db_commit_failures_total`,
+      help: 'Database commits that failed; their requests were answered 503 and nothing in them was stored.',
+      registers: [registry],
+    });
+    repository.observeCommits({ committed: (_logs, seconds) => commits.observe(seconds), failed: () => failures.inc() });
+    stopObserving = () => repository.observeCommits(undefined);
+  }
+
+  mirroredCounter(registry, `${PREFIX}alerts_fired_total`, 'Alerts that started firing, by rule.', ['rule'], () =>
+    RULES.map((rule): Labeled<'rule'> => [{ rule }, core.alerts.counters[rule].fired]),
+  );
+  mirroredCounter(
+    registry,
+    `${PREFIX}alert_notifications_total`,
+    'Alert notifications (firing and resolved) by handler and outcome: sent, failed (after retries), dropped (queue full or shutting down).',
+    ['handler', 'outcome'],
+    () =>
+      summed(
+        core.dispatcher.deliveries().flatMap((d): Labeled<'handler' | 'outcome'>[] => [
+          [{ handler: d.name, outcome: 'sent' }, d.sent],
+          [{ handler: d.name, outcome: 'failed' }, d.failed],
+          [{ handler: d.name, outcome: 'dropped' }, d.dropped],
+        ]),
+      ),
+  );
+  lazyGauge(registry, `${PREFIX}alert_handler_queue_length`, 'Notifications waiting in a handler\'s queue (handlers that queue: webhooks).', ['handler'], () =>
+    summed(core.dispatcher.deliveries().flatMap((d): Labeled<'handler'>[] => (d.queued === undefined ? [] : [[{ handler: d.name }, d.queued]]))),
+  );
+
+  return {
+    registry,
+    request(method, route, status, ms) {
+      requests.observe({ method, route, status_code: status }, ms / 1000);
+    },
+    close() {
+      stopObserving();
+      registry.clear();
+    },
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's metrics with the process's default ones; undefined when `metrics.enabled` is false. */
+    metricsRegistry: Registry | undefined;
+  }
+}
+
+/**
+ * The request hook, registered before protection and auth so refused requests (401, 429, 503)
+ * are measured too. The route itself comes later (metricsRoute), among the API routes.
+ */
+async function metricsPlugin(app: FastifyInstance, opts: { config: Config }): Promise<void> {
+  if (!opts.config.metrics.enabled) {
+    app.decorate('metricsRegistry', undefined);
+    return;
+  }
+  const metrics = appMetrics(app.core);
+  app.decorate('metricsRegistry', Registry.merge([metrics.registry, processMetrics()]));
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.request(request.method, request.is404 ? UNMATCHED : request.routeOptions.url!, reply.statusCode, reply.elapsedTime);
+    done();
+  });
+  app.addHook('onClose', async () => metrics.close());
+}
+
+/**
+ * GET /metrics. Registered after protection like every other read, so it is rate limited and
+ * shed with them: a scrape costs about a millisecond, and with anonymous read (the shipped
+ * config) or `metrics.public` anyone who reaches the port may ask.
+ */
+export async function metricsRoute(app: FastifyInstance): Promise<void> {
+  const registry = app.metricsRegistry;
+  if (registry === undefined) return;
+  const access = app.core.config.metrics.public ? { scope: null } : { scope: 'read' as const, door: 'api' as const };
+  app.get('/metrics', { config: { access } }, async (request, reply) => {
+    refuseQuery(request.query as Record<string, string>);
+    const text = await registry.metrics();
+    return reply.type(registry.contentType).send(text);
+  });
+}
+
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x' });
