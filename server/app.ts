@@ -24,6 +24,7 @@ import { logRoutes } from './http/routes/logs.js';
 import { lokiRoutes } from './http/routes/loki.js';
 import { otlpRoutes } from './http/routes/otlp.js';
 import { simulateRoutes } from './http/routes/simulate.js';
+import { tailRoutes } from './http/routes/tail.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -122,6 +123,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(authPlugin, { config });
   await app.register(ingestRoutes);
   await app.register(logRoutes);
+  await app.register(tailRoutes);
   await app.register(metricsRoute);
   await app.register(analyticsRoutes);
   await app.register(alertRoutes);

@@ -94,6 +94,14 @@ export interface Config {
   readonly cors: { readonly origins: readonly string[] };
   /** GET /metrics (Prometheus text): off (404), or behind the read scope unless public. */
   readonly metrics: { readonly enabled: boolean; readonly public: boolean };
+  /** GET /api/logs/tail (Server-Sent Events). */
+  readonly tail: {
+    /** Concurrent tails; past it a new one is 429. 0: tailing is off. */
+    readonly max_clients: number;
+    /** Events a tail may have queued but unsent; past it the client is dropped with a final event. */
+    readonly max_pending_events: number;
+    readonly heartbeat_seconds: number;
+  };
 }
 
 /** Requests per window to routes needing the ingest scope, and to every other limited route. */
@@ -157,6 +165,7 @@ export const DEFAULTS: Config = {
   },
   cors: { origins: [] },
   metrics: { enabled: true, public: false },
+  tail: { max_clients: 32, max_pending_events: 5_000, heartbeat_seconds: 15 },
 };
 
 export class ConfigError extends Error {

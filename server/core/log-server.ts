@@ -13,6 +13,7 @@ import { toView, type LogView, type StoredLog } from './log.js';
 import { LogStore, type LogPage, type LogQuery } from './log-store.js';
 import { serviceHealth, type HealthRules, type ServiceHealth } from './service-health.js';
 import { LogStats } from './stats.js';
+import { TailHub } from './tail.js';
 import { MINUTE_MS, minuteOf, systemClock, type Clock } from './time.js';
 import { StorageError, type LogRepository, type RawBatch } from '../storage/log-repository.js';
 import { LogValidator, ValidationStats } from './validation.js';
@@ -68,6 +69,8 @@ export class LogServer {
   readonly pipeline: IngestPipeline;
   readonly startedAt: number;
   readonly alerts: AlertEngine;
+  /** Live tails (GET /api/logs/tail): a sink fanning each accepted batch out to them. */
+  readonly tail: TailHub;
   readonly alertLog = new MemoryHandler();
   readonly webhooks: readonly WebhookHandler[];
   readonly dispatcher: AlertDispatcher;
@@ -109,6 +112,14 @@ export class LogServer {
       notify: this.dispatcher.dispatch,
     });
     this.repository = deps.repository;
+    this.tail = new TailHub({
+      maxClients: config.tail.max_clients,
+      maxPendingEvents: config.tail.max_pending_events,
+      heartbeatMs: config.tail.heartbeat_seconds * 1000,
+      store: this.store,
+      lastAssignedId: () => this.pipeline.currentId,
+      now: this.now,
+    });
     this.pipeline = new IngestPipeline({
       journal: this.repository && { append: (logs, raw) => this.commit(logs, raw) },
       validator: new LogValidator(LOG_SCHEMA, limits),
@@ -116,7 +127,8 @@ export class LogServer {
       services: this.services,
       users: this.users,
       // Alerting last: its rules read the analytics this batch has just updated.
-      sinks: [this.store, this.stats, this.analytics, this.alerts],
+      // The tail right after the buffer, whose query a new tail's backlog comes from.
+      sinks: [this.store, this.tail, this.stats, this.analytics, this.alerts],
       now: this.now,
     });
     if (this.repository) this.restore(this.repository);

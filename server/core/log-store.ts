@@ -37,7 +37,7 @@ export function textMatcher(text: string): (message: string) => boolean {
   return (message) => re.test(message);
 }
 
-/** Builds one predicate for a query so the scan does no per-log setup. */
+/** Builds one predicate for a query so the scan does no per-log setup; live tails (tail.ts) match with it too. */
 export function compileFilter(q: LogQuery): (log: StoredLog) => boolean {
   const services = q.services && q.services.length > 0 ? new Set(q.services) : undefined;
   const levels = q.levels && q.levels.length > 0 ? new Set<string>(q.levels) : undefined;

@@ -170,6 +170,23 @@ function appMetrics(core: LogServer): AppMetrics {
     summed(core.dispatcher.deliveries().flatMap((d): Labeled<'handler'>[] => (d.queued === undefined ? [] : [[{ handler: d.name }, d.queued]]))),
   );
 
+  lazyGauge(registry, `${PREFIX}tail_clients`, 'Live tails (GET /api/logs/tail) open now.', [], () => [[{}, core.tail.stats().active]]);
+  mirroredCounter(registry, `${PREFIX}tail_events_total`, 'Log events sent to live tails.', [], () => [[{}, core.tail.stats().events]]);
+  mirroredCounter(
+    registry,
+    `${PREFIX}tail_refused_total`,
+    'Live tails refused because tail.max_clients were open.',
+    [],
+    () => [[{}, core.tail.stats().refused]],
+  );
+  mirroredCounter(
+    registry,
+    `${PREFIX}tail_dropped_total`,
+    'Live tails dropped for reading too slowly (more than tail.max_pending_events waiting).',
+    [],
+    () => [[{}, core.tail.stats().dropped]],
+  );
+
   return {
     registry,
     request(method, route, status, ms) {

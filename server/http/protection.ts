@@ -83,7 +83,8 @@ export async function registerProtection(app: FastifyInstance, config: Config): 
     await app.register(fastifyCors, {
       origin: origins.includes('*') ? '*' : [...origins],
       methods: ['GET', 'HEAD', 'POST', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type'],
+      // Last-Event-ID: a page resuming a live tail (GET /api/logs/tail) sends it.
+      allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
       exposedHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
       // Tokens travel in the Authorization header, never in cookies.
       credentials: false,

@@ -282,3 +282,132 @@ describe('dashboard with a read token required', { skip }, () => {
     }
   });
 });
+
+describe('dashboard live mode on the tail', { skip }, () => {
+  test('live rows arrive over GET /api/logs/tail with the session token, without a poll', async () => {
+    const browser = await launchChromium();
+    // Reading needs a token; the page polls once an hour, so nothing seen below comes from a poll.
+    const server = await startServer({ auth: { anonymous_scopes: ['ingest'] }, dashboard: { refresh_seconds: 3600 } });
+    try {
+      await post(server.url, '/api/logs', { timestamp: new Date().toISOString(), level: 'INFO', service: 'live-svc', message: 'already there' });
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.addInitScript((token) => sessionStorage.setItem('logsentinel.token', token), READER_TOKEN);
+      const requests: { url: string; authorization?: string }[] = [];
+      page.on('request', (r) => requests.push({ url: new URL(r.url()).pathname + new URL(r.url()).search, authorization: r.headers().authorization }));
+      await page.goto(server.url);
+      await page.waitForSelector('#live-state[data-state="live"]');
+      await page.waitForSelector('#log-rows tr.log-row');
+
+      await page.uncheck('#live');
+      assert.equal(await page.isVisible('#live-state'), false, 'no state shown while live is off');
+      const seen = requests.length;
+      await page.check('#live');
+      await page.waitForSelector('#live-state[data-state="live"]');
+      assert.equal(await page.textContent('#live-state'), 'Connected');
+
+      for (let i = 1; i <= 3; i++) {
+        const res = await post(server.url, '/api/logs', { timestamp: new Date().toISOString(), level: 'ERROR', service: 'live-svc', message: `streamed ${i}` });
+        assert.equal(res.status, 201);
+      }
+      await page.waitForFunction(() => document.querySelector('#log-rows tr.log-row td.message')?.textContent === 'streamed 3');
+      const messages = await page.$$eval('#log-rows tr.log-row td.message', (tds) => tds.map((td) => td.textContent));
+      assert.deepEqual(messages, ['streamed 3', 'streamed 2', 'streamed 1', 'already there']);
+
+      const since = requests.slice(seen).filter((r) => r.url.startsWith('/api/'));
+      assert.deepEqual(
+        since.map((r) => r.url),
+        ['/api/logs/tail?limit=100'],
+        'one tail opened, no poll',
+      );
+      assert.equal(since[0]!.authorization, `Bearer ${READER_TOKEN}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+
+  test('a drop for falling behind is shown, and the page resumes from the last log it got', async () => {
+    const browser = await launchChromium();
+    const server = await startServer({ dashboard: { refresh_seconds: 3600 } });
+    try {
+      const now = new Date().toISOString();
+      await post(server.url, '/api/logs', [1, 2, 3].map((i) => ({ timestamp: now, level: 'INFO', service: 'svc', message: `log ${i}` })));
+      const { logs } = (await (await fetch(`${server.url}/api/logs?limit=3`)).json()) as { logs: { id: number }[] };
+      const [, second, first] = logs;
+      const page = await browser.newPage();
+      const lastEventIds: (string | undefined)[] = [];
+      // The first tail answers as a server that drops the page after two logs; the next ones are the real tail.
+      await page.route(
+        (url) => url.pathname === '/api/logs/tail',
+        async (route) => {
+          lastEventIds.push(route.request().headers()['last-event-id']);
+          if (lastEventIds.length > 1) return route.continue();
+          const event = (log: { id: number }): string => `id: ${log.id}\nevent: log\ndata: ${JSON.stringify(log)}\n\n`;
+          const dropped = { reason: 'this client read too slowly', last_id: second!.id, pending: 6 };
+          await route.fulfill({
+            status: 200,
+            contentType: 'text/event-stream; charset=utf-8',
+            body: `${event(first!)}${event(second!)}event: ready\ndata: {"backlog":2}\n\nevent: dropped\ndata: ${JSON.stringify(dropped)}\n\n`,
+          });
+        },
+      );
+      await page.goto(server.url);
+      await page.waitForSelector('#live-state[data-state="dropped"]');
+      assert.match((await page.textContent('#live-state'))!, /^Dropped by the server for falling behind, resuming in \d+ s$/);
+      await page.waitForSelector('#live-state[data-state="live"]');
+      await page.waitForFunction(() => document.querySelectorAll('#log-rows tr.log-row').length === 3);
+      const messages = await page.$$eval('#log-rows tr.log-row td.message', (tds) => tds.map((td) => td.textContent));
+      assert.deepEqual(messages, ['log 3', 'log 2', 'log 1'], 'the missed log added, none twice');
+      assert.deepEqual(lastEventIds, [undefined, String(second!.id)]);
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+
+  test('filters restart the tail; after the server restarts the page resumes with Last-Event-ID and shows what it missed', async () => {
+    const browser = await launchChromium();
+    let server = await startServer({ dashboard: { refresh_seconds: 3600 } });
+    const port = Number(new URL(server.url).port);
+    try {
+      const page = await browser.newPage();
+      const tails: { url: string; lastEventId?: string }[] = [];
+      page.on('request', (r) => {
+        if (r.url().includes('/api/logs/tail')) tails.push({ url: r.url(), lastEventId: r.headers()['last-event-id'] });
+      });
+      await page.goto(server.url);
+      await page.waitForSelector('#live-state[data-state="live"]');
+      await page.selectOption('#filter-level', 'ERROR');
+      await page.waitForFunction(() => document.getElementById('logs-empty')!.hidden === false);
+      assert.match(tails.at(-1)!.url, /level=ERROR/);
+
+      await post(server.url, '/api/logs', [
+        { timestamp: new Date().toISOString(), level: 'INFO', service: 'svc', message: 'not an error' },
+        { timestamp: new Date().toISOString(), level: 'ERROR', service: 'svc', message: 'before the restart' },
+      ]);
+      await page.waitForFunction(() => document.querySelector('#log-rows td.message')?.textContent === 'before the restart');
+
+      await server.app.close();
+      await page.waitForSelector('#live-state:is([data-state="closing"], [data-state="retrying"])');
+      assert.match((await page.textContent('#live-state'))!, /(shutting down|lost).*\d+ s/);
+      server = await startServer({ dashboard: { refresh_seconds: 3600 } }, port);
+      // Posted at once: the page is most likely still waiting to reconnect.
+      await post(server.url, '/api/logs', { timestamp: new Date().toISOString(), level: 'ERROR', service: 'svc', message: 'while reconnecting' });
+      await page.waitForFunction(() => document.querySelector('#log-rows td.message')?.textContent === 'while reconnecting', undefined, { timeout: 15_000 });
+      await page.waitForSelector('#live-state[data-state="live"]');
+      const messages = await page.$$eval('#log-rows tr.log-row td.message', (tds) => tds.map((td) => td.textContent));
+      assert.deepEqual(messages, ['while reconnecting', 'before the restart']);
+      const resumed = tails.filter((t) => t.lastEventId !== undefined);
+      assert.ok(resumed.length > 0, 'reconnects send Last-Event-ID');
+      assert.equal(resumed[0]!.lastEventId, '2', 'the id of the last log the page got');
+      assert.match(resumed[0]!.url, /level=ERROR/);
+      assert.doesNotMatch(resumed[0]!.url, /limit=/);
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+});

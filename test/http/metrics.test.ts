@@ -125,6 +125,10 @@ describe('GET /metrics: families', () => {
       logsentinel_alerts_fired_total: 'COUNTER',
       logsentinel_alert_notifications_total: 'COUNTER',
       logsentinel_alert_handler_queue_length: 'GAUGE',
+      logsentinel_tail_clients: 'GAUGE',
+      logsentinel_tail_events_total: 'COUNTER',
+      logsentinel_tail_refused_total: 'COUNTER',
+      logsentinel_tail_dropped_total: 'COUNTER',
       // prom-client's process metrics, under the same prefix.
       logsentinel_process_cpu_seconds_total: 'COUNTER',
       logsentinel_process_start_time_seconds: 'GAUGE',

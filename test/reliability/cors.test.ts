@@ -68,6 +68,8 @@ describe('CORS', () => {
     assert.match(String(pre.headers['access-control-allow-methods']), /DELETE/);
     assert.match(String(pre.headers['access-control-allow-headers']), /Authorization/i);
     assert.match(String(pre.headers['access-control-allow-headers']), /Content-Type/i);
+    // A page resuming a live tail sends Last-Event-ID.
+    assert.match(String(pre.headers['access-control-allow-headers']), /Last-Event-ID/i);
     assert.equal(pre.headers['access-control-max-age'], '600');
 
     const local = await app.inject({ method: 'GET', url: '/api/stats', headers: { origin: 'http://localhost:8080' } });

@@ -36,6 +36,12 @@ interface RouteRow {
   simulation?: boolean;
   /** A look at a successful (non-HEAD) body. */
   check?: (body: unknown) => void;
+  /**
+   * An answer that never ends by itself (Server-Sent Events): the request is injected with
+   * `payloadAsStream`, a success is judged on its status and headers and then disconnected
+   * (as a client going away), and a refusal's body is read to its end.
+   */
+  stream?: boolean;
 }
 
 const BOUND_SERVICE = 'auth-service';
@@ -59,6 +65,7 @@ const bulkStored = (body: unknown): void => assert.equal((body as { errors: bool
 const ROUTES: Record<string, RouteRow> = {
   'POST /api/logs': { need: 'ingest', door: 'api', ok: 201, namesService: true, check: accepted, request: ({ service }) => json('/api/logs', log({ service, message: 'matrix' })) },
   'GET /api/logs': { need: 'read', door: 'api', ok: 200, request: ({ service }) => ({ url: `/api/logs?service=${service}` }) },
+  'GET /api/logs/tail': { need: 'read', door: 'api', ok: 200, stream: true, request: ({ service }) => ({ url: `/api/logs/tail?service=${service}` }) },
   'DELETE /api/logs': { need: 'admin', door: 'api', ok: 200, request: () => ({ url: '/api/logs?before=2000-01-01T00:00:00Z' }) },
   'GET /api/stats': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/api/stats' }) },
   'GET /api/time-series': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/api/time-series?minutes=5' }) },
@@ -286,7 +293,23 @@ function expectationFor(row: RouteRow, cred: Credential, scenario: Scenario): Ex
   }
 }
 
-function check(res: LightMyRequestResponse, method: string, row: RouteRow, cred: Credential, want: Expectation): void {
+/** What `check` reads of an answer. */
+type Answer = Pick<LightMyRequestResponse, 'statusCode' | 'headers' | 'body' | 'json'>;
+
+/** Injects a streaming row's request: a success is cut after its head, a refusal read whole. */
+async function injectStream(app: FastifyInstance, options: InjectOptions): Promise<Answer> {
+  const res = await app.inject({ ...options, payloadAsStream: true });
+  let body = '';
+  if (res.statusCode >= 400 || options.method === 'HEAD') {
+    for await (const chunk of res.stream()) body += String(chunk);
+  } else {
+    assert.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8');
+    res.raw.res.destroy();
+  }
+  return { statusCode: res.statusCode, headers: res.headers, body, json: <T>() => JSON.parse(body) as T };
+}
+
+function check(res: Answer, method: string, row: RouteRow, cred: Credential, want: Expectation): void {
   const context = `${res.statusCode} ${res.body.slice(0, 300)}`;
   assert.equal(res.statusCode, want.status, context);
   // The page's files carry the page's policy, every other answer the API's (server/http/security-headers.ts).
@@ -374,7 +397,8 @@ for (const scenario of SCENARIOS) {
           const req = row.request({ service: cred.service, fingerprint });
           const headers: Record<string, string> = { ...(req.headers as Record<string, string> | undefined) };
           if (cred.authorization !== undefined) headers.authorization = cred.authorization;
-          const res = await app.inject({ ...req, method: method as InjectOptions['method'], headers });
+          const options: InjectOptions = { ...req, method: method as InjectOptions['method'], headers };
+          const res = row.stream === true ? await injectStream(app, options) : await app.inject(options);
           check(res, method, row, cred, want);
         });
       }

@@ -21,11 +21,16 @@ export function clearToken(): void {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** Fetches JSON with the session's token. 401 is Unauthorized; network errors and 5xx are Unreachable. */
-export async function api<T>(path: string, init: RequestInit = {}): Promise<Fetched<T>> {
-  const headers = new Headers(init.headers);
+/** `headers` with the session's token, when there is one. */
+export function withToken(headers: Headers): Headers {
   const token = getToken();
   if (token !== null) headers.set('authorization', `Bearer ${token}`);
+  return headers;
+}
+
+/** Fetches JSON with the session's token. 401 is Unauthorized; network errors and 5xx are Unreachable. */
+export async function api<T>(path: string, init: RequestInit = {}): Promise<Fetched<T>> {
+  const headers = withToken(new Headers(init.headers));
   let res: Response;
   try {
     res = await fetch(path, { ...init, headers, cache: 'no-store' });

@@ -1,16 +1,76 @@
 import type { LogView } from '../../server/core/log.js';
-import { api, Unauthorized } from './api.js';
+import { api, Unauthorized, withToken } from './api.js';
 import { byId, el, shortTime } from './dom.js';
 
 const MAX_ROWS = 500;
+/** Rows a table starts with: the newest this many matches. */
+const FIRST_PAGE = 100;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
 
 interface LogsPage {
   logs: LogView[];
 }
 
+export interface SseEvent {
+  type: string;
+  data: string;
+  /** The last event id seen so far in the stream (SSE keeps it across events). */
+  id: string | undefined;
+}
+
 /**
- * The recent-logs table, backed by GET /api/logs with the filters in the form. In live mode
- * each refresh prepends only the new rows and keeps the reader's scroll position.
+ * A text/event-stream parser (the WHATWG rules, less `retry`): fed bytes as they arrive,
+ * returns the events they complete. EventSource would do this, but it cannot send the token.
+ */
+export class SseParser {
+  private readonly decoder = new TextDecoder();
+  private buffer = '';
+  private data: string[] = [];
+  private type = '';
+  private id: string | undefined;
+
+  push(bytes: Uint8Array): SseEvent[] {
+    this.buffer += this.decoder.decode(bytes, { stream: true });
+    const events: SseEvent[] = [];
+    const eol = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let m = eol.exec(this.buffer); m !== null; m = eol.exec(this.buffer)) {
+      // A CR last in the buffer may be the first half of a CRLF split between two reads.
+      if (m[0] === '\r' && m.index === this.buffer.length - 1) break;
+      this.line(this.buffer.slice(start, m.index), events);
+      start = eol.lastIndex;
+    }
+    this.buffer = this.buffer.slice(start);
+    return events;
+  }
+
+  private line(line: string, events: SseEvent[]): void {
+    if (line === '') {
+      if (this.data.length > 0) events.push({ type: this.type || 'message', data: this.data.join('\n'), id: this.id });
+      this.data = [];
+      this.type = '';
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') this.data.push(value);
+    else if (field === 'event') this.type = value;
+    else if (field === 'id' && !value.includes('\0')) this.id = value;
+  }
+}
+
+/** What the live toggle's companion says about the stream. */
+type LiveState = 'off' | 'connecting' | 'live' | 'retrying' | 'dropped' | 'busy' | 'closing' | 'polling' | 'failed';
+
+/**
+ * The recent-logs table with the filters in the form. Live, it follows GET /api/logs/tail
+ * (read with fetch so the token goes along), resuming with Last-Event-ID after a drop or a
+ * network error; when the server has tailing off it polls GET /api/logs with the charts.
+ * New rows never move what the reader is looking at.
  */
 export class LogsTable {
   private readonly rows = byId<HTMLTableSectionElement>('log-rows');
@@ -19,11 +79,20 @@ export class LogsTable {
   private readonly level = byId<HTMLSelectElement>('filter-level');
   private readonly text = byId<HTMLInputElement>('filter-text');
   private readonly live = byId<HTMLInputElement>('live');
+  private readonly liveState = byId('live-state');
   private readonly empty = byId('logs-empty');
   private newestId = 0;
   /** Bumped by every filter change; a response for an older generation is stale and ignored. */
   private generation = 0;
   private debounce: ReturnType<typeof setTimeout> | undefined;
+  /** The open tail, aborted to stop it. */
+  private stream: AbortController | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private attempt = 0;
+  /** The id of the last log the tail delivered: where a reconnect resumes. */
+  private lastEventId: string | undefined;
+  /** The server has tailing off (404): live mode polls instead. */
+  private polling = false;
 
   constructor(private readonly onUnauthorized: () => void) {
     const reload = (): void => void this.reload();
@@ -37,6 +106,7 @@ export class LogsTable {
       e.preventDefault();
       reload();
     });
+    this.live.addEventListener('change', () => (this.live.checked ? reload() : this.suspend()));
   }
 
   /** Keeps the service filter's options in step with the services the server knows. */
@@ -50,45 +120,198 @@ export class LogsTable {
     }
   }
 
-  private query(): string {
-    const p = new URLSearchParams({ limit: '100' });
+  private filters(): URLSearchParams {
+    const p = new URLSearchParams();
     if (this.service.value) p.set('service', this.service.value);
     if (this.level.value) p.set('level', this.level.value);
     if (this.text.value.trim()) p.set('q', this.text.value.trim());
-    return p.toString();
+    return p;
   }
 
   private async fetchLogs(): Promise<LogView[]> {
+    const p = this.filters();
+    p.set('limit', String(FIRST_PAGE));
     try {
-      return (await api<LogsPage>(`/api/logs?${this.query()}`)).data.logs;
+      return (await api<LogsPage>(`/api/logs?${p}`)).data.logs;
     } catch (e) {
       if (e instanceof Unauthorized) this.onUnauthorized();
       throw e;
     }
   }
 
-  /** Replaces the table with the first page for the current filters. */
+  /** Starts the table afresh for the current filters: a new tail when live, else the first page. */
   async reload(): Promise<void> {
     const generation = ++this.generation;
+    if (this.live.checked && !this.polling) {
+      void this.connect(false);
+      return;
+    }
+    this.stop();
+    this.setState(this.live.checked ? 'polling' : 'off');
     const logs = await this.fetchLogs();
     if (generation !== this.generation) return;
-    this.rows.replaceChildren(...logs.flatMap((l) => this.row(l)));
+    this.replace(logs);
+  }
+
+  /** After something this page did (a simulation): a live tail shows it anyway, a still table reloads. */
+  async refresh(): Promise<void> {
+    if (this.live.checked && !this.polling) return;
+    await this.reload();
+  }
+
+  /** Closes the tail (live off, tab hidden): the table stays as it is. */
+  suspend(): void {
+    this.stop();
+    this.setState(this.live.checked && this.polling ? 'polling' : 'off');
+  }
+
+  /** The tab is visible again: a live table starts afresh rather than replaying all it missed. */
+  resume(): void {
+    if (this.live.checked) void this.reload().catch(() => undefined);
+  }
+
+  /** Polling fallback, called with the charts' refresh: adds rows newer than the newest shown. */
+  async poll(): Promise<void> {
+    if (!this.live.checked || !this.polling) return;
+    const generation = this.generation;
+    const logs = await this.fetchLogs();
+    if (generation !== this.generation) return;
+    this.prepend(logs.filter((l) => l.id > this.newestId));
+  }
+
+  private stop(): void {
+    clearTimeout(this.retryTimer);
+    this.stream?.abort();
+    this.stream = undefined;
+  }
+
+  /**
+   * Opens a tail. `resume` goes on from the last log received (Last-Event-ID), adding what
+   * was missed; otherwise the newest rows come first and replace the table at once.
+   */
+  private async connect(resume: boolean): Promise<void> {
+    this.stop();
+    const ctrl = new AbortController();
+    this.stream = ctrl;
+    const params = this.filters();
+    const headers = withToken(new Headers({ accept: 'text/event-stream' }));
+    const resuming = resume && this.lastEventId !== undefined;
+    if (resuming) headers.set('last-event-id', this.lastEventId!);
+    else {
+      params.set('limit', String(FIRST_PAGE));
+      this.lastEventId = undefined;
+      this.setState('connecting');
+    }
+    let res: Response;
+    try {
+      res = await fetch(`/api/logs/tail?${params}`, { headers, signal: ctrl.signal, cache: 'no-store' });
+    } catch {
+      if (!ctrl.signal.aborted) this.retry('retrying');
+      return;
+    }
+    if (ctrl.signal.aborted) return;
+    if (!res.ok || res.body === null) {
+      await this.refused(res);
+      return;
+    }
+    this.attempt = 0;
+    this.setState('live');
+    const reader = res.body.getReader();
+    const parser = new SseParser();
+    /** A fresh tail's first rows, held until `ready` so the table is swapped in one go. */
+    let backlog: LogView[] | undefined = resuming ? undefined : [];
+    let ending: LiveState = 'retrying';
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || ctrl.signal.aborted) break;
+        const fresh: LogView[] = [];
+        for (const event of parser.push(value)) {
+          if (event.type === 'log') {
+            const log = JSON.parse(event.data) as LogView;
+            if (backlog !== undefined) backlog.push(log);
+            else {
+              fresh.push(log);
+              this.lastEventId = event.id;
+            }
+          } else if (event.type === 'ready' && backlog !== undefined) {
+            // Only now is the backlog on the page: a break before this starts afresh rather than resuming.
+            this.replace(backlog.reverse());
+            backlog = undefined;
+            this.lastEventId = event.id;
+          } else if (event.type === 'dropped' || event.type === 'closing') ending = event.type;
+        }
+        this.prepend(fresh.reverse());
+      }
+    } catch {
+      // The connection broke, or sent what is not a log: retried below, like an end.
+    }
+    if (ctrl.signal.aborted) return;
+    // Let go of this answer before the next one opens, in case it is still open.
+    void reader.cancel().catch(() => undefined);
+    this.retry(ending);
+  }
+
+  /** A tail the server did not open: ask for a token, fall back to polling, retry, or say why. */
+  private async refused(res: Response): Promise<void> {
+    if (res.status === 401) {
+      this.setState('off');
+      this.onUnauthorized();
+      return;
+    }
+    if (res.status === 404) {
+      this.polling = true;
+      await this.reload().catch(() => undefined);
+      return;
+    }
+    if (res.status === 429 || res.status >= 500) {
+      this.retry(res.status === 429 ? 'busy' : 'retrying', Number(res.headers.get('retry-after')) || 0);
+      return;
+    }
+    const body = (await res.json().catch(() => ({}))) as { error?: string };
+    this.setState('failed', 0, body.error ?? `HTTP ${res.status}`);
+  }
+
+  /** Tries again after a doubling, jittered delay (at least what Retry-After asks), resuming where the tail stopped. */
+  private retry(state: LiveState, retryAfterSeconds = 0): void {
+    const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++) * (0.8 + Math.random() * 0.4);
+    const delay = Math.max(backoff, retryAfterSeconds * 1000);
+    this.setState(state, delay);
+    this.retryTimer = setTimeout(() => void this.connect(true), delay);
+  }
+
+  private setState(state: LiveState, delayMs = 0, detail = ''): void {
+    const s = `${Math.max(1, Math.round(delayMs / 1000))} s`;
+    const text: Record<LiveState, string> = {
+      off: '',
+      connecting: 'Connecting…',
+      live: 'Connected',
+      retrying: `Connection lost, retrying in ${s}`,
+      dropped: `Dropped by the server for falling behind, resuming in ${s}`,
+      busy: `Too many live views open on the server, retrying in ${s}`,
+      closing: `Server shutting down, reconnecting in ${s}`,
+      polling: `Live tail off on this server: polling`,
+      failed: `Live tail refused: ${detail}`,
+    };
+    this.liveState.textContent = text[state];
+    this.liveState.dataset.state = state;
+    this.liveState.hidden = state === 'off';
+  }
+
+  /** The table becomes `logs` (newest first). */
+  private replace(logs: LogView[]): void {
+    this.rows.replaceChildren(...logs.slice(0, MAX_ROWS).flatMap((l) => this.row(l)));
     this.newestId = logs[0]?.id ?? 0;
     this.empty.hidden = logs.length > 0;
   }
 
-  /** Live mode: adds rows newer than the newest shown, without moving what the reader is looking at. */
-  async poll(): Promise<void> {
-    if (!this.live.checked) return;
-    const generation = this.generation;
-    const logs = await this.fetchLogs();
-    if (generation !== this.generation) return;
-    const fresh = logs.filter((l) => l.id > this.newestId);
-    if (fresh.length === 0) return;
+  /** Adds `logs` (newest first) on top without moving what the reader is looking at; the table keeps at most MAX_ROWS. */
+  private prepend(logs: LogView[]): void {
+    if (logs.length === 0) return;
     const before = this.scroller.scrollHeight;
-    this.rows.prepend(...fresh.flatMap((l) => this.row(l)));
+    this.rows.prepend(...logs.slice(0, MAX_ROWS).flatMap((l) => this.row(l)));
     if (this.scroller.scrollTop > 0) this.scroller.scrollTop += this.scroller.scrollHeight - before;
-    this.newestId = fresh[0]!.id;
+    this.newestId = Math.max(this.newestId, logs[0]!.id);
     this.empty.hidden = true;
     while (this.rows.rows.length > MAX_ROWS * 2) this.rows.lastElementChild?.remove();
   }

@@ -163,7 +163,7 @@ async function simulate(path: string, body: unknown, button: HTMLButtonElement):
   button.disabled = true;
   try {
     await postJson(path, body);
-    await Promise.all([refreshNow(), logs.reload()]);
+    await Promise.all([refreshNow(), logs.refresh()]);
   } catch (e) {
     if (e instanceof Unauthorized) askForToken(getToken() !== null);
     else status.textContent = `Simulation failed: ${e instanceof Error ? e.message : String(e)}`;
@@ -185,7 +185,16 @@ async function start(): Promise<void> {
   simLogs.addEventListener('click', () => void simulate('/api/simulate-logs', { count: 200 }, simLogs));
   simErrors.addEventListener('click', () => void simulate('/api/simulate-errors', { count: 50, error_rate: 0.8 }, simErrors));
   range.addEventListener('change', () => void refreshNow());
-  document.addEventListener('visibilitychange', () => (document.hidden ? clearTimeout(timer) : void refreshNow()));
+  // A hidden tab makes no requests and holds no live tail open.
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) {
+      clearTimeout(timer);
+      logs.suspend();
+    } else {
+      void refreshNow();
+      logs.resume();
+    }
+  });
   if (!ui.anonymous_read && getToken() === null) {
     askForToken(false);
     return;
