@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../../server/node-flags.js';
 import { freePort } from '../../scripts/free-port.js';
 import { PROJECT_ROOT, spawnPinned } from './machine.js';
 
@@ -155,7 +156,7 @@ export async function spawnServer(o: Pick<ServerOptions, 'name' | 'dir' | 'confi
   for (const k of ['NODE_OPTIONS', 'STORAGE_PATH', 'EXTERNAL_URL', 'LOGSENTINEL_BENCH_PROBE']) delete env[k];
   if (o.probe) env.LOGSENTINEL_BENCH_PROBE = '1';
   const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, o.name)}`];
-  const nodeArgs = [...profile, ...(o.probe ? ['--expose-gc', '--import', PROBE, MAIN] : [MAIN])];
+  const nodeArgs = [...NODE_FLAGS, ...profile, ...(o.probe ? ['--expose-gc', '--import', PROBE, MAIN] : [MAIN])];
   const t0 = performance.now();
   const child = spawnPinned(process.execPath, nodeArgs, {
     cwd: o.dir,
