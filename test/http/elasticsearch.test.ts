@@ -3,21 +3,12 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, buildTestApp, log, postJson } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
 /** Elasticsearch bulk API: POST|PUT /_bulk and /<index>/_bulk. */
 
 const NDJSON = { 'content-type': 'application/x-ndjson' };
 
-interface StoredLog {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
-  received_at: string;
-}
 
 interface BulkItemBody {
   _index: string;
@@ -51,10 +42,10 @@ function bulk(
   } satisfies InjectOptions);
 }
 
-async function storedLogs(app: FastifyInstance, query = ''): Promise<StoredLog[]> {
+async function storedLogs(app: FastifyInstance, query = ''): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: `/api/logs?limit=1000${query}` });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { logs: StoredLog[] }).logs;
+  return (res.json() as { logs: LogView[] }).logs;
 }
 
 /** The one item of a bulk reply answering a single action, with its action name. */
@@ -77,7 +68,7 @@ function basic(token: string, user = 'shipper'): string {
 }
 
 /** Maps one document through POST /_bulk and returns the stored log, or the failed item. */
-async function mapOne(app: FastifyInstance, source: unknown, action: unknown = ACTION): Promise<{ log?: StoredLog; item: BulkItemBody }> {
+async function mapOne(app: FastifyInstance, source: unknown, action: unknown = ACTION): Promise<{ log?: LogView; item: BulkItemBody }> {
   const before = await storedLogs(app);
   const res = await bulk(app, [action, source]);
   assert.equal(res.statusCode, 200, res.body);

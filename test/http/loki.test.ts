@@ -5,21 +5,13 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { UnmappableItem } from '../../server/core/ingest.js';
 import { lokiPushToBatch, nanosToRfc3339 } from '../../server/http/adapters/loki.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, buildTestApp, postJson } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
 const PUSH = '/loki/api/v1/push';
 /** 2024-01-15T14:30:00.123456789Z in Unix nanoseconds. */
 const NS = '1705329000123456789';
 const ISO = '2024-01-15T14:30:00.123456789Z';
 
-interface Stored {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  metadata?: Record<string, unknown>;
-  received_at: string;
-}
 
 type Labels = Record<string, unknown>;
 
@@ -31,14 +23,14 @@ function push(app: FastifyInstance, streams: unknown[], headers: Record<string, 
   return postJson(app, PUSH, { streams }, headers);
 }
 
-async function stored(app: FastifyInstance, query = ''): Promise<Stored[]> {
+async function stored(app: FastifyInstance, query = ''): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: `/api/logs?limit=1000${query}`, headers: { authorization: `Bearer ${READER_TOKEN}` } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { logs: Stored[] }).logs;
+  return (res.json() as { logs: LogView[] }).logs;
 }
 
 /** The stored log whose message is `message`: exactly one. */
-async function storedOne(app: FastifyInstance, message: string): Promise<Omit<Stored, 'id' | 'received_at'>> {
+async function storedOne(app: FastifyInstance, message: string): Promise<Omit<LogView, 'id' | 'received_at'>> {
   const logs = (await stored(app)).filter((l) => l.message === message);
   assert.equal(logs.length, 1, `one log with message ${JSON.stringify(message)}, got ${JSON.stringify(logs)}`);
   const { id: _id, received_at: _received, ...rest } = logs[0]!;

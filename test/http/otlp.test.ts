@@ -6,22 +6,13 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { rfc3339FromNanos } from '../../server/http/adapters/shared.js';
 import { parseRfc3339 } from '../../server/core/time.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, buildTestApp, postJson } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
 const ENDPOINT = '/v1/logs';
 /** 2024-01-15T14:30:00.123456789Z in Unix nanoseconds. */
 const NS = '1705329000123456789';
 const ISO = '2024-01-15T14:30:00.123456789Z';
 
-interface Stored {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
-  received_at: string;
-}
 
 type Json = Record<string, unknown>;
 
@@ -49,14 +40,14 @@ function post(app: FastifyInstance, body: unknown, headers: Record<string, strin
   return postJson(app, ENDPOINT, body, headers);
 }
 
-async function stored(app: FastifyInstance): Promise<Stored[]> {
+async function stored(app: FastifyInstance): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: '/api/logs?limit=1000', headers: { authorization: `Bearer ${READER_TOKEN}` } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { logs: Stored[] }).logs.sort((a, b) => a.id - b.id);
+  return (res.json() as { logs: LogView[] }).logs.sort((a, b) => a.id - b.id);
 }
 
 /** The stored logs without id and receive time, in the order they were sent. */
-async function storedLogs(app: FastifyInstance): Promise<Omit<Stored, 'id' | 'received_at'>[]> {
+async function storedLogs(app: FastifyInstance): Promise<Omit<LogView, 'id' | 'received_at'>[]> {
   return (await stored(app)).map(({ id: _id, received_at: _received, ...rest }) => rest);
 }
 
@@ -67,7 +58,7 @@ async function withApp(t: { after: (fn: () => Promise<void>) => void }, override
 }
 
 /** Posts records and returns what was stored of them, asserting every one was accepted. */
-async function roundTrip(app: FastifyInstance, records: unknown[], shape: Shape = {}): Promise<Omit<Stored, 'id' | 'received_at'>[]> {
+async function roundTrip(app: FastifyInstance, records: unknown[], shape: Shape = {}): Promise<Omit<LogView, 'id' | 'received_at'>[]> {
   const before = (await stored(app)).length;
   const res = await post(app, request(records, shape));
   assert.equal(res.statusCode, 200, res.body);

@@ -3,6 +3,7 @@ import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
 /**
  * The OpenTelemetry JS SDK (LoggerProvider + OTLPLogExporter, which sends OTLP/JSON) against
@@ -42,15 +43,6 @@ type ExporterConfig = NonNullable<ConstructorParameters<Sdk['exporter']['OTLPLog
 const SUCCESS = 0;
 const FAILED = 1;
 
-interface StoredLog {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
-}
 
 /** What the server saw of one POST /v1/logs. */
 interface SeenRequest {
@@ -96,10 +88,10 @@ async function startServer(t: TestContext, overrides: Record<string, unknown> = 
   return { app, url, requests };
 }
 
-async function storedLogs(app: FastifyInstance): Promise<Omit<StoredLog, 'id'>[]> {
+async function storedLogs(app: FastifyInstance): Promise<Omit<LogView, 'id' | 'received_at'>[]> {
   const res = await app.inject({ method: 'GET', url: '/api/logs?limit=1000', headers: { authorization: `Bearer ${READER_TOKEN}` } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { logs: (StoredLog & { received_at: string })[] }).logs
+  return (res.json() as { logs: LogView[] }).logs
     .sort((a, b) => a.id - b.id)
     .map(({ id: _id, received_at: _received, ...rest }) => rest);
 }

@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { buildApp } from '../../server/app.js';
+import type { LogView } from '../../server/core/log.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
 
 /**
@@ -38,15 +39,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** WAIT_MS on a timer that does not keep the test process alive once everything else is done. */
 const timeout = (): Promise<void> => delay(WAIT_MS, undefined, { ref: false });
 
-interface StoredLog {
-  id: number;
-  received_at: string;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  metadata?: Record<string, unknown>;
-}
 
 /** What the server saw of one push. */
 interface SeenPush {
@@ -88,14 +80,14 @@ async function startServer(t: TestContext, overrides: Record<string, unknown> = 
   return { app, url, pushes };
 }
 
-async function storedLogs(app: FastifyInstance, query = ''): Promise<StoredLog[]> {
+async function storedLogs(app: FastifyInstance, query = ''): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: `/api/logs?limit=1000${query}`, headers: { authorization: `Bearer ${READER_TOKEN}` } });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { logs: StoredLog[] }).logs;
+  return (res.json() as { logs: LogView[] }).logs;
 }
 
 /** Polls until the server holds `count` logs, failing after WAIT_MS with what the pushes got. */
-async function waitForLogs(server: Server, count: number): Promise<StoredLog[]> {
+async function waitForLogs(server: Server, count: number): Promise<LogView[]> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const logs = await storedLogs(server.app);

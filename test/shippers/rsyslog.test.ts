@@ -7,6 +7,8 @@ import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { INGEST_TOKEN, freePort, testConfig } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
+import { supervise } from './support.js';
 
 /**
  * The shipped rsyslog output (examples/rsyslog/logsentinel.conf) against the real server: a
@@ -15,7 +17,7 @@ import { INGEST_TOKEN, freePort, testConfig } from '../helpers.js';
  */
 
 const SHIPPED_FILE = resolve(import.meta.dirname, '../../examples/rsyslog/logsentinel.conf');
-const INSTALL_HINT = 'apt-get install rsyslog rsyslog-elasticsearch';
+const INSTALL_HINT = 'apt-get install rsyslog rsyslog-elasticsearch, or set RSYSLOGD_PATH and RSYSLOG_MODULE_DIR';
 
 /** rsyslogd runs in this zone (POSIX TZ, UTC+05:30) so the timestamps it stamps carry a non-zero offset. */
 const RSYSLOG_TZ = 'IST-5:30';
@@ -34,16 +36,21 @@ function findRsyslogd(): string | undefined {
 }
 
 const RSYSLOGD = findRsyslogd();
+/**
+ * RSYSLOG_MODULE_DIR: where imfile and omelasticsearch are, for an rsyslogd unpacked outside
+ * /usr (CI does that: Debian's rsyslog and syslog-ng packages cannot be installed together).
+ */
+const MODULE_ARGS = process.env.RSYSLOG_MODULE_DIR ? ['-M', process.env.RSYSLOG_MODULE_DIR] : [];
 
 /** Why the tests cannot run here, or false: rsyslogd must run and load omelasticsearch. */
 function rsyslogMissing(): string | false {
-  if (RSYSLOGD === undefined) return `rsyslogd not installed (${INSTALL_HINT}, or set RSYSLOGD_PATH)`;
+  if (RSYSLOGD === undefined) return `rsyslogd not installed (${INSTALL_HINT})`;
   const dir = mkdtempSync(join(tmpdir(), 'logsentinel-rsyslog-check-'));
   try {
     const config = join(dir, 'check.conf');
     // -N1 only checks the config (it needs an action to accept one): nothing is sent.
     writeFileSync(config, `global(workDirectory="${dir}")\nmodule(load="omelasticsearch")\naction(type="omelasticsearch" server="127.0.0.1")\n`);
-    const check = spawnSync(RSYSLOGD, ['-N1', '-f', config], { encoding: 'utf8' });
+    const check = spawnSync(RSYSLOGD, [...MODULE_ARGS, '-N1', '-f', config], { encoding: 'utf8' });
     if (check.error !== undefined) return `${RSYSLOGD} does not run (${INSTALL_HINT}): ${check.error.message}`;
     return check.status === 0 ? false : `rsyslog's omelasticsearch module is missing (apt-get install rsyslog-elasticsearch): ${check.stderr.trim()}`;
   } finally {
@@ -56,16 +63,6 @@ if (skip) process.stdout.write(`# rsyslog shipper tests skipped: ${skip}\n`);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface StoredLog {
-  id: number;
-  received_at: string;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata: Record<string, unknown>;
-}
 
 /** What the server saw of one request. */
 interface SeenRequest {
@@ -107,10 +104,10 @@ async function makeServer(t: TestContext, port: number): Promise<Server> {
   };
 }
 
-async function storedLogs(app: FastifyInstance): Promise<StoredLog[]> {
+async function storedLogs(app: FastifyInstance): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: '/api/logs?limit=1000' });
   assert.equal(res.statusCode, 200, res.body);
-  return (res.json() as { logs: StoredLog[] }).logs;
+  return (res.json() as { logs: LogView[] }).logs;
 }
 
 interface Rsyslog {
@@ -154,29 +151,11 @@ function startRsyslog(t: TestContext, port: number): Rsyslog {
     LOGSENTINEL_TOKEN: INGEST_TOKEN,
     LOGSENTINEL_ERRORFILE: errorFile,
   };
-  const child: ChildProcess = spawn(RSYSLOGD!, ['-n', '-f', config, '-i', join(dir, 'rsyslogd.pid')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const collect = (d: Buffer): void => {
-    output = (output + d.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  let gone = false;
-  const exited = new Promise<void>((done) => child.on('exit', () => done()));
-  void exited.then(() => (gone = true));
-  t.after(async () => {
-    if (!gone) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const child: ChildProcess = spawn(RSYSLOGD!, [...MODULE_ARGS, '-n', '-f', config, '-i', join(dir, 'rsyslogd.pid')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const supervised = supervise(t, child, dir);
   return {
     write: (lines) => appendFileSync(input, lines.map((l) => `${l}\n`).join('')),
-    output: () => output,
-    exited: () => gone,
+    ...supervised,
     errorFile,
   };
 }
@@ -201,14 +180,14 @@ interface Case {
   line: string;
   /** The timestamp expected as sent, or undefined when the line has none and rsyslog stamps its arrival. */
   timestamp: string | undefined;
-  expected: Pick<StoredLog, 'level' | 'service' | 'message' | 'metadata'>;
+  expected: Pick<LogView, 'level' | 'service' | 'message' | 'metadata'>;
 }
 
 /** One line per syslog severity and the edge cases of the shipped mapping, each with the log it must become. */
 function cases(): Case[] {
   const host = hostname().split('.')[0]!;
   const meta = (facility: string, host_ = host): Record<string, unknown> => ({ 'host.name': host_, 'log.syslog.facility.name': facility, _index: 'syslog' });
-  const arrived = (line: string, level: string, service: string, message: string, facility: string): Case => ({
+  const arrived = (line: string, level: LogView['level'], service: string, message: string, facility: string): Case => ({
     line,
     timestamp: undefined,
     expected: { level, service, message, metadata: meta(facility) },
@@ -238,7 +217,7 @@ function cases(): Case[] {
 }
 
 /** Every case arrived exactly once, mapped as expected. */
-function assertDelivered(logs: StoredLog[], expected: Case[], sentAt: number): void {
+function assertDelivered(logs: LogView[], expected: Case[], sentAt: number): void {
   for (const c of expected) {
     const matching = logs.filter((l) => l.message === c.expected.message);
     assert.equal(matching.length, 1, `exactly one log with message ${JSON.stringify(c.expected.message)}: ${JSON.stringify(logs, null, 1)}`);

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { NdjsonBody } from '../../server/http/body.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, testConfig } from '../helpers.js';
+import { supervise } from './support.js';
 
 /**
  * The shipped syslog-ng destination (examples/syslog-ng/logsentinel.conf) against the real
@@ -146,28 +147,10 @@ function startSyslogNg(t: TestContext, destination: string): SyslogNg {
   const args = ['-F', '-e', '--no-caps', '-f', config, `--persist-file=${join(dir, 'syslog-ng.persist')}`];
   args.push(`--pidfile=${join(dir, 'syslog-ng.pid')}`, `--control=${join(dir, 'syslog-ng.ctl')}`);
   const child: ChildProcess = spawn(SYSLOG_NG!, args, { env: { ...process.env, TZ: SYSLOG_TZ }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const collect = (d: Buffer): void => {
-    output = (output + d.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  let gone = false;
-  const exited = new Promise<void>((done) => child.on('exit', () => done()));
-  void exited.then(() => (gone = true));
-  t.after(async () => {
-    if (!gone) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const supervised = supervise(t, child, dir);
   return {
     write: (lines) => appendFileSync(input, lines.map((l) => `${l}\n`).join('')),
-    output: () => output,
-    exited: () => gone,
+    ...supervised,
   };
 }
 

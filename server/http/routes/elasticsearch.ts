@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BulkBodyError, bulkErrorBody, bulkResponse, parseBulk, type BulkBatch } from '../adapters/elasticsearch.js';
 import { UNKNOWN_SERVICE } from '../adapters/shared.js';
-import { NDJSON_TYPES, bodyText } from '../body.js';
+import { NDJSON_TYPES, textBodyParser } from '../body.js';
 
 /**
  * What Elasticsearch clients send a bulk body as: NDJSON under its own name, and under
@@ -27,16 +27,7 @@ export async function elasticsearchRoutes(app: FastifyInstance): Promise<void> {
 
   // Every type reads as text here: the bulk format is NDJSON whatever the client calls it.
   app.removeContentTypeParser(['application/json', ...NDJSON_TYPES]);
-  app.addContentTypeParser(BULK_TYPES, { parseAs: 'buffer' }, (request, body, done) => {
-    let text: string;
-    try {
-      text = bodyText(request, body as Buffer);
-    } catch (e) {
-      done(e as Error, undefined);
-      return;
-    }
-    done(null, text);
-  });
+  app.addContentTypeParser(BULK_TYPES, { parseAs: 'buffer' }, textBodyParser((text) => text));
 
   const bulk = async (request: BulkRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const started = performance.now();
