@@ -155,15 +155,15 @@ function appMetrics(core: LogServer): AppMetrics {
   mirroredCounter(
     registry,
     `${PREFIX}alert_notifications_total`,
-    'Alert notifications (firing and resolved) by handler and outcome: sent, failed (after retries), dropped (queue full or shutting down).',
-    ['handler', 'outcome'],
+    'Alert notifications (firing and resolved) by rule, handler and outcome: sent, failed (after retries), dropped (queue full or shutting down).',
+    ['rule', 'handler', 'outcome'],
     () =>
       summed(
-        core.dispatcher.deliveries().flatMap((d): Labeled<'handler' | 'outcome'>[] => [
-          [{ handler: d.name, outcome: 'sent' }, d.sent],
-          [{ handler: d.name, outcome: 'failed' }, d.failed],
-          [{ handler: d.name, outcome: 'dropped' }, d.dropped],
-        ]),
+        core.dispatcher.deliveries().flatMap((d) =>
+          RULES.flatMap((rule): Labeled<'rule' | 'handler' | 'outcome'>[] =>
+            (['sent', 'failed', 'dropped'] as const).map((outcome) => [{ rule, handler: d.name, outcome }, d.byRule[rule][outcome]]),
+          ),
+        ),
       ),
   );
   lazyGauge(registry, `${PREFIX}alert_handler_queue_length`, 'Notifications waiting in a handler\'s queue (handlers that queue: webhooks).', ['handler'], () =>

@@ -358,7 +358,7 @@ function burst(clock: ManualClock, service: string): Record<string, unknown>[] {
 }
 
 describe('GET /metrics: alerts and notifications', () => {
-  test('alerts fired by rule; notifications sent and failed per handler, a webhook failing included', async () => {
+  test('alerts fired by rule; notifications sent and failed per rule and handler, a webhook failing included', async () => {
     const rx = await receiver(500);
     try {
       const recorded: string[] = [];
@@ -378,24 +378,26 @@ describe('GET /metrics: alerts and notifications', () => {
       assert.deepEqual(recorded.sort(), ['billing', 'search']);
       const webhook = app.core.webhooks[0]!.name;
       const notified = async (): Promise<Families> => scrape(app);
-      await waitFor(async () => valueOf(await notified(), 'logsentinel_alert_notifications_total', { handler: webhook, outcome: 'failed' }) === 2, 'both webhook deliveries to fail');
+      await waitFor(async () => valueOf(await notified(), 'logsentinel_alert_notifications_total', { rule: 'high_volume', handler: webhook, outcome: 'failed' }) === 2, 'both webhook deliveries to fail');
 
       const families = await scrape(app);
       assert.deepEqual(seriesOf(families, 'logsentinel_alerts_fired_total'), { 'rule=error_rate': 0, 'rule=high_volume': 2, 'rule=service_down': 0 });
-      assert.deepEqual(seriesOf(families, 'logsentinel_alert_notifications_total'), {
-        'handler=memory,outcome=sent': 2,
-        'handler=memory,outcome=failed': 0,
-        'handler=memory,outcome=dropped': 0,
-        [`handler=${webhook},outcome=sent`]: 0,
-        [`handler=${webhook},outcome=failed`]: 2,
-        [`handler=${webhook},outcome=dropped`]: 0,
-        'handler=recorder,outcome=sent': 2,
-        'handler=recorder,outcome=failed': 0,
-        'handler=recorder,outcome=dropped': 0,
-        'handler=broken,outcome=sent': 0,
-        'handler=broken,outcome=failed': 2,
-        'handler=broken,outcome=dropped': 0,
-      });
+      // Every (rule, handler, outcome) has its series; only high_volume fired, twice.
+      const fired: Record<string, Record<string, number>> = {
+        memory: { sent: 2 },
+        [webhook]: { failed: 2 },
+        recorder: { sent: 2 },
+        broken: { failed: 2 },
+      };
+      const expected: Record<string, number> = {};
+      for (const rule of ['error_rate', 'high_volume', 'service_down']) {
+        for (const handler of ['memory', webhook, 'recorder', 'broken']) {
+          for (const outcome of ['sent', 'failed', 'dropped']) {
+            expected[`rule=${rule},handler=${handler},outcome=${outcome}`] = rule === 'high_volume' ? (fired[handler]![outcome] ?? 0) : 0;
+          }
+        }
+      }
+      assert.deepEqual(seriesOf(families, 'logsentinel_alert_notifications_total'), expected);
       assert.deepEqual(seriesOf(families, 'logsentinel_alert_handler_queue_length'), { [`handler=${webhook}`]: 0 });
     } finally {
       await rx.close();
@@ -417,8 +419,8 @@ describe('GET /metrics: alerts and notifications', () => {
       const families = await scrape(app);
       assert.equal(valueOf(families, 'logsentinel_alerts_fired_total', { rule: 'high_volume' }), 3);
       assert.equal(valueOf(families, 'logsentinel_alert_handler_queue_length', { handler: webhook }), 1);
-      assert.equal(valueOf(families, 'logsentinel_alert_notifications_total', { handler: webhook, outcome: 'dropped' }), 1);
-      assert.equal(valueOf(families, 'logsentinel_alert_notifications_total', { handler: webhook, outcome: 'sent' }), 0);
+      assert.equal(valueOf(families, 'logsentinel_alert_notifications_total', { rule: 'high_volume', handler: webhook, outcome: 'dropped' }), 1);
+      assert.equal(valueOf(families, 'logsentinel_alert_notifications_total', { rule: 'high_volume', handler: webhook, outcome: 'sent' }), 0);
     } finally {
       await app?.close();
       await rx.close();

@@ -1,4 +1,4 @@
-import type { AlertHandler, AlertNotification } from './types.js';
+import { RULES, outcomesByRule, type AlertHandler, type AlertNotification, type OutcomesByRule } from './types.js';
 
 export interface HandlerCounters {
   name: string;
@@ -6,12 +6,10 @@ export interface HandlerCounters {
   failed: number;
 }
 
-/** What became of the notifications handed to one handler; `queued` only for a handler with a queue. */
+/** What became of the notifications handed to one handler, per rule; `queued` only for a handler with a queue. */
 export interface HandlerDeliveries {
   name: string;
-  sent: number;
-  failed: number;
-  dropped: number;
+  byRule: OutcomesByRule;
   queued?: number;
 }
 
@@ -24,27 +22,38 @@ export type HandlerErrorReporter = (handler: string, err: unknown) => void;
  */
 export class AlertDispatcher {
   private readonly counters: HandlerCounters[];
+  /** Per handler, what its `handle` did with each rule's notifications: returned (sent) or threw (failed). */
+  private readonly byRule: OutcomesByRule[];
 
   constructor(
     private readonly handlers: readonly AlertHandler[],
     private readonly onError: HandlerErrorReporter,
   ) {
     this.counters = handlers.map((h) => ({ name: h.name, delivered: 0, failed: 0 }));
+    this.byRule = handlers.map(() => outcomesByRule());
   }
 
   readonly dispatch = (notification: AlertNotification): void => {
-    this.handlers.forEach((handler, i) => setImmediate(() => this.run(handler, this.counters[i]!, notification)));
+    for (let i = 0; i < this.handlers.length; i++) setImmediate(() => this.run(i, notification));
   };
 
-  private run(handler: AlertHandler, counters: HandlerCounters, notification: AlertNotification): void {
+  private run(i: number, notification: AlertNotification): void {
+    const handler = this.handlers[i]!;
+    const counters = this.counters[i]!;
+    const outcomes = this.byRule[i]![notification.alert.rule];
+    const done = (): void => {
+      counters.delivered++;
+      outcomes.sent++;
+    };
     const fail = (err: unknown): void => {
       counters.failed++;
+      outcomes.failed++;
       this.onError(handler.name, err);
     };
     try {
       const result = handler.handle(notification);
-      if (result instanceof Promise) result.then(() => void counters.delivered++, fail);
-      else counters.delivered++;
+      if (result instanceof Promise) result.then(done, fail);
+      else done();
     } catch (err) {
       fail(err);
     }
@@ -56,11 +65,13 @@ export class AlertDispatcher {
 
   deliveries(): HandlerDeliveries[] {
     return this.handlers.map((handler, i) => {
-      const c = this.counters[i]!;
+      const mine = this.byRule[i]!;
       const own = handler.deliveries?.();
-      if (own === undefined) return { name: handler.name, sent: c.delivered, failed: c.failed, dropped: 0 };
-      // Its `handle` returning meant only "queued": its own counts say what followed.
-      return { name: handler.name, sent: own.sent, failed: own.failed + c.failed, dropped: own.dropped, queued: own.queued };
+      if (own === undefined) return { name: handler.name, byRule: structuredClone(mine) };
+      // Its `handle` returning meant only "queued": its own counts say what followed; a throw is still ours.
+      const byRule = outcomesByRule();
+      for (const rule of RULES) byRule[rule] = { ...own.byRule[rule], failed: own.byRule[rule].failed + mine[rule].failed };
+      return { name: handler.name, byRule, queued: own.queued };
     });
   }
 

@@ -33,12 +33,23 @@ export interface AlertNotification {
   alert: AlertView;
 }
 
-/** What became of the notifications a handler took, as the handler itself counts them. */
-export interface Deliveries {
+/** What became of notifications: sent, failed (after retries), dropped (never attempted: a full queue, or shutdown). */
+export interface Outcomes {
   sent: number;
   failed: number;
-  /** Never attempted: the queue was full, or the server was shutting down. */
   dropped: number;
+}
+
+/** Outcomes per rule of the alert notified, zero for every rule. */
+export type OutcomesByRule = Record<RuleName, Outcomes>;
+
+export function outcomesByRule(): OutcomesByRule {
+  return Object.fromEntries(RULES.map((rule) => [rule, { sent: 0, failed: 0, dropped: 0 }])) as OutcomesByRule;
+}
+
+/** What became of the notifications a handler took, as the handler itself counts them. */
+export interface Deliveries {
+  byRule: OutcomesByRule;
   /** Waiting in the handler's queue now. */
   queued: number;
 }

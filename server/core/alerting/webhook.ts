@@ -1,4 +1,4 @@
-import type { AlertHandler, AlertNotification, Deliveries } from './types.js';
+import { outcomesByRule, type AlertHandler, type AlertNotification, type Deliveries, type Outcomes, type RuleName } from './types.js';
 
 export interface WebhookConfig {
   url: string;
@@ -99,10 +99,11 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  */
 export class WebhookHandler implements AlertHandler {
   readonly name: string;
-  private readonly queue: AlertmanagerPayload[] = [];
+  private readonly queue: { payload: AlertmanagerPayload; rule: RuleName }[] = [];
   private readonly closing = new AbortController();
   private worker: Promise<void> | null = null;
   private readonly counters: WebhookCounters;
+  private readonly byRule = outcomesByRule();
 
   constructor(
     private readonly config: WebhookConfig,
@@ -112,47 +113,54 @@ export class WebhookHandler implements AlertHandler {
     this.counters = { url: config.url, queued: 0, sent: 0, failed: 0, retried: 0, dropped: 0 };
   }
 
+  /** Counts an outcome in the totals and under the alert's rule. */
+  private count(outcome: keyof Outcomes, rule: RuleName): void {
+    this.counters[outcome]++;
+    this.byRule[rule][outcome]++;
+  }
+
   handle(notification: AlertNotification): void {
+    const rule = notification.alert.rule;
     if (this.closing.signal.aborted || this.queue.length >= this.config.queue_size) {
-      this.counters.dropped++;
+      this.count('dropped', rule);
       return;
     }
-    this.queue.push(toAlertmanager(notification, this.externalURL));
+    this.queue.push({ payload: toAlertmanager(notification, this.externalURL), rule });
     this.worker ??= this.drain().finally(() => {
       this.worker = null;
     });
   }
 
   private async drain(): Promise<void> {
-    for (let payload = this.queue.shift(); payload !== undefined; payload = this.queue.shift()) {
-      await this.deliver(payload);
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+      await this.deliver(next.payload, next.rule);
     }
   }
 
-  private async deliver(payload: AlertmanagerPayload): Promise<void> {
+  private async deliver(payload: AlertmanagerPayload, rule: RuleName): Promise<void> {
     const body = JSON.stringify(payload);
     for (let attempt = 0; ; attempt++) {
       if (this.closing.signal.aborted) {
-        this.counters.dropped++;
+        this.count('dropped', rule);
         return;
       }
       let retryable: boolean;
       try {
         const res = await this.attempt(body);
         if (res.ok) {
-          this.counters.sent++;
+          this.count('sent', rule);
           return;
         }
         retryable = res.status === 429 || res.status >= 500;
       } catch {
         if (this.closing.signal.aborted) {
-          this.counters.dropped++;
+          this.count('dropped', rule);
           return;
         }
         retryable = true;
       }
       if (!retryable || attempt >= this.config.max_retries) {
-        this.counters.failed++;
+        this.count('failed', rule);
         return;
       }
       this.counters.retried++;
@@ -193,13 +201,13 @@ export class WebhookHandler implements AlertHandler {
   }
 
   deliveries(): Deliveries {
-    return this.stats();
+    return { byRule: structuredClone(this.byRule), queued: this.queue.length };
   }
 
   /** Stops delivering: the attempt in flight is aborted and what is still queued is counted as dropped. */
   async close(): Promise<void> {
     this.closing.abort();
-    this.counters.dropped += this.queue.length;
+    for (const { rule } of this.queue) this.count('dropped', rule);
     this.queue.length = 0;
     await this.worker;
   }
