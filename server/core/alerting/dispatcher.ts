@@ -21,7 +21,6 @@ export type HandlerErrorReporter = (handler: string, err: unknown) => void;
  * other handlers.
  */
 export class AlertDispatcher {
-  private readonly counters: HandlerCounters[];
   /** Per handler, what its `handle` did with each rule's notifications: returned (sent) or threw (failed). */
   private readonly byRule: OutcomesByRule[];
 
@@ -29,7 +28,6 @@ export class AlertDispatcher {
     private readonly handlers: readonly AlertHandler[],
     private readonly onError: HandlerErrorReporter,
   ) {
-    this.counters = handlers.map((h) => ({ name: h.name, delivered: 0, failed: 0 }));
     this.byRule = handlers.map(() => outcomesByRule());
   }
 
@@ -39,14 +37,11 @@ export class AlertDispatcher {
 
   private run(i: number, notification: AlertNotification): void {
     const handler = this.handlers[i]!;
-    const counters = this.counters[i]!;
     const outcomes = this.byRule[i]![notification.alert.rule];
     const done = (): void => {
-      counters.delivered++;
       outcomes.sent++;
     };
     const fail = (err: unknown): void => {
-      counters.failed++;
       outcomes.failed++;
       this.onError(handler.name, err);
     };
@@ -59,8 +54,12 @@ export class AlertDispatcher {
     }
   }
 
+  /** Per handler, over every rule: how often its `handle` returned (delivered) or threw (failed). */
   stats(): HandlerCounters[] {
-    return this.counters.map((c) => ({ ...c }));
+    return this.handlers.map((handler, i) => {
+      const outcomes = Object.values(this.byRule[i]!);
+      return { name: handler.name, delivered: outcomes.reduce((n, o) => n + o.sent, 0), failed: outcomes.reduce((n, o) => n + o.failed, 0) };
+    });
   }
 
   deliveries(): HandlerDeliveries[] {
