@@ -5,7 +5,6 @@ import type { Config } from '../config.js';
 import { RULES } from '../core/alerting/types.js';
 import { INGEST_PROTOCOLS } from '../core/ingest.js';
 import type { LogServer } from '../core/log-server.js';
-import { SqliteRepository } from '../storage/sqlite-repository.js';
 import { refuseQuery } from './query.js';
 
 /**
@@ -133,7 +132,8 @@ function appMetrics(core: LogServer): AppMetrics {
   if (repository !== undefined) {
     lazyGauge(registry, `${PREFIX}db_logs`, 'Logs in the database (the durable tier).', [], () => [[{}, repository.count()]]);
   }
-  if (repository instanceof SqliteRepository) {
+  const observeCommits = repository?.observeCommits?.bind(repository);
+  if (observeCommits !== undefined) {
     const commits = new Histogram({
       name: `${PREFIX}db_commit_duration_seconds`,
       help: 'Time of one database commit (a group of batches written in one transaction).',
@@ -145,8 +145,8 @@ function appMetrics(core: LogServer): AppMetrics {
       help: 'Database commits that failed; their requests were answered 503 and nothing in them was stored.',
       registers: [registry],
     });
-    repository.observeCommits({ committed: (_logs, seconds) => commits.observe(seconds), failed: () => failures.inc() });
-    stopObserving = () => repository.observeCommits(undefined);
+    observeCommits({ committed: (_logs, seconds) => commits.observe(seconds), failed: () => failures.inc() });
+    stopObserving = () => observeCommits(undefined);
   }
 
   mirroredCounter(registry, `${PREFIX}alerts_fired_total`, 'Alerts that started firing, by rule.', ['rule'], () =>

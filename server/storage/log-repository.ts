@@ -1,5 +1,6 @@
 import type { StoredLog } from '../core/log.js';
 import type { LogPage, LogQuery } from '../core/log-store.js';
+import type { CommitObserver } from '../core/metrics.js';
 
 /** All-time counts for one (service, level), as persisted beside the logs. */
 export interface CounterRow {
@@ -42,6 +43,8 @@ export interface LogRepository {
   readonly description: string;
   /** For /health, which anyone may read: the engine only ("sqlite"). */
   readonly engine: string;
+  /** Tells `observer` (undefined: nobody) about every commit from now on, for GET /metrics; an engine that cannot time its commits leaves it out. */
+  observeCommits?(observer: CommitObserver | undefined): void;
   /**
    * Commits one accepted batch. Ingest assigns the ids of one call consecutively and one
    * receive time to all of them; `raw`, when given, must parse to exactly `logs`, in order.
