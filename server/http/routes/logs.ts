@@ -28,13 +28,20 @@ export function readFilters(r: QueryReader, n: FilterNames): Omit<LogQuery, 'lim
   };
 }
 
-/** GET /api/logs query parameters to a LogQuery. */
-export function readLogQuery(raw: Record<string, string | string[] | undefined>): LogQuery {
-  const r = new QueryReader(raw, QUERY_PARAMS);
+/** The filters of GET /api/logs under their own names, shared with the live tail. */
+export function readLogFilters(r: QueryReader): Omit<LogQuery, 'limit' | 'beforeId' | 'offset'> {
   return {
     ...readFilters(r, { service: 'service', level: 'level', from: 'from', to: 'to', receivedFrom: 'received_from', receivedTo: 'received_to' }),
     userId: r.string('user_id'),
     text: r.string('q'),
+  };
+}
+
+/** GET /api/logs query parameters to a LogQuery. */
+export function readLogQuery(raw: Record<string, string | string[] | undefined>): LogQuery {
+  const r = new QueryReader(raw, QUERY_PARAMS);
+  return {
+    ...readLogFilters(r),
     beforeId: r.int('before_id', 1, Number.MAX_SAFE_INTEGER),
     limit: r.int('limit', 1, 1000) ?? 100,
   };

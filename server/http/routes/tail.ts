@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import type { TailFilters } from '../../core/tail.js';
 import { QueryReader } from '../query.js';
-import { readFilters } from './logs.js';
+import { readLogFilters } from './logs.js';
 
 const TAIL_PARAMS = ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'limit'];
 
@@ -34,11 +34,7 @@ export function readTailQuery(raw: Record<string, string | string[] | undefined>
   }
   const r = new QueryReader(raw, TAIL_PARAMS);
   return {
-    filters: {
-      ...readFilters(r, { service: 'service', level: 'level', from: 'from', to: 'to', receivedFrom: 'received_from', receivedTo: 'received_to' }),
-      userId: r.string('user_id'),
-      text: r.string('q'),
-    },
+    filters: readLogFilters(r),
     limit: r.int('limit', 0, 1000),
   };
 }
