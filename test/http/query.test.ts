@@ -2,16 +2,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN_TOKEN, AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, auth, buildTestApp, log, postJson } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
-interface View {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  received_at: string;
-}
 
 async function get(app: FastifyInstance, url: string, headers: Record<string, string> = {}) {
   return app.inject({ method: 'GET', url, headers });
@@ -23,7 +15,7 @@ async function ids(app: FastifyInstance, qs: string): Promise<number[]> {
   assert.equal(res.statusCode, 200, `${qs}: ${res.body}`);
   const body = res.json();
   assert.equal(body.count, body.logs.length);
-  return body.logs.map((l: View) => l.id);
+  return body.logs.map((l: LogView) => l.id);
 }
 
 async function expect400(app: FastifyInstance, url: string, param: string): Promise<string> {
@@ -75,7 +67,7 @@ describe('GET /api/logs: filters', () => {
     assert.equal(body.count, 6);
     assert.equal(body.next_before_id, null);
     assert.deepEqual(
-      body.logs.map((l: View) => l.id),
+      body.logs.map((l: LogView) => l.id),
       [6, 5, 4, 3, 2, 1],
     );
     assert.deepEqual(body.logs[0], {
@@ -229,7 +221,7 @@ describe('GET /api/logs: limit and paging', () => {
       const qs: string = cursor === null ? '?limit=40' : `?limit=40&before_id=${cursor}`;
       const body = (await get(app, `/api/logs${qs}`)).json();
       pageSizes.push(body.count);
-      seen.push(...body.logs.map((l: View) => l.id));
+      seen.push(...body.logs.map((l: LogView) => l.id));
       cursor = body.next_before_id;
       if (cursor === null) break;
     }
@@ -247,7 +239,7 @@ describe('GET /api/logs: limit and paging', () => {
     for (let guard = 0; guard < 20; guard++) {
       const qs: string = `?level=ERROR&limit=7${cursor === null ? '' : `&before_id=${cursor}`}`;
       const body = (await get(app, `/api/logs${qs}`)).json();
-      seen.push(...body.logs.map((l: View) => l.id));
+      seen.push(...body.logs.map((l: LogView) => l.id));
       cursor = body.next_before_id;
       if (cursor === null) break;
     }
@@ -338,7 +330,7 @@ describe('DELETE /api/logs', () => {
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { deleted: 2, message: '2 log(s) deleted' });
 
-    const remaining = (await get(app, '/api/logs')).json().logs.map((l: View) => l.message);
+    const remaining = (await get(app, '/api/logs')).json().logs.map((l: LogView) => l.message);
     assert.deepEqual(remaining, ['new-2', 'new-1', 'boundary']);
 
     const again = await app.inject({ method: 'DELETE', url: '/api/logs?before=2024-01-01T00:00:00Z', headers: auth(ADMIN_TOKEN) });
@@ -358,7 +350,7 @@ describe('DELETE /api/logs', () => {
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { deleted: 2, message: '2 log(s) deleted' });
     assert.deepEqual(
-      (await get(app, '/api/logs')).json().logs.map((l: View) => l.message),
+      (await get(app, '/api/logs')).json().logs.map((l: LogView) => l.message),
       ['new-2'],
     );
   });

@@ -2,17 +2,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { AUTH_SERVICE_TOKEN, READER_TOKEN, auth, buildTestApp, postJson, type ManualClock } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
-interface View {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
-  received_at: string;
-}
 
 const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'];
 const SERVICES = ['auth-service', 'payment-service', 'notification-service', 'api-gateway', 'user-service'];
@@ -21,10 +12,10 @@ async function totalLogs(app: FastifyInstance): Promise<number> {
   return (await app.inject({ method: 'GET', url: '/health' })).json().total_logs as number;
 }
 
-async function allLogs(app: FastifyInstance, qs = ''): Promise<View[]> {
+async function allLogs(app: FastifyInstance, qs = ''): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: `/api/logs?limit=1000${qs}` });
   assert.equal(res.statusCode, 200);
-  return res.json().logs as View[];
+  return res.json().logs as LogView[];
 }
 
 function expectBadBody(res: { statusCode: number; json: () => any }, ...mentions: RegExp[]): void {

@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { ADMIN_TOKEN, buildTestApp } from '../helpers.js';
+import type { LogView } from '../../server/core/log.js';
 
 const SEED = process.env.FC_SEED === undefined ? 20_240_115 : Number(process.env.FC_SEED);
 
@@ -64,27 +65,18 @@ async function counters(): Promise<Counters> {
   return { total: body.total_logs, perLevel: body.logs_per_level };
 }
 
-interface View {
-  id: number;
-  timestamp: string;
-  level: string;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: unknown;
-}
 
 /** The newest `n` logs, oldest first. */
-async function newest(n: number): Promise<View[]> {
+async function newest(n: number): Promise<LogView[]> {
   const res = await app.inject({ method: 'GET', url: `/api/logs?limit=${n}` });
   assert.equal(res.statusCode, 200);
-  return (res.json().logs as View[]).reverse();
+  return (res.json().logs as LogView[]).reverse();
 }
 
 /** A stored log holds exactly what was sent (after a JSON round trip: -0 is 0). */
-function assertStoredAs(view: View, sent: unknown): void {
+function assertStoredAs(view: LogView, sent: unknown): void {
   const item = JSON.parse(JSON.stringify(sent)) as Record<string, unknown>;
-  const { id: _id, received_at: _r, ...fields } = view as View & { received_at: string };
+  const { id: _id, received_at: _r, ...fields } = view as LogView & { received_at: string };
   assert.deepEqual(fields, item);
 }
 
@@ -531,7 +523,7 @@ async function assertFindable(built: readonly Built[], outcome: Outcome): Promis
     if (b.marker === undefined) continue;
     const res = await app.inject({ method: 'GET', url: `/api/logs?q=${encodeURIComponent(b.marker)}` });
     assert.equal(res.statusCode, 200);
-    const logs = res.json().logs as View[];
+    const logs = res.json().logs as LogView[];
     if (outcome.rejected.includes(i)) {
       assert.equal(logs.length, 0, `rejected item ${i} (${b.marker}) must not be stored`);
     } else {
@@ -658,7 +650,7 @@ describe('property (c): random query strings on the GET routes', () => {
           assert.equal(unknown, false, `${url}: an unknown parameter was accepted`);
           if (r.path === '/api/logs') {
             assert.equal(body.count, body.logs.length);
-            const ids = (body.logs as View[]).map((l) => l.id);
+            const ids = (body.logs as LogView[]).map((l) => l.id);
             assert.deepEqual(
               ids,
               [...ids].sort((a, b) => b - a),
