@@ -1,5 +1,5 @@
 import { AppError } from './errors.js';
-import { LEVELS, StoredLog, levelIndex, type LogInput, type LogSink } from './log.js';
+import { LEVELS, StoredLog, levelIndex, type BatchOrigin, type LogInput, type LogSink } from './log.js';
 import type { KeyCap } from './key-cap.js';
 import { IngestCounts } from './metrics.js';
 import type { Clock } from './time.js';
@@ -42,7 +42,10 @@ export interface IngestContext {
   protocol?: IngestProtocol;
   /** The only service the caller may ship logs for; undefined when any service is allowed. */
   boundService?: string;
-  /** The bytes the items were parsed from; the durable tier keeps them as they are when every item is accepted. */
+  /**
+   * The bytes the items were parsed from, item for item: the durable tier keeps them as they
+   * are when every item is accepted, and the buffer keeps each accepted log's own bytes.
+   */
   raw?: RawBatch;
 }
 
@@ -110,6 +113,9 @@ export class IngestPipeline {
     const receivedAt = now();
     const accepted: StoredLog[] = [];
     const rejected: RejectedItem[] = [];
+    // The body index of each accepted log, for the buffer to find the log's own bytes.
+    const spans = ctx.raw?.spans;
+    const positions = spans === undefined ? undefined : new Int32Array(items.length);
     for (let index = 0; index < items.length; index++) {
       const ts = checkItem(validator, items[index]);
       if (typeof ts !== 'number') {
@@ -119,6 +125,7 @@ export class IngestPipeline {
         continue;
       }
       validationStats.recordValid();
+      if (positions !== undefined) positions[accepted.length] = index;
       const log = items[index] as LogInput;
       accepted.push(
         new StoredLog(
@@ -136,7 +143,8 @@ export class IngestPipeline {
     }
     if (accepted.length > 0) {
       if (this.deps.journal) await this.deps.journal.append(accepted, rejected.length === 0 ? ctx.raw : undefined);
-      for (const sink of this.deps.sinks) sink.append(accepted);
+      const origin: BatchOrigin | undefined = spans === undefined ? undefined : { bytes: ctx.raw!.bytes, spans, items: positions! };
+      for (const sink of this.deps.sinks) sink.append(accepted, origin);
       counts.accepted += accepted.length;
     }
     return { accepted: accepted.length, rejected };

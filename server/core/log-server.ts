@@ -220,7 +220,7 @@ export class LogServer {
   retentionStep(): number {
     if (this.repository === undefined) return 0;
     const r = this.repository.retentionStep(this.now());
-    if (r.deleted > 0) this.store.removeWhere((log) => log.id < r.minId || log.receivedAt < r.receivedBefore);
+    if (r.deleted > 0) this.store.removeExpired(r.minId, r.receivedBefore);
     return r.deleted;
   }
 

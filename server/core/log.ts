@@ -102,7 +102,18 @@ export function toView(log: StoredLog): LogView {
   return view;
 }
 
+/**
+ * The request bytes an accepted batch was parsed from, so the buffer can keep each log as the
+ * bytes it came in: the body as decoded, where each of its items sits in it (json-spans.ts),
+ * and for each accepted log, in order, the index of its item.
+ */
+export interface BatchOrigin {
+  bytes: Buffer;
+  spans: Int32Array;
+  items: Int32Array;
+}
+
 /** Anything that wants every accepted batch: the buffer, counters, analytics, alerting. */
 export interface LogSink {
-  append(logs: readonly StoredLog[]): void;
+  append(logs: readonly StoredLog[], origin?: BatchOrigin): void;
 }

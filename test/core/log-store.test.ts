@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { LogStore, compileFilter, type LogQuery } from '../../server/core/log-store.js';
-import { StoredLog, type Level } from '../../server/core/log.js';
+import { StoredLog, type BatchOrigin, type Level } from '../../server/core/log.js';
+import { jsonSpans } from '../../server/core/json-spans.js';
 
 const T0 = Date.parse('2024-01-15T14:30:00Z');
 const RECEIVED = Date.parse('2024-01-15T15:00:00Z');
@@ -251,5 +252,88 @@ describe('LogStore other operations', () => {
     const byText = compileFilter({ limit: 1, text: 'MESSAGE 1' });
     assert.equal(byText(mk(1)), true);
     assert.equal(byText(mk(2)), false);
+  });
+});
+
+describe('LogStore layout: logs kept as their request bytes in off-heap segments', () => {
+  /** A batch as the ingest route hands it over: the body's bytes, the spans the parser found, the accepted items. */
+  function batchFrom(logs: StoredLog[], body: string, accepted: number[] = logs.map((_, i) => i)): [StoredLog[], BatchOrigin] {
+    const bytes = Buffer.from(body);
+    const items = JSON.parse(body) as unknown[];
+    const spans = jsonSpans(bytes, Array.isArray(items) ? items.length : 1)!;
+    return [accepted.map((i) => logs[i]!), { bytes, spans, items: Int32Array.from(accepted) }];
+  }
+
+  function bodyOf(logs: StoredLog[]): string {
+    return JSON.stringify(
+      logs.map((l) => ({ timestamp: l.timestamp, level: l.level, service: l.service, message: l.message, ...(l.userId && { user_id: l.userId }), ...(l.metadata && { metadata: l.metadata }) })),
+    );
+  }
+
+  const odd = (id: number): StoredLog =>
+    new StoredLog(id, T0 + id, `2024-01-15T14:30:00.${String(id % 1000).padStart(3, '0')}+00:00`, 'ERROR', 'svc-é', `Ünïcode "quoted" \\ ${id} \u2028 😀`, `u${id}`, { n: 1.5e-7, deep: { message: 'not this one' }, list: [1, 'x'] }, RECEIVED);
+
+  test('logs stored from request bytes, with rejected items between them, read back exactly as accepted', () => {
+    const logs = [1, 2, 3, 4, 5].map(odd);
+    const store = new LogStore(10);
+    store.append(...batchFrom(logs, bodyOf(logs), [0, 2, 4]));
+    assert.deepEqual(store.recent(10), [logs[4], logs[2], logs[0]]);
+    assert.deepEqual(ids(store.query(q({ services: ['svc-é'], userId: 'u3', levels: ['ERROR'] })).logs), [3]);
+    const negativeZero = mk(6);
+    store.append(...batchFrom([negativeZero], `{"timestamp":"${negativeZero.timestamp}","message":"m","metadata":{"n":-0}}`));
+    assert.ok(Object.is((store.recent(1)[0]!.metadata as { n: number }).n, -0), 'the bytes as sent: -0 comes back as -0');
+    assert.deepEqual(ids(store.query(q({ text: 'ÜNÏCODE "QUOTED" \\ 3' })).logs), [3], 'the message is searched decoded, escapes and all');
+    assert.deepEqual(ids(store.query(q({ text: 'not this one' })).logs), [], 'metadata is not searched');
+  });
+
+  test('a message written with escapes, a repeated message key, or a \\u-escaped key reads back and is searched as JSON.parse sees it', () => {
+    const store = new LogStore(10);
+    const logs = [mk(1, { message: 'tab\there' }), mk(2, { message: 'second' }), mk(3, { message: 'escaped key' })];
+    const body = `[{"timestamp":"${logs[0]!.timestamp}","message":"tab\\u0009here"},{"message":"first","timestamp":"${logs[1]!.timestamp}","message":"second"},{"timestamp":"${logs[2]!.timestamp}","messag\\u0065":"escaped key"}]`;
+    store.append(...batchFrom(logs, body));
+    assert.deepEqual(store.recent(3).reverse(), logs);
+    assert.deepEqual(ids(store.query(q({ text: 'TAB\tHERE' })).logs), [1]);
+    assert.deepEqual(ids(store.query(q({ text: 'first' })).logs), []);
+    assert.deepEqual(ids(store.query(q({ text: 'second' })).logs), [2]);
+    assert.deepEqual(ids(store.query(q({ text: 'escaped' })).logs), [3]);
+  });
+
+  test('turning over many times frees the segments of logs gone: memory stays bounded by what is held', () => {
+    const store = new LogStore(1000);
+    let id = 0;
+    for (let batch = 0; batch < 400; batch++) {
+      const logs = Array.from({ length: 100 }, () => odd(++id));
+      store.append(...batchFrom(logs, bodyOf(logs)));
+      if (batch % 7 === 0) store.append([odd(++id)]); // encoded here: no bytes came with it
+    }
+    assert.equal(store.size, 1000);
+    assert.deepEqual(ids(store.recent(3)), [id, id - 1, id - 2]);
+    assert.equal(store.query(q({ limit: 5000 })).logs.length, 1000);
+    const perLog = Buffer.byteLength(bodyOf([odd(1)]));
+    // The segment size here is 64 KiB: what 1,000 logs need, plus the segment being written and two spares' worth.
+    assert.ok(store.segmentMemory <= 1000 * perLog + 4 * 65_536, `segments hold ${store.segmentMemory} bytes`);
+  });
+
+  test('a batch larger than the buffer, and one larger than a segment, keep the newest logs', () => {
+    const store = new LogStore(50);
+    const logs = Array.from({ length: 2000 }, (_, i) => odd(i + 1));
+    const [kept, origin] = batchFrom(logs, bodyOf(logs));
+    assert.ok(origin.bytes.length > 65_536, 'the body is larger than a segment');
+    store.append(kept, origin);
+    assert.deepEqual(store.recent(50), logs.slice(-50).reverse());
+    const more = [odd(2001), odd(2002)];
+    store.append(...batchFrom(more, bodyOf(more)));
+    assert.deepEqual(ids(store.recent(3)), [2002, 2001, 2000]);
+  });
+
+  test('removing logs frees their segments; what stays answers queries unchanged', () => {
+    const store = new LogStore(3000);
+    const logs = Array.from({ length: 3000 }, (_, i) => odd(i + 1));
+    for (let i = 0; i < logs.length; i += 500) store.append(...batchFrom(logs.slice(i, i + 500), bodyOf(logs.slice(i, i + 500))));
+    const full = store.segmentMemory;
+    assert.equal(store.removeExpired(2501, 0), 2500);
+    assert.ok(store.segmentMemory < full / 2, `${store.segmentMemory} of ${full} bytes still held`);
+    assert.deepEqual(store.recent(500), logs.slice(2500).reverse());
+    assert.equal(store.oldestId(), 2501);
   });
 });
