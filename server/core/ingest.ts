@@ -114,8 +114,7 @@ export class IngestPipeline {
     const accepted: StoredLog[] = [];
     const rejected: RejectedItem[] = [];
     // The body index of each accepted log, for the buffer to find the log's own bytes.
-    const spans = ctx.raw?.spans;
-    const positions = spans === undefined ? undefined : new Int32Array(items.length);
+    const positions = ctx.raw === undefined ? undefined : new Int32Array(items.length);
     for (let index = 0; index < items.length; index++) {
       const ts = checkItem(validator, items[index]);
       if (typeof ts !== 'number') {
@@ -143,7 +142,8 @@ export class IngestPipeline {
     }
     if (accepted.length > 0) {
       if (this.deps.journal) await this.deps.journal.append(accepted, rejected.length === 0 ? ctx.raw : undefined);
-      const origin: BatchOrigin | undefined = spans === undefined ? undefined : { bytes: ctx.raw!.bytes, spans, items: positions! };
+      const origin: BatchOrigin | undefined =
+        ctx.raw === undefined ? undefined : { bytes: ctx.raw.bytes, format: ctx.raw.format, itemCount: items.length, items: positions! };
       for (const sink of this.deps.sinks) sink.append(accepted, origin);
       counts.accepted += accepted.length;
     }

@@ -1,4 +1,4 @@
-import { SPAN_INTS, scanObjects } from './json-spans.js';
+import { SPAN_INTS, jsonSpans, ndjsonSpans, scanObjects } from './json-spans.js';
 import { LEVELS, StoredLog, levelIndex, type BatchOrigin, type Level, type LogSink } from './log.js';
 
 /** A filter over logs. Every field is optional; present fields must all match. */
@@ -67,8 +67,21 @@ const SPARE_SEGMENTS = 2;
 interface TextOnly {
   timestamp: string;
   message: string;
-  metadata?: Record<string, unknown>;
+  metadata?: Record<string, unknown> | undefined;
 }
+
+/**
+ * A body is kept whole, its logs found in it on first read, when it holds at most this many
+ * bytes per stored log; a body mostly made of refused items or padding is cut into its logs
+ * at once instead, so it cannot keep large bytes alive for a few logs.
+ */
+const WHOLE_BODY_BYTES_PER_LOG = 2048;
+
+/** `offsets` of a log kept inside a whole body whose place in it is not known yet. */
+const UNRESOLVED = -1;
+
+const FORMAT_JSON = 0;
+const FORMAT_NDJSON = 1;
 
 /**
  * The in-memory tier: the most recent `capacity` logs, in id order, queried newest first.
@@ -77,10 +90,12 @@ interface TextOnly {
  * pay for (BENCHMARKS.md, "Young generation"): numbers and the level live in typed-array
  * columns of a ring; service and user are references to the interned strings the cardinality
  * caps hand out; and the rest of each log (timestamp text, message, metadata) stays as JSON
- * bytes in off-heap segments: the log's own bytes from the request when the batch came with
- * them (found by `bodySpans`, copied in one piece per batch), else encoded here. A log is
- * decoded only when a query returns it; a text search decodes just the message, whose place
- * in the bytes was noted at append.
+ * bytes in off-heap segments. A batch that came with its request bytes is copied in whole,
+ * in one piece, and each log remembers only its body and its item number there: where the
+ * log sits in the body is found (json-spans.ts) the first time one of the body's logs is
+ * read, for all of them at once. A log without bytes (another protocol's adapter, a restart's
+ * reload) is encoded here. A log is decoded only when a query returns it; a text search
+ * decodes just the message.
  */
 export class LogStore implements LogSink {
   readonly capacity: number;
@@ -99,6 +114,12 @@ export class LogStore implements LogSink {
   /** The message's text between its quotes, relative to the log's offset; -1 when the JSON must be parsed to find it. */
   private readonly msgStarts: Int32Array;
   private readonly msgEnds: Int32Array;
+  /** For a log kept inside a whole body: the body's offset, length, format, item count, and the log's item number. */
+  private readonly bodyOffsets: Int32Array;
+  private readonly bodyLengths: Int32Array;
+  private readonly bodyFormats: Uint8Array;
+  private readonly bodyItems: Int32Array;
+  private readonly itemOf: Int32Array;
   private readonly segments = new Map<number, Segment>();
   private readonly spare: Buffer[] = [];
   private current: Segment | undefined;
@@ -120,6 +141,11 @@ export class LogStore implements LogSink {
     this.lengths = new Int32Array(capacity);
     this.msgStarts = new Int32Array(capacity);
     this.msgEnds = new Int32Array(capacity);
+    this.bodyOffsets = new Int32Array(capacity);
+    this.bodyLengths = new Int32Array(capacity);
+    this.bodyFormats = new Uint8Array(capacity);
+    this.bodyItems = new Int32Array(capacity);
+    this.itemOf = new Int32Array(capacity);
     // About 64 bytes of segment per slot, between 64 KiB and 8 MiB: small buffers stay small.
     this.segmentBytes = Math.min(8 << 20, Math.max(64 << 10, capacity * 64));
   }
@@ -143,24 +169,20 @@ export class LogStore implements LogSink {
   append(logs: readonly StoredLog[], origin?: BatchOrigin): void {
     const n = logs.length;
     if (n === 0) return;
-    const spans = origin?.spans;
-    // The batch's bytes, from its first stored log to its last, copied in one piece when they fit a segment.
-    let regionOffset = -1;
-    let regionStart = 0;
-    let regionSeq = -1;
-    let region: Segment | undefined;
-    if (spans !== undefined) {
-      const first = spans[origin!.items[0]! * SPAN_INTS]!;
-      const last = spans[origin!.items[n - 1]! * SPAN_INTS + 1]!;
-      if (first >= 0 && last > first && last - first <= this.segmentBytes) {
-        regionOffset = this.place(origin!.bytes, first, last);
-        regionStart = first;
-        regionSeq = this.currentSeq;
-        region = this.current!;
-        // Pinned while the batch is stored: a log encoded on the way may open a new segment, and this one must not be freed empty.
-        region.live++;
-      }
+    let whole: Segment | undefined;
+    let wholeSeq = -1;
+    let wholeOffset = 0;
+    let spans: Int32Array | undefined;
+    if (origin !== undefined) {
+      if (origin.bytes.length <= n * WHOLE_BODY_BYTES_PER_LOG) {
+        wholeOffset = this.place(origin.bytes, 0, origin.bytes.length);
+        wholeSeq = this.currentSeq;
+        whole = this.current!;
+        // Pinned while the batch is stored: a segment holding none of the held logs yet must not be freed.
+        whole.live++;
+      } else spans = origin.format === 'ndjson' ? ndjsonSpans(origin.bytes, origin.itemCount) : jsonSpans(origin.bytes, origin.itemCount);
     }
+    const format = origin?.format === 'ndjson' ? FORMAT_NDJSON : FORMAT_JSON;
     for (let j = 0; j < n; j++) {
       const log = logs[j]!;
       let slot: number;
@@ -176,30 +198,93 @@ export class LogStore implements LogSink {
       this.levels[slot] = levelIndex(log.level);
       this.services[slot] = log.service;
       this.users[slot] = log.userId;
+      if (whole !== undefined) {
+        this.offsets[slot] = UNRESOLVED;
+        this.bodyOffsets[slot] = wholeOffset;
+        this.bodyLengths[slot] = origin!.bytes.length;
+        this.bodyFormats[slot] = format;
+        this.bodyItems[slot] = origin!.itemCount;
+        this.itemOf[slot] = origin!.items[j]!;
+        this.segOf[slot] = wholeSeq;
+        whole.live++;
+        continue;
+      }
       const at = spans === undefined ? -1 : origin!.items[j]! * SPAN_INTS;
-      const start = at < 0 ? -1 : spans![at]!;
-      if (start >= 0) {
-        const end = spans![at + 1]!;
-        this.lengths[slot] = end - start;
-        const m = spans![at + 2]!;
-        this.msgStarts[slot] = m < 0 ? -1 : m - start;
-        this.msgEnds[slot] = m < 0 ? -1 : spans![at + 3]! - start;
-        if (region !== undefined) {
-          this.offsets[slot] = regionOffset + (start - regionStart);
-          this.segOf[slot] = regionSeq;
-          region.live++;
-          continue;
-        }
-        this.offsets[slot] = this.place(origin!.bytes, start, end);
-      } else this.encode(slot, log);
+      if (at >= 0 && spans![at]! >= 0) this.copyIn(slot, origin!.bytes, spans!, at, 0);
+      else this.encode(slot, log);
       this.segOf[slot] = this.currentSeq;
       this.current!.live++;
     }
-    if (region !== undefined && --region.live === 0 && regionSeq !== this.currentSeq) this.drop(regionSeq, region);
+    if (whole !== undefined && --whole.live === 0 && wholeSeq !== this.currentSeq) this.drop(wholeSeq, whole);
+  }
+
+  /** Copies the log at `spans[at..]` in `src` into the current segment; `shift` is added to every span (a body inside a segment). */
+  private copyIn(slot: number, src: Buffer, spans: Int32Array, at: number, shift: number): void {
+    const start = spans[at]! + shift;
+    const end = spans[at + 1]! + shift;
+    this.offsets[slot] = this.place(src, start, end);
+    this.lengths[slot] = end - start;
+    const m = spans[at + 2]!;
+    this.msgStarts[slot] = m < 0 ? -1 : m + shift - start;
+    this.msgEnds[slot] = m < 0 ? -1 : spans[at + 3]! + shift - start;
+  }
+
+  /**
+   * Finds, in the body kept whole that holds the log at logical index `i`, where each of the
+   * body's held logs sits (they are neighbours in the ring); done once per body.
+   */
+  private resolve(i: number): void {
+    const slot = this.slot(i);
+    if (this.offsets[slot] !== UNRESOLVED) return;
+    const seq = this.segOf[slot]!;
+    const base = this.bodyOffsets[slot]!;
+    const buf = this.segments.get(seq)!.buf;
+    const body = buf.subarray(base, base + this.bodyLengths[slot]!);
+    const count = this.bodyItems[slot]!;
+    const spans = this.bodyFormats[slot] === FORMAT_NDJSON ? ndjsonSpans(body, count) : jsonSpans(body, count);
+    const sameBody = (s: number): boolean => this.offsets[s] === UNRESOLVED && this.segOf[s] === seq && this.bodyOffsets[s] === base;
+    let first = i;
+    while (first > 0 && sameBody(this.slot(first - 1))) first--;
+    for (let k = first; k < this.count; k++) {
+      const s = this.slot(k);
+      if (!sameBody(s)) break;
+      const at = this.itemOf[s]! * SPAN_INTS;
+      if (spans !== undefined && spans[at]! >= 0) {
+        this.offsets[s] = base + spans[at]!;
+        this.lengths[s] = spans[at + 1]! - spans[at]!;
+        const m = spans[at + 2]!;
+        this.msgStarts[s] = m < 0 ? -1 : m - spans[at]!;
+        this.msgEnds[s] = m < 0 ? -1 : spans[at + 3]! - spans[at]!;
+      } else this.rescue(s, body);
+    }
+  }
+
+  /**
+   * A log whose place the scan could not give (never expected: JSON.parse accepted the body):
+   * parsed out of its body the slow way and encoded on its own, so it is never lost.
+   */
+  private rescue(slot: number, body: Buffer): void {
+    const text = body.toString();
+    const item = this.itemOf[slot]!;
+    let value: unknown;
+    if (this.bodyFormats[slot] === FORMAT_NDJSON) {
+      const lines = text.replace(/^\uFEFF/, '').split('\n').filter((l) => !/^[ \t\r]*$/.test(l));
+      value = JSON.parse(lines[item]!);
+    } else {
+      const parsed: unknown = JSON.parse(text.replace(/^\uFEFF/, ''));
+      value = Array.isArray(parsed) ? parsed[item] : parsed;
+    }
+    const fields = value as TextOnly;
+    const seq = this.segOf[slot]!;
+    const old = this.segments.get(seq)!;
+    this.encode(slot, { timestamp: fields.timestamp, message: fields.message, metadata: fields.metadata });
+    this.segOf[slot] = this.currentSeq;
+    this.current!.live++;
+    if (--old.live === 0 && seq !== this.currentSeq) this.drop(seq, old);
   }
 
   /** A log that came without its bytes (another protocol's adapter, a restart's reload): its texts encoded as JSON here. */
-  private encode(slot: number, log: StoredLog): void {
+  private encode(slot: number, log: TextOnly): void {
     const text: TextOnly = { timestamp: log.timestamp, message: log.message };
     if (log.metadata !== undefined) text.metadata = log.metadata;
     const bytes = Buffer.from(JSON.stringify(text));
@@ -245,8 +330,10 @@ export class LogStore implements LogSink {
     if (seg.buf.length === this.segmentBytes && this.spare.length < SPARE_SEGMENTS) this.spare.push(seg.buf);
   }
 
-  /** The log in `slot`, decoded. */
-  private read(slot: number): StoredLog {
+  /** The log at logical index `i`, decoded. */
+  private read(i: number): StoredLog {
+    this.resolve(i);
+    const slot = this.slot(i);
     const seg = this.segments.get(this.segOf[slot]!)!;
     const offset = this.offsets[slot]!;
     const text = JSON.parse(seg.buf.toString('utf8', offset, offset + this.lengths[slot]!)) as TextOnly;
@@ -263,8 +350,10 @@ export class LogStore implements LogSink {
     );
   }
 
-  /** The message of the log in `slot`, decoding only its bytes when their place is known. */
-  private message(slot: number): string {
+  /** The message of the log at logical index `i`, decoding only its bytes when their place is known. */
+  private message(i: number): string {
+    this.resolve(i);
+    const slot = this.slot(i);
     const buf = this.segments.get(this.segOf[slot]!)!.buf;
     const offset = this.offsets[slot]!;
     const start = this.msgStarts[slot]!;
@@ -274,14 +363,14 @@ export class LogStore implements LogSink {
   }
 
   /** The filter of `q` over slots: columns first, the message decoded only for logs that pass the rest. */
-  private compile(q: LogQuery): (slot: number) => boolean {
+  private compile(q: LogQuery): (i: number, slot: number) => boolean {
     const services = q.services && q.services.length > 0 ? new Set(q.services) : undefined;
     let levelMask = 0;
     for (const level of q.levels ?? []) levelMask |= 1 << levelIndex(level);
     const text = q.text ? textMatcher(q.text) : undefined;
     const { from, to, receivedFrom, receivedTo, userId } = q;
     const { times, received, levels } = this;
-    return (slot) =>
+    return (i, slot) =>
       (services === undefined || services.has(this.services[slot]!)) &&
       (levelMask === 0 || ((levelMask >> levels[slot]!) & 1) === 1) &&
       (from === undefined || times[slot]! >= from) &&
@@ -289,7 +378,7 @@ export class LogStore implements LogSink {
       (receivedFrom === undefined || received[slot]! >= receivedFrom) &&
       (receivedTo === undefined || received[slot]! <= receivedTo) &&
       (userId === undefined || this.users[slot] === userId) &&
-      (text === undefined || text(this.message(slot)));
+      (text === undefined || text(this.message(i)));
   }
 
   /** Logical index of the newest log with id < beforeId (ids ascend with the index). */
@@ -324,13 +413,13 @@ export class LogStore implements LogSink {
     let skip = q.offset ?? 0;
     for (let i = this.startIndex(q.beforeId); i >= 0; i--) {
       const slot = this.slot(i);
-      if (!match(slot)) continue;
+      if (!match(i, slot)) continue;
       if (skip > 0) {
         skip--;
         continue;
       }
       if (logs.length === q.limit) return { logs, nextBeforeId: logs[logs.length - 1]!.id, skipped: q.offset ?? 0 };
-      logs.push(this.read(slot));
+      logs.push(this.read(i));
     }
     return { logs, nextBeforeId: null, skipped: (q.offset ?? 0) - skip };
   }
@@ -338,7 +427,7 @@ export class LogStore implements LogSink {
   /** The `n` newest logs, newest first. */
   recent(n: number): StoredLog[] {
     const out: StoredLog[] = [];
-    for (let i = this.count - 1; i >= 0 && out.length < n; i--) out.push(this.read(this.slot(i)));
+    for (let i = this.count - 1; i >= 0 && out.length < n; i--) out.push(this.read(i));
     return out;
   }
 
@@ -388,5 +477,10 @@ export class LogStore implements LogSink {
     this.lengths[to] = this.lengths[from]!;
     this.msgStarts[to] = this.msgStarts[from]!;
     this.msgEnds[to] = this.msgEnds[from]!;
+    this.bodyOffsets[to] = this.bodyOffsets[from]!;
+    this.bodyLengths[to] = this.bodyLengths[from]!;
+    this.bodyFormats[to] = this.bodyFormats[from]!;
+    this.bodyItems[to] = this.bodyItems[from]!;
+    this.itemOf[to] = this.itemOf[from]!;
   }
 }

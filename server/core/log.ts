@@ -104,12 +104,13 @@ export function toView(log: StoredLog): LogView {
 
 /**
  * The request bytes an accepted batch was parsed from, so the buffer can keep each log as the
- * bytes it came in: the body as decoded, where each of its items sits in it (json-spans.ts),
- * and for each accepted log, in order, the index of its item.
+ * bytes it came in: the body as decoded, its format, how many items it held, and for each
+ * accepted log, in order, the index of its item.
  */
 export interface BatchOrigin {
   bytes: Buffer;
-  spans: Int32Array;
+  format: 'json' | 'ndjson';
+  itemCount: number;
   items: Int32Array;
 }
 

@@ -4,24 +4,17 @@ import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from '../core/errors.js';
 import { UnparseableLine } from '../core/ingest.js';
-import { SPAN_INTS, jsonSpans, scanObjects, scanState } from '../core/json-spans.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The body's bytes as they arrived (JSON and NDJSON bodies): durable storage keeps them as they are. */
     rawBody: Buffer | undefined;
-    /** Where each log object of a JSON or NDJSON body sits in `rawBody` (json-spans.ts), when they all could be placed. */
-    bodySpans: Int32Array | undefined;
   }
 }
 
 /** A parsed NDJSON body: one item per non-blank line, broken lines kept as UnparseableLine. */
 export class NdjsonBody {
-  constructor(
-    readonly items: unknown[],
-    /** Where each item's object sits in the body's bytes (see parseNdjson). */
-    readonly spans?: Int32Array,
-  ) {}
+  constructor(readonly items: unknown[]) {}
 }
 
 export const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson', 'application/jsonl'];
@@ -48,23 +41,6 @@ export function parseJsonText(text: string): unknown {
   return value;
 }
 
-/**
- * parseJsonText for a request body, which also notes where each log object sits in the
- * body's bytes (`request.bodySpans`, for the buffer to keep the log as those bytes). The
- * byte scan that finds them also says whether a poisoning check is needed, in place of the
- * expression above; a body of another shape falls back to the expression.
- */
-function parseJsonBody(text: string, request: FastifyRequest): unknown {
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.length === 0) throw new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY();
-  const value: unknown = JSON.parse(text);
-  if (typeof value !== 'object' || value === null) return value;
-  const spans = jsonSpans(request.rawBody!, Array.isArray(value) ? value.length : 1);
-  if (spans === undefined ? MAY_SPELL_POISON.test(text) : scanState.risky) sjson.scan(value, POISON);
-  request.bodySpans = spans;
-  return value;
-}
-
 /** A line of nothing but JSON whitespace other than newline (space, tab, CR): skipped, like an empty one. */
 function isBlank(line: string): boolean {
   for (let i = 0; i < line.length; i++) {
@@ -74,48 +50,23 @@ function isBlank(line: string): boolean {
   return true;
 }
 
-/**
- * One item per non-blank line. With the body's `bytes`, also notes where each line's object
- * sits in them (`spans`, -1 for a line that is not one object), walking the bytes' lines in
- * step with the text's: both split at the same newlines.
- */
-export function parseNdjson(text: string, bytes?: Buffer): NdjsonBody {
+export function parseNdjson(text: string): NdjsonBody {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const items: unknown[] = [];
   const lines = text.split('\n');
-  const spans = bytes === undefined ? undefined : new Int32Array(lines.length * SPAN_INTS);
-  let pos = bytes !== undefined && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  const scanAll = bytes === undefined && MAY_SPELL_POISON.test(text);
+  const scan = MAY_SPELL_POISON.test(text);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    const start = pos;
-    let end = 0;
-    if (bytes !== undefined) {
-      end = bytes.indexOf(0x0a, pos);
-      if (end === -1) end = bytes.length;
-      pos = end + 1;
-    }
     if (isBlank(line)) continue;
     try {
       const value: unknown = JSON.parse(line);
-      if (typeof value === 'object' && value !== null) {
-        let scan = scanAll;
-        if (spans !== undefined) {
-          if (scanObjects(bytes!, start, end, 0, spans, items.length) === 1) scan = scanState.risky;
-          else {
-            spans.fill(-1, items.length * SPAN_INTS, (items.length + 1) * SPAN_INTS);
-            scan = MAY_SPELL_POISON.test(line);
-          }
-        }
-        if (scan) sjson.scan(value, POISON);
-      } else spans?.fill(-1, items.length * SPAN_INTS, (items.length + 1) * SPAN_INTS);
+      if (scan && typeof value === 'object' && value !== null) sjson.scan(value, POISON);
       items.push(value);
     } catch (e) {
-      spans?.fill(-1, items.length * SPAN_INTS, (items.length + 1) * SPAN_INTS);
       items.push(new UnparseableLine(i + 1, (e as Error).message));
     }
   }
-  return new NdjsonBody(items, spans);
+  return new NdjsonBody(items);
 }
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
@@ -171,11 +122,11 @@ export function bodyText(request: FastifyRequest, body: Buffer): string {
 }
 
 /** A content-type parser (parseAs 'buffer') reading the body as text with bodyText's checks, then `parse`. */
-export function textBodyParser(parse: (text: string, request: FastifyRequest) => unknown) {
+export function textBodyParser(parse: (text: string) => unknown) {
   return (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, value?: unknown) => void): void => {
     let value: unknown;
     try {
-      value = parse(bodyText(request, body as Buffer), request);
+      value = parse(bodyText(request, body as Buffer));
     } catch (e) {
       done(e as Error, undefined);
       return;
@@ -188,19 +139,10 @@ export function registerBodyParsers(app: FastifyInstance): void {
   // Fastify parses text/plain by default; a log server accepting it would take any string as a log body.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('rawBody', undefined);
-  app.decorateRequest('bodySpans', undefined);
   // Our own JSON parser: the same checks as Fastify's, faster on large bodies, and the bytes kept.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, textBodyParser(parseJsonBody));
-  app.addContentTypeParser(
-    NDJSON_TYPES,
-    { parseAs: 'buffer' },
-    textBodyParser((text, request) => {
-      const body = parseNdjson(text, request.rawBody);
-      request.bodySpans = body.spans;
-      return body;
-    }),
-  );
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, textBodyParser(parseJsonText));
+  app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'buffer' }, textBodyParser(parseNdjson));
 }
 
 export interface Batch {

@@ -31,8 +31,6 @@ export interface RetentionResult {
 export interface RawBatch {
   bytes: Buffer;
   format: 'json' | 'ndjson';
-  /** Where each item's object sits in `bytes` (json-spans.ts): the buffer keeps accepted logs as those bytes. */
-  spans?: Int32Array;
 }
 
 /**

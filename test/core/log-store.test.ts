@@ -2,7 +2,6 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { LogStore, compileFilter, type LogQuery } from '../../server/core/log-store.js';
 import { StoredLog, type BatchOrigin, type Level } from '../../server/core/log.js';
-import { jsonSpans } from '../../server/core/json-spans.js';
 
 const T0 = Date.parse('2024-01-15T14:30:00Z');
 const RECEIVED = Date.parse('2024-01-15T15:00:00Z');
@@ -256,12 +255,11 @@ describe('LogStore other operations', () => {
 });
 
 describe('LogStore layout: logs kept as their request bytes in off-heap segments', () => {
-  /** A batch as the ingest route hands it over: the body's bytes, the spans the parser found, the accepted items. */
-  function batchFrom(logs: StoredLog[], body: string, accepted: number[] = logs.map((_, i) => i)): [StoredLog[], BatchOrigin] {
+  /** A batch as the ingest route hands it over: the body's bytes and format, and the body index of each accepted log. */
+  function batchFrom(logs: StoredLog[], body: string, accepted: number[] = logs.map((_, i) => i), format: 'json' | 'ndjson' = 'json'): [StoredLog[], BatchOrigin] {
     const bytes = Buffer.from(body);
-    const items = JSON.parse(body) as unknown[];
-    const spans = jsonSpans(bytes, Array.isArray(items) ? items.length : 1)!;
-    return [accepted.map((i) => logs[i]!), { bytes, spans, items: Int32Array.from(accepted) }];
+    const itemCount = format === 'ndjson' ? body.split('\n').filter((l) => l.trim() !== '').length : ((v: unknown) => (Array.isArray(v) ? v.length : 1))(JSON.parse(body));
+    return [accepted.map((i) => logs[i]!), { bytes, format, itemCount, items: Int32Array.from(accepted) }];
   }
 
   function bodyOf(logs: StoredLog[]): string {
@@ -296,6 +294,28 @@ describe('LogStore layout: logs kept as their request bytes in off-heap segments
     assert.deepEqual(ids(store.query(q({ text: 'first' })).logs), []);
     assert.deepEqual(ids(store.query(q({ text: 'second' })).logs), [2]);
     assert.deepEqual(ids(store.query(q({ text: 'escaped' })).logs), [3]);
+  });
+
+  test('NDJSON bodies, and bodies with refused items that are not objects, read back exactly as accepted', () => {
+    const logs = [1, 2, 3].map(odd);
+    const lines = logs.map((l) => JSON.stringify({ timestamp: l.timestamp, message: l.message, metadata: l.metadata }));
+    const store = new LogStore(10);
+    const ndjson = Buffer.from(`\ufeff${lines[0]}\r\n\n  \nnot json\n${lines[1]}\n[1]\n${lines[2]}`);
+    store.append(logs, { bytes: ndjson, format: 'ndjson', itemCount: 5, items: Int32Array.from([0, 2, 4]) });
+    const more = [4, 5].map(odd);
+    const array = Buffer.from(`[7, "x", [1, {"message": "no"}], ${bodyOf(more).slice(1)}`);
+    store.append([more[1]!], { bytes: array, format: 'json', itemCount: 5, items: Int32Array.from([4]) });
+    assert.deepEqual(store.recent(10), [more[1], logs[2], logs[1], logs[0]]);
+    assert.deepEqual(ids(store.query(q({ text: 'ünïcode "QUOTED" \\ 2' })).logs), [2]);
+  });
+
+  test('a body much larger than its stored logs (refused items, padding) is cut into its logs at once, not kept whole', () => {
+    const store = new LogStore(100);
+    const logs = [odd(1)];
+    const padded = `[${' '.repeat(1_000_000)}${bodyOf(logs).slice(1)}`;
+    store.append(...batchFrom(logs, padded));
+    assert.ok(store.segmentMemory < 100_000, `segments hold ${store.segmentMemory} bytes`);
+    assert.deepEqual(store.recent(1), logs);
   });
 
   test('turning over many times frees the segments of logs gone: memory stays bounded by what is held', () => {

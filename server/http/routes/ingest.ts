@@ -29,7 +29,7 @@ export function batchReply(result: IngestResult): BatchReply {
 /** The body's bytes for the durable tier, which keeps them as they came when every item is accepted. */
 function rawBatchOf(request: FastifyRequest): RawBatch | undefined {
   const bytes = request.rawBody;
-  return bytes === undefined ? undefined : { bytes, format: request.body instanceof NdjsonBody ? 'ndjson' : 'json', spans: request.bodySpans };
+  return bytes === undefined ? undefined : { bytes, format: request.body instanceof NdjsonBody ? 'ndjson' : 'json' };
 }
 
 /** POST /api/logs: one object (seed 004's shapes), a JSON array or NDJSON (batch shapes). */
