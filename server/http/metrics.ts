@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type MetricValueWithName } from 'prom-client';
 import type { Config } from '../config.js';
 import { RULES } from '../core/alerting/types.js';
 import { INGEST_PROTOCOLS } from '../core/ingest.js';
@@ -14,8 +14,8 @@ import { refuseQuery } from './query.js';
  * in one process, and each must count only its own requests and logs. Most figures are
  * counters the core keeps anyway (logs per protocol, alerts per rule, notifications per
  * handler), copied into prom-client when Prometheus scrapes, and gauges read then: the
- * ingest path never calls prom-client. Only requests (a hook per request: one labeled
- * Histogram.observe, about 0.7 µs) and commits (an observer per commit: its time, or its
+ * ingest path never calls prom-client. Only requests (a hook per request, into a histogram
+ * kept by hand: RequestDurations) and commits (an observer per commit: its time, or its
  * failure) are observed as they happen.
  */
 
@@ -41,6 +41,64 @@ function processMetrics(): Registry {
     collectDefaultMetrics({ register: processRegistry, prefix: PREFIX });
   }
   return processRegistry;
+}
+
+interface RequestSeries {
+  labels: { method: string; route: string; status_code: number };
+  /** Count per bucket of REQUEST_BUCKETS (not cumulative), then past the last. */
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * The request-duration histogram, kept by hand and handed to prom-client's registry as a
+ * metric of its own (the shape of its Histogram's output). prom-client's Histogram.observe
+ * builds a label hash, a closure and a bucket lookup in an object per call, about 2 µs a
+ * request, 3 % of a single-log ingest; this is one map lookup and three additions.
+ */
+class RequestDurations {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, RequestSeries>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${status} ${method} ${route}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = { labels: { method, route, status_code: status }, buckets: new Float64Array(REQUEST_BUCKETS.length + 1), sum: 0, count: 0 };
+      this.series.set(key, s);
+    }
+    let b = 0;
+    while (b < REQUEST_BUCKETS.length && seconds > REQUEST_BUCKETS[b]!) b++;
+    s.buckets[b]!++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  get(): Promise<{ name: string; help: string; type: 'histogram'; values: MetricValueWithName<string>[]; aggregator: 'sum' }> {
+    const values: MetricValueWithName<string>[] = [];
+    for (const s of this.series.values()) {
+      let acc = 0;
+      REQUEST_BUCKETS.forEach((le, b) => {
+        acc += s.buckets[b]!;
+        values.push({ labels: { ...s.labels, le }, value: acc, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` });
+    }
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
 }
 
 type Labeled<T extends string> = readonly [Readonly<Record<T, string>>, number];
@@ -116,13 +174,11 @@ function appMetrics(core: LogServer): AppMetrics {
     },
   );
 
-  const requests = new Histogram({
-    name: `${PREFIX}http_request_duration_seconds`,
-    help: `Time to answer an HTTP request, by method, route template ("${UNMATCHED}" when no route matched) and status code; refused requests (401, 413, 415, 429, 503) included.`,
-    labelNames: ['method', 'route', 'status_code'],
-    buckets: REQUEST_BUCKETS,
-    registers: [registry],
-  });
+  const requests = new RequestDurations(
+    `${PREFIX}http_request_duration_seconds`,
+    `Time to answer an HTTP request, by method, route template ("${UNMATCHED}" when no route matched) and status code; refused requests (401, 413, 415, 429, 503) included.`,
+  );
+  registry.registerMetric(requests as unknown as Metric);
 
   lazyGauge(registry, `${PREFIX}buffer_logs`, 'Logs held in the in-memory ring buffer.', [], () => [[{}, core.store.size]]);
   lazyGauge(registry, `${PREFIX}buffer_capacity_logs`, 'Logs the in-memory ring buffer holds at most (storage.max_logs).', [], () => [[{}, core.store.capacity]]);
@@ -190,7 +246,7 @@ function appMetrics(core: LogServer): AppMetrics {
   return {
     registry,
     request(method, route, status, ms) {
-      requests.observe({ method, route, status_code: status }, ms / 1000);
+      requests.observe(method, route, status, ms / 1000);
     },
     close() {
       stopObserving();

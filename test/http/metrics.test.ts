@@ -103,6 +103,14 @@ function countOf(families: Families, name: string, labels: Record<string, string
   if (count === undefined) return 0;
   const inf = histogramSamples(families, `${name}_bucket`).find((s) => sameLabels(s, { ...labels, le: '+Inf' }));
   assert.equal(inf?.value, count.value, 'the +Inf bucket holds every observation');
+  const buckets = histogramSamples(families, `${name}_bucket`)
+    .filter((s) => s.labels?.le !== '+Inf' && sameLabels({ ...s, labels: Object.fromEntries(Object.entries(s.labels ?? {}).filter(([k]) => k !== 'le')) }, labels))
+    .map((s) => [Number(s.labels!.le), Number(s.value)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  assert.ok(buckets.length > 0, 'every finite bucket is listed');
+  buckets.forEach(([le, value], i) => {
+    assert.ok(value >= (buckets[i - 1]?.[1] ?? 0) && value <= Number(count.value), `bucket le=${le} is cumulative (${value})`);
+  });
   return Number(count.value);
 }
 
