@@ -210,7 +210,7 @@ export class LogStore implements LogSink {
         continue;
       }
       const at = spans === undefined ? -1 : origin!.items[j]! * SPAN_INTS;
-      if (at >= 0 && spans![at]! >= 0) this.copyIn(slot, origin!.bytes, spans!, at, 0);
+      if (at >= 0 && spans![at]! >= 0) this.copyIn(slot, origin!.bytes, spans!, at);
       else this.encode(slot, log);
       this.segOf[slot] = this.currentSeq;
       this.current!.live++;
@@ -218,15 +218,15 @@ export class LogStore implements LogSink {
     if (whole !== undefined && --whole.live === 0 && wholeSeq !== this.currentSeq) this.drop(wholeSeq, whole);
   }
 
-  /** Copies the log at `spans[at..]` in `src` into the current segment; `shift` is added to every span (a body inside a segment). */
-  private copyIn(slot: number, src: Buffer, spans: Int32Array, at: number, shift: number): void {
-    const start = spans[at]! + shift;
-    const end = spans[at + 1]! + shift;
+  /** Copies the log at `spans[at..]` in `src` into the current segment. */
+  private copyIn(slot: number, src: Buffer, spans: Int32Array, at: number): void {
+    const start = spans[at]!;
+    const end = spans[at + 1]!;
     this.offsets[slot] = this.place(src, start, end);
     this.lengths[slot] = end - start;
     const m = spans[at + 2]!;
-    this.msgStarts[slot] = m < 0 ? -1 : m + shift - start;
-    this.msgEnds[slot] = m < 0 ? -1 : spans[at + 3]! + shift - start;
+    this.msgStarts[slot] = m < 0 ? -1 : m - start;
+    this.msgEnds[slot] = m < 0 ? -1 : spans[at + 3]! - start;
   }
 
   /**

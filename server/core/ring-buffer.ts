@@ -40,21 +40,6 @@ export class RingBuffer<T> {
     return this.at(this.count - 1);
   }
 
-  /** Removes every item matching `predicate`, keeping order; returns how many went. O(size). */
-  removeWhere(predicate: (item: T) => boolean): number {
-    let write = 0;
-    const kept = this.count;
-    for (let read = 0; read < kept; read++) {
-      const item = this.at(read) as T;
-      if (predicate(item)) continue;
-      this.items[(this.head + write) % this.capacity] = item;
-      write++;
-    }
-    for (let i = write; i < kept; i++) this.items[(this.head + i) % this.capacity] = undefined;
-    this.count = write;
-    return kept - write;
-  }
-
   clear(): void {
     this.items = new Array<T | undefined>(this.capacity);
     this.head = 0;

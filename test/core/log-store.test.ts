@@ -236,6 +236,31 @@ describe('LogStore other operations', () => {
     assert.deepEqual(ids(store.query(q()).logs), [6, 4, 2]);
   });
 
+  test('removal after the ring has wrapped keeps order, and later appends still evict oldest first', () => {
+    const store = new LogStore(5);
+    for (let id = 1; id <= 13; id++) store.append([mk(id, { ts: id === 10 || id === 12 ? T0 - 1 : T0 + id })]); // holds 9..13, head mid-array
+    assert.deepEqual(ids(store.recent(5)), [13, 12, 11, 10, 9]);
+    assert.equal(store.deleteBefore(T0), 2);
+    assert.deepEqual(ids(store.recent(5)), [13, 11, 9]);
+    store.append([mk(14), mk(15)]);
+    assert.deepEqual(ids(store.recent(5)), [15, 14, 13, 11, 9]);
+    store.append([mk(16), mk(17)]);
+    assert.deepEqual(ids(store.recent(5)), [17, 16, 15, 14, 13]);
+    assert.equal(store.oldestId(), 13);
+  });
+
+  test('removing nothing and removing everything', () => {
+    const store = new LogStore(3);
+    for (let id = 1; id <= 5; id++) store.append([mk(id)]);
+    assert.equal(store.removeExpired(0, 0), 0);
+    assert.deepEqual(ids(store.recent(3)), [5, 4, 3]);
+    assert.equal(store.removeExpired(Number.MAX_SAFE_INTEGER, 0), 3);
+    assert.equal(store.size, 0);
+    assert.equal(store.oldestId(), undefined);
+    store.append([mk(6)]);
+    assert.deepEqual(ids(store.recent(3)), [6]);
+  });
+
   test('recent(n) returns the n newest, newest first', () => {
     const store = new LogStore(4);
     for (let id = 1; id <= 6; id++) store.append([mk(id)]);

@@ -78,45 +78,6 @@ describe('RingBuffer', () => {
     assert.equal(evicted[evicted.length - 1], 992);
   });
 
-  test('removeWhere removes matches, keeps order, returns the count', () => {
-    const rb = new RingBuffer<number>(10);
-    for (let i = 1; i <= 8; i++) rb.push(i);
-    assert.equal(rb.removeWhere((n) => n % 2 === 0), 4);
-    assert.deepEqual(contents(rb), [1, 3, 5, 7]);
-    assert.equal(rb.size, 4);
-    assert.equal(rb.newest(), 7);
-    assert.equal(rb.at(4), undefined);
-    // Further pushes land after the survivors.
-    rb.push(9);
-    assert.deepEqual(contents(rb), [1, 3, 5, 7, 9]);
-  });
-
-  test('removeWhere after wraparound keeps order, and later pushes still evict oldest first', () => {
-    const rb = new RingBuffer<number>(5);
-    for (let i = 1; i <= 13; i++) rb.push(i); // holds 9..13, head in the middle of the array
-    assert.deepEqual(contents(rb), [9, 10, 11, 12, 13]);
-    assert.equal(rb.removeWhere((n) => n === 10 || n === 12), 2);
-    assert.deepEqual(contents(rb), [9, 11, 13]);
-    assert.equal(rb.push(14), undefined);
-    assert.equal(rb.push(15), undefined);
-    assert.deepEqual(contents(rb), [9, 11, 13, 14, 15]);
-    assert.equal(rb.push(16), 9);
-    assert.equal(rb.push(17), 11);
-    assert.deepEqual(contents(rb), [13, 14, 15, 16, 17]);
-  });
-
-  test('removeWhere of nothing and of everything', () => {
-    const rb = new RingBuffer<number>(3);
-    for (let i = 1; i <= 5; i++) rb.push(i);
-    assert.equal(rb.removeWhere(() => false), 0);
-    assert.deepEqual(contents(rb), [3, 4, 5]);
-    assert.equal(rb.removeWhere(() => true), 3);
-    assert.equal(rb.size, 0);
-    assert.equal(rb.newest(), undefined);
-    rb.push(6);
-    assert.deepEqual(contents(rb), [6]);
-  });
-
   test('clear empties the buffer and it is reusable', () => {
     const rb = new RingBuffer<number>(3);
     for (let i = 1; i <= 5; i++) rb.push(i);
