@@ -4,7 +4,7 @@
  * every figure beside a baseline measured in the same run with the same tool, bodies and
  * connections. Prints two tables and writes bench/results/<date>.json (and --json FILE).
  *
- *   npm run bench [-- --seconds 10] [--warmup 2] [--only SUBSTRING]... [--json FILE] [--stored 1000000]
+ *   npm run bench [-- --seconds 10] [--warmup 2] [--rounds 3] [--only SUBSTRING]... [--json FILE] [--stored 1000000]
  *
  * BENCHMARKS.md explains the scenarios, the baselines and how to read the tables.
  */
@@ -26,12 +26,14 @@ interface Options {
   only: string[];
   json: string | undefined;
   stored: number;
+  /** Alternating rounds of a throughput baseline and the scenarios compared with it. */
+  rounds: number;
   /** Folder for a CPU profile of every server started (node --cpu-prof), one subfolder per server. */
   profile: string | undefined;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { seconds: 10, warmup: 2, only: [], json: undefined, stored: 1_000_000, profile: undefined };
+  const o: Options = { seconds: 10, warmup: 2, only: [], json: undefined, stored: 1_000_000, rounds: 3, profile: undefined };
   const number = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag} needs a number ≥ ${min}`);
@@ -43,6 +45,7 @@ function parseOptions(argv: readonly string[]): Options {
     if (a === '--seconds') o.seconds = number(a, v, 1);
     else if (a === '--warmup') o.warmup = number(a, v, 0);
     else if (a === '--stored') o.stored = Math.floor(number(a, v, 2000));
+    else if (a === '--rounds') o.rounds = Math.floor(number(a, v, 1));
     else if (a === '--only') {
       if (!v) throw new Error('--only needs a substring of a scenario name');
       o.only.push(v.trim().toLowerCase());
@@ -54,8 +57,10 @@ function parseOptions(argv: readonly string[]): Options {
     }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench [-- --seconds N] [--warmup N] [--only SUBSTRING]... [--json FILE] [--stored N] [--profile DIR]\n' +
-          '  --seconds  measured seconds per load run (10)\n  --warmup   warm-up seconds before each (2)\n' +
+        'npm run bench [-- --seconds N] [--warmup N] [--rounds N] [--only SUBSTRING]... [--json FILE] [--stored N] [--profile DIR]\n' +
+          '  --seconds  measured seconds per load run (10); ingest runs alternate with their baseline in rounds of half that\n' +
+          '  --warmup   warm-up seconds before the first run on each server (2)\n' +
+          '  --rounds   alternating rounds of each ingest baseline and its scenarios (3); the ratio is their median\n' +
           '  --only     run only scenarios whose name contains this (case-insensitive); repeat for more\n' +
           '  --json     also write the results here\n  --stored   logs in the full buffer and the start-up database (1000000)\n' +
           '  --profile  CPU-profile every server started into DIR/<server name>/ (summarize with npm run bench:profile -- DIR/<name>)\n',
@@ -115,6 +120,8 @@ interface Row {
   baselineValue?: number;
   ratio?: number;
   ratioOf?: string;
+  /** Lowest and highest ratio of the alternating rounds, when the ratio is their median. */
+  ratioRange?: [number, number];
   target?: string;
   met?: boolean;
   details?: Record<string, unknown>;
@@ -149,6 +156,10 @@ async function attempt<T>(name: string, fn: () => Promise<T>): Promise<T | undef
   }
 }
 
+function loadDetails(r: LoadResult): Record<string, unknown> {
+  return { requests: r.requests, seconds: r.seconds, connections: r.connections, maxMs: r.max, bytesPerSec: r.bytesPerSec };
+}
+
 function loadRow(name: string, r: LoadResult, extra: Partial<Row> = {}): Row {
   return add({
     table: 'load',
@@ -161,7 +172,7 @@ function loadRow(name: string, r: LoadResult, extra: Partial<Row> = {}): Row {
     ...(r.serverOther === null ? {} : { serverOther: r.serverOther }),
     ...(r.loadCpu === null ? {} : { loadCpu: r.loadCpu }),
     ...(r.loadOther === null ? {} : { loadOther: r.loadOther }),
-    details: { requests: r.requests, seconds: r.seconds, connections: r.connections, maxMs: r.max, bytesPerSec: r.bytesPerSec },
+    details: loadDetails(r),
     ...extra,
   });
 }
@@ -174,22 +185,6 @@ let serial = 0;
 
 function spec(name: string, target: { url: string; pid: number }, s: Partial<LoadSpec> & Pick<LoadSpec, 'path' | 'method' | 'expectStatus'>): LoadSpec {
   return { name, url: target.url, pid: target.pid, connections: s.method === 'POST' ? POST_CONNECTIONS : GET_CONNECTIONS, seconds: opts.seconds, warmupSeconds: opts.warmup, ...s };
-}
-
-/** A fresh server for one scenario: in memory, or durable with its own new database file (deleted afterwards). */
-async function withServer<T>(durable: boolean, fn: (s: RunningServer) => Promise<T>): Promise<T> {
-  const db = join(dir, `s${++serial}.db`);
-  const server = await startServer({
-    name: `s${serial}`,
-    dir,
-    config: durable ? serverConfig({ persistence: true, path: db }) : serverConfig({ persistence: false }),
-  });
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-    for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
-  }
 }
 
 async function withBare<T>(fn: (b: BareServer) => Promise<T>): Promise<T> {
@@ -214,6 +209,85 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** A scenario measured in alternating rounds with its baseline: its name, and one measured run on its own server. */
+interface Contender {
+  name: string;
+  durable: boolean;
+  run: (server: RunningServer, warmupSeconds: number) => Promise<LoadResult>;
+}
+
+/** The run whose figure is the median of the rounds (the lower middle of an even count), so a row's figures all come from one real run. */
+function medianRun<T>(runs: readonly T[], figure: (t: T) => number): T {
+  return [...runs].sort((a, b) => figure(a) - figure(b))[(runs.length - 1) >> 1]!;
+}
+
+/**
+ * Measures a baseline and the scenarios compared with it in `opts.rounds` alternating rounds
+ * (baseline, each scenario, baseline, ...), every server started once and kept warm, each
+ * measured run `roundSeconds` long. Each round gives a ratio of runs seconds apart; the row's
+ * ratio is their median, and their range is shown beside it. A single figure on this kind of
+ * machine moves by 20-30 % within minutes, so a ratio of two runs taken once each, one after
+ * the other, can land anywhere in that range.
+ */
+async function alternate<B>(
+  baseline: { name: string; run: (warmupSeconds: number) => Promise<B>; figure: (b: B) => number; row: (b: B) => void },
+  contenders: readonly Contender[],
+  figure: (r: LoadResult) => number,
+  row: (c: Contender, r: LoadResult, ratio: { median: number; low: number; high: number; rounds: number[] } | undefined, runs: LoadResult[]) => void,
+): Promise<void> {
+  const servers = new Map<Contender, RunningServer>();
+  const dbs: string[] = [];
+  try {
+    for (const c of contenders) {
+      const db = join(dir, `s${++serial}.db`);
+      dbs.push(db);
+      const server = await attempt(c.name, () =>
+        startServer({ name: `s${serial}`, dir, config: c.durable ? serverConfig({ persistence: true, path: db }) : serverConfig({ persistence: false }) }),
+      );
+      if (server) servers.set(c, server);
+    }
+    const base: (B | undefined)[] = [];
+    const runs = new Map<Contender, (LoadResult | undefined)[]>(contenders.map((c) => [c, []]));
+    let baseFailed = false;
+    for (let round = 0; round < opts.rounds; round++) {
+      const warmup = round === 0 ? opts.warmup : 0;
+      base.push(baseFailed ? undefined : await attempt(baseline.name, () => baseline.run(warmup)));
+      if (base[round] === undefined) baseFailed = true;
+      for (const [c, server] of servers) {
+        const r = await attempt(c.name, () => c.run(server, warmup));
+        runs.get(c)!.push(r);
+        if (r === undefined) servers.delete(c);
+      }
+      progress(`round ${round + 1} of ${opts.rounds}: ${[baseline.name, ...contenders.map((c) => c.name)].join(', ')}`);
+    }
+    const baseRuns = base.filter((b): b is B => b !== undefined);
+    if (baseRuns.length === opts.rounds) baseline.row(medianRun(baseRuns, baseline.figure));
+    for (const c of contenders) {
+      const mine = runs.get(c)!;
+      if (mine.length < opts.rounds || mine.some((r) => r === undefined)) continue;
+      const done = mine as LoadResult[];
+      const ratios = baseRuns.length === opts.rounds ? done.map((r, i) => figure(r) / baseline.figure(baseRuns[i]!)) : undefined;
+      const ratio = ratios && { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios), rounds: ratios };
+      row(c, medianRun(done, figure), ratio, done);
+    }
+  } finally {
+    for (const server of servers.values()) await server.stop();
+    for (const db of dbs) for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+  }
+}
+
+/** Seconds of each measured run of an alternating round: half of --seconds, so three rounds take 1.5 times one run. */
+const roundSeconds = (): number => Math.max(1, opts.seconds / 2);
+
+function ratioFields(ratio: { median: number; low: number; high: number; rounds: number[] } | undefined, of: string): Partial<Row> {
+  return ratio === undefined ? {} : { ratio: ratio.median, ratioOf: of, ratioRange: [ratio.low, ratio.high] };
+}
+
+/** Each round's figure and ratio, for the results file. */
+function roundDetails(runs: readonly LoadResult[], figure: (r: LoadResult) => number, ratio: { rounds: number[] } | undefined): Record<string, unknown> {
+  return { rounds: runs.map((r, i) => ({ figure: figure(r), p99: r.p99, ...(ratio ? { ratio: ratio.rounds[i] } : {}) })) };
+}
+
 // ---------------------------------------------------------------- phases
 
 const data: Record<string, unknown> = {};
@@ -224,18 +298,29 @@ async function singleLog(): Promise<void> {
   const bodies = singleBodies(1000);
   data.single = { bodies: bodies.bodies.length, bytesPerLog: bodies.bytesPerLog };
   const BARE = 'bare route, POST one log';
-  const bare = await attempt(BARE, () => withBare((b) => measure(spec(BARE, b, ingest(bodies)))));
-  if (bare) loadRow(BARE, bare);
-  for (const name of wanted) {
-    const durable = name === NAMES.singleDur;
-    const r = await attempt(name, () => withServer(durable, (s) => measure(spec(name, s, ingest(bodies)))));
-    if (!r) continue;
-    const ratio = bare ? r.rps / bare.rps : undefined;
-    loadRow(name, r, {
-      baseline: BARE,
-      ...(ratio === undefined ? {} : { ratio, ratioOf: 'req/s' }),
-      ...(durable ? {} : { target: '≥ 0.80 × baseline req/s', ...(ratio === undefined ? {} : { met: ratio >= 0.8 }) }),
-    });
+  const seconds = roundSeconds();
+  const bare = await attempt(BARE, () => startBare(BODY_LIMIT));
+  if (!bare) return;
+  try {
+    const rps = (r: LoadResult): number => r.rps;
+    await alternate(
+      { name: BARE, run: (warmupSeconds) => measure({ ...spec(BARE, bare, ingest(bodies)), seconds, warmupSeconds }), figure: rps, row: (b) => loadRow(BARE, b) },
+      wanted.map((name) => ({
+        name,
+        durable: name === NAMES.singleDur,
+        run: (s: RunningServer, warmupSeconds: number) => measure({ ...spec(name, s, ingest(bodies)), seconds, warmupSeconds }),
+      })),
+      rps,
+      (c, r, ratio, runs) =>
+        loadRow(c.name, r, {
+          baseline: BARE,
+          ...ratioFields(ratio, 'req/s'),
+          ...(c.durable ? {} : { target: '≥ 0.80 × baseline req/s', ...(ratio === undefined ? {} : { met: ratio.median >= 0.8 }) }),
+          details: { ...loadDetails(r), ...roundDetails(runs, rps, ratio) },
+        }),
+    );
+  } finally {
+    await bare.stop();
   }
 }
 
@@ -250,34 +335,43 @@ async function batches(): Promise<void> {
       if (wanted.length === 0) continue;
       batchData[set.label] = { bodies: set.bodies.length, bytesPerLog: set.bytesPerLog };
       const BASE = `JSON.parse ${set.label}`;
-      const parse = await attempt(BASE, () => jsonParseRate(dir, set, opts.seconds, Math.min(opts.warmup, 1)));
-      if (parse) {
-        add({
-          table: 'load',
+      const seconds = roundSeconds();
+      const logs = (r: LoadResult): number => r.logsPerSec!;
+      await alternate(
+        {
           name: BASE,
-          logsPerSec: parse.logsPerSec,
-          rps: parse.logsPerSec / perBody,
-          serverCpu: parse.cpuShare,
-          serverOther: Math.max(0, 1 - parse.cpuShare),
-          details: { bytesPerSec: parse.bytesPerSec, bodiesPerSec: parse.logsPerSec / perBody },
-        });
-      }
-      for (const name of wanted) {
-        const durable = name.endsWith('durable');
-        const r = await attempt(name, () => withServer(durable, (s) => measure(spec(name, s, ingest(set)))));
-        if (!r) continue;
-        const logs = r.logsPerSec!;
-        const ratio = parse ? logs / parse.logsPerSec : undefined;
-        const row: Partial<Row> = { baseline: BASE, ...(ratio === undefined ? {} : { ratio, ratioOf: 'logs/s' }) };
-        if (perBody === 1000 && !durable) {
-          row.target = '≥ 400,000 logs/s and ≥ 0.50 × baseline';
-          if (ratio !== undefined) row.met = logs >= 400_000 && ratio >= 0.5;
-        } else if (perBody === 1000 && durable) {
-          row.target = '≥ 250,000 logs/s';
-          row.met = logs >= 250_000;
-        }
-        loadRow(name, r, row);
-      }
+          // A fresh child each round, so each gets its own short warm-up.
+          run: () => jsonParseRate(dir, set, seconds, Math.min(opts.warmup, 1)),
+          figure: (p) => p.logsPerSec,
+          row: (parse) =>
+            add({
+              table: 'load',
+              name: BASE,
+              logsPerSec: parse.logsPerSec,
+              rps: parse.logsPerSec / perBody,
+              serverCpu: parse.cpuShare,
+              serverOther: Math.max(0, 1 - parse.cpuShare),
+              details: { bytesPerSec: parse.bytesPerSec, bodiesPerSec: parse.logsPerSec / perBody },
+            }),
+        },
+        wanted.map((name) => ({
+          name,
+          durable: name.endsWith('durable'),
+          run: (s: RunningServer, warmupSeconds: number) => measure({ ...spec(name, s, ingest(set)), seconds, warmupSeconds }),
+        })),
+        logs,
+        (c, r, ratio, runs) => {
+          const row: Partial<Row> = { baseline: BASE, ...ratioFields(ratio, 'logs/s'), details: { ...loadDetails(r), ...roundDetails(runs, logs, ratio) } };
+          if (perBody === 1000 && !c.durable) {
+            row.target = '≥ 400,000 logs/s and ≥ 0.50 × baseline';
+            if (ratio !== undefined) row.met = r.logsPerSec! >= 400_000 && ratio.median >= 0.5;
+          } else if (perBody === 1000 && c.durable) {
+            row.target = '≥ 250,000 logs/s';
+            row.met = r.logsPerSec! >= 250_000;
+          }
+          loadRow(c.name, r, row);
+        },
+      );
     }
   }
 }
@@ -409,7 +503,10 @@ const cpuText = (own: number | undefined, other: number | undefined): string =>
 const ms = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(2));
 const int = (x: number | undefined): string => (x === undefined ? '—' : n(Math.round(x)));
 const metText = (r: Row): string => (r.met === undefined ? '—' : r.met ? 'yes' : 'NO');
-const ratioText = (r: Row): string => (r.ratio === undefined ? '—' : `${r.ratio.toFixed(2)} (${r.ratioOf})`);
+const ratioText = (r: Row): string =>
+  r.ratio === undefined
+    ? '—'
+    : `${r.ratio.toFixed(2)} (${r.ratioOf}${r.ratioRange ? `; ${r.ratioRange[0].toFixed(2)}-${r.ratioRange[1].toFixed(2)}` : ''})`;
 
 function tables(): string {
   const load = rows.filter((r) => r.table === 'load');
@@ -497,7 +594,7 @@ const totalSeconds = (performance.now() - t0) / 1000;
 const header = [
   `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB RAM, Node ${machine.node}, ${machine.platform}`,
   `pinning: ${machine.pinning}`,
-  `runs: ${opts.warmup} s warm-up + ${opts.seconds} s measured; ${POST_CONNECTIONS} connections for ingest, ${GET_CONNECTIONS} for reads; ${n(N)} logs for the full buffer and database`,
+  `runs: ${opts.warmup} s warm-up + ${opts.seconds} s measured; ingest: ${opts.rounds} rounds of ${roundSeconds()} s alternating with the baseline, ratio = median; ${POST_CONNECTIONS} connections for ingest, ${GET_CONNECTIONS} for reads; ${n(N)} logs for the full buffer and database`,
 ];
 const sizes = [data.single && `single ${(data.single as { bytesPerLog: number }).bytesPerLog.toFixed(0)} B`, ...Object.entries(batchData).map(([k, v]) => `${k} ${v.bytesPerLog.toFixed(0)} B`)].filter(Boolean);
 if (sizes.length) header.push(`data: the simulator's generator, fixed seeds; mean bytes per log: ${sizes.join(', ')}`);
