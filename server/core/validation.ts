@@ -1,4 +1,4 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, _, type ErrorObject, type KeywordCxt, type ValidateFunction } from 'ajv/dist/2020.js';
 import { AppError } from './errors.js';
 import { parseRfc3339 } from './time.js';
 import type { LogInput } from './log.js';
@@ -89,21 +89,43 @@ export function compileBodyCheck<T>(schema: Record<string, unknown>): (value: un
   };
 }
 
-/** Compiles the log schema with the configured length caps substituted for its defaults. */
+/**
+ * Compiles the log schema with the configured length caps substituted for its defaults.
+ *
+ * With `codeUnits`, string lengths are measured with `.length` (UTF-16 code units) rather
+ * than by counting code points, which walks the string: `maxLength` becomes `maxCodeUnits`,
+ * and a `minLength` of 0 or 1 (where the two counts agree) `minCodeUnits`. A string never has
+ * fewer code units than code points, so such a validator refuses nothing the schema accepts
+ * but a string of characters beyond U+FFFF that fits its limit only by code points.
+ */
 export function compileLogSchema(
   schema: Record<string, unknown>,
   limits: FieldLimits,
   parseTime: (text: string) => number = parseRfc3339,
   allErrors = true,
+  codeUnits = false,
 ): ValidateFunction<LogInput> {
   const copy = structuredClone(schema) as { properties: Record<string, Record<string, unknown>> };
   for (const prop of Object.values(copy.properties)) {
     const limitKey = prop['x-limit'] as keyof FieldLimits | undefined;
-    if (limitKey === undefined) continue;
-    const keyword = 'maxProperties' in prop ? 'maxProperties' : 'maxLength';
-    prop[keyword] = limits[limitKey];
+    if (limitKey !== undefined) prop['maxProperties' in prop ? 'maxProperties' : 'maxLength'] = limits[limitKey];
+    if (!codeUnits) continue;
+    if (typeof prop.maxLength === 'number') {
+      prop.maxCodeUnits = prop.maxLength;
+      delete prop.maxLength;
+    }
+    if (typeof prop.minLength === 'number' && prop.minLength <= 1) {
+      prop.minCodeUnits = prop.minLength;
+      delete prop.minLength;
+    }
   }
   const ajv = new Ajv2020({ allErrors, strict: true, verbose: allErrors, keywords: ['x-limit'] });
+  for (const [keyword, test] of [
+    ['maxCodeUnits', (cxt: KeywordCxt) => _`${cxt.data}.length > ${cxt.schema as number}`],
+    ['minCodeUnits', (cxt: KeywordCxt) => _`${cxt.data}.length < ${cxt.schema as number}`],
+  ] as const) {
+    ajv.addKeyword({ keyword, type: 'string', schemaType: 'number', code: (cxt) => cxt.fail(test(cxt)) });
+  }
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => !Number.isNaN(parseTime(s)) });
   return ajv.compile<LogInput>(copy);
 }
@@ -146,7 +168,9 @@ const TEXT_FIELDS = ['service', 'message', 'user_id'] as const;
  *
  * Two validators come from the one schema: a quick one that stops at the first failure, run
  * on every log, and one that collects every failure with its details, run only on a log the
- * quick one refused, to say everything that is wrong with it.
+ * quick one refused, to say everything that is wrong with it. The quick one measures string
+ * lengths with `.length` (counting code points cost ~6 % of batch ingest); the few strings
+ * only code points fit in are refused by it and accepted by the thorough one.
  */
 export class LogValidator {
   private readonly quick: ValidateFunction<LogInput>;
@@ -162,7 +186,7 @@ export class LogValidator {
       this.lastMs = parseRfc3339(text);
       return this.lastMs;
     };
-    this.quick = compileLogSchema(schema, limits, remember, false);
+    this.quick = compileLogSchema(schema, limits, remember, false, true);
     this.thorough = compileLogSchema(schema, limits, parseRfc3339, true);
     this.maxDepth = limits.max_metadata_depth;
   }
@@ -178,8 +202,7 @@ export class LogValidator {
    * nothing for a valid log: it runs once per ingested log.
    */
   validate(value: unknown): number | Problem[] {
-    if (!this.quick(value)) {
-      this.thorough(value);
+    if (!this.quick(value) && !this.thorough(value)) {
       return this.thorough.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) }));
     }
     for (const field of TEXT_FIELDS) {

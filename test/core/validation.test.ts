@@ -133,6 +133,16 @@ describe('LogValidator', () => {
     assert.deepEqual(messages(valid({ message: 'm'.repeat(21) })), ["'message' is longer than the limit of 20 characters"]);
   });
 
+  test('maxLength counts a character beyond U+FFFF as one, though it is two UTF-16 code units', () => {
+    // The quick validator measures .length and refuses these; the thorough one counts code points and accepts them.
+    const atLimit = valid({ service: '🙂'.repeat(10), user_id: '🙂'.repeat(8), message: `${'🙂'.repeat(19)}x` });
+    const verdict = validator.check(atLimit);
+    assert.equal(verdict.ok, true);
+    if (verdict.ok) assert.equal(verdict.ts, Date.parse(atLimit.timestamp as string));
+    assert.deepEqual(messages(valid({ service: '🙂'.repeat(11) })), ["'service' is longer than the limit of 10 characters"]);
+    assert.deepEqual(messages(valid({ message: `${'🙂'.repeat(20)}x` })), ["'message' is longer than the limit of 20 characters"]);
+  });
+
   test('maxLength: the default limits come from the schema defaults when configured so', () => {
     const def = new LogValidator(loadSchema('log.schema.json'), DEFAULTS.limits);
     assert.equal(def.check(valid({ service: 's'.repeat(128) })).ok, true);
