@@ -1,5 +1,5 @@
 import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
-import { bump, topN, type KeyCap } from './key-cap.js';
+import { bump, topN } from './key-cap.js';
 import { MINUTE_MS, minuteKey, minuteOf, type Clock } from './time.js';
 
 export interface ServiceCount {
@@ -85,8 +85,6 @@ export interface AnalyticsOptions {
   maxBuckets: number;
   /** How far ahead of the clock an event time may be and still be counted in a bucket. */
   futureSkewMs: number;
-  services: KeyCap;
-  users: KeyCap;
   now: Clock;
 }
 
@@ -132,15 +130,15 @@ export class Analytics implements LogSink {
       const error = isErrorLevel(log.level);
       if (error) bucket.errors++;
       bucket.levels[levelIndex(log.level)]!++;
-      const service = this.options.services.keyOf(log.service);
+      const service = log.serviceKey;
       const sc = bucket.services.get(service);
       if (sc === undefined) bucket.services.set(service, { total: 1, errors: error ? 1 : 0 });
       else {
         sc.total++;
         if (error) sc.errors++;
       }
-      if (log.userId !== undefined) {
-        const user = this.options.users.keyOf(log.userId);
+      const user = log.userKey;
+      if (user !== undefined) {
         bump(bucket.users, user);
         for (const w of this.userWindows.values()) if (minute >= w.from && minute <= w.to) bump(w.counts, user);
       }

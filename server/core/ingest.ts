@@ -1,6 +1,6 @@
 import { AppError } from './errors.js';
 import { LEVELS, StoredLog, levelIndex, type BatchOrigin, type LogInput, type LogSink } from './log.js';
-import type { KeyCap } from './key-cap.js';
+import { OTHER, type KeyCap } from './key-cap.js';
 import { IngestCounts } from './metrics.js';
 import type { Clock } from './time.js';
 import type { RawBatch } from '../storage/log-repository.js';
@@ -126,19 +126,22 @@ export class IngestPipeline {
       validationStats.recordValid();
       if (positions !== undefined) positions[accepted.length] = index;
       const log = items[index] as LogInput;
-      accepted.push(
-        new StoredLog(
-          ++this.lastId,
-          ts,
-          log.timestamp,
-          LEVELS[levelIndex(log.level)]!,
-          services.admit(log.service),
-          log.message,
-          log.user_id === undefined ? undefined : users.admit(log.user_id),
-          log.metadata,
-          receivedAt,
-        ),
+      const serviceKey = services.admitKey(log.service);
+      const userKey = log.user_id === undefined ? undefined : users.admitKey(log.user_id);
+      const stored = new StoredLog(
+        ++this.lastId,
+        ts,
+        log.timestamp,
+        LEVELS[levelIndex(log.level)]!,
+        serviceKey === OTHER ? log.service : serviceKey,
+        log.message,
+        userKey === OTHER ? log.user_id : userKey,
+        log.metadata,
+        receivedAt,
       );
+      if (serviceKey === OTHER) stored.serviceKey = OTHER;
+      if (userKey === OTHER) stored.userKey = OTHER;
+      accepted.push(stored);
     }
     if (accepted.length > 0) {
       if (this.deps.journal) await this.deps.journal.append(accepted, rejected.length === 0 ? ctx.raw : undefined);

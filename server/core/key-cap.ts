@@ -28,6 +28,21 @@ export class KeyCap {
     return key;
   }
 
+  /**
+   * `admit` for a value that also needs its counting key: the interned string when admitted
+   * (which is then also the key), else OTHER (and the caller keeps its own string).
+   */
+  admitKey(key: string): string {
+    const interned = this.known.get(key);
+    if (interned !== undefined) return interned;
+    if (this.known.size < this.cap) {
+      this.known.set(key, key);
+      return key;
+    }
+    this.folded++;
+    return OTHER;
+  }
+
   /** The map key to count `key` under: itself once admitted, OTHER otherwise. Never counts. */
   keyOf(key: string): string {
     return this.known.has(key) ? key : OTHER;

@@ -89,12 +89,10 @@ export class LogServer {
     this.services = new KeyCap(limits.max_services);
     this.users = new KeyCap(limits.max_users);
     this.store = new LogStore(config.storage.max_logs);
-    this.stats = new LogStats(this.services);
+    this.stats = new LogStats();
     this.analytics = new Analytics({
       maxBuckets: analytics.max_buckets,
       futureSkewMs: analytics.future_skew_seconds * 1000,
-      services: this.services,
-      users: this.users,
       now: this.now,
     });
     const logger = deps.logger ?? silentLogger;
@@ -107,7 +105,6 @@ export class LogServer {
       config: alerting,
       analytics: this.analytics,
       stats: this.stats,
-      services: this.services,
       now: this.now,
       notify: this.dispatcher.dispatch,
     });
@@ -158,7 +155,8 @@ export class LogServer {
     for (const log of repo.since(windowStart)) {
       // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
       if (log.ts > log.receivedAt + skewMs) continue;
-      if (log.userId !== undefined) this.users.admit(log.userId);
+      log.serviceKey = this.services.keyOf(log.service);
+      if (log.userId !== undefined && this.users.admitKey(log.userId) === OTHER) log.userKey = OTHER;
       chunk.push(log);
       if (chunk.length === 10_000) {
         this.analytics.append(chunk);

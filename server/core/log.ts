@@ -66,6 +66,15 @@ export interface LogInput {
 
 /** An accepted log. One fixed shape for every log so V8 keeps a single hidden class. */
 export class StoredLog {
+  /**
+   * The key this log is counted under by analytics, stats and alerts: its service, or OTHER
+   * when the service was refused by the cardinality cap (core/key-cap.ts). Set by whoever
+   * hands the log to those sinks (ingest, the start-up replay), so they need no lookup.
+   */
+  serviceKey: string;
+  /** The same for its user id. */
+  userKey: string | undefined;
+
   constructor(
     readonly id: number,
     /** Event time, epoch ms, parsed once at ingest. */
@@ -79,7 +88,10 @@ export class StoredLog {
     readonly metadata: Record<string, unknown> | undefined,
     /** Server receive time, epoch ms. */
     readonly receivedAt: number,
-  ) {}
+  ) {
+    this.serviceKey = service;
+    this.userKey = userId;
+  }
 }
 
 /** The JSON shape of a log in /api responses: what was sent, plus the id and receive time the server added. */

@@ -35,7 +35,7 @@ export function serviceHealth(
   const recent = analytics.serviceCounts(rules.windowMinutes);
   // No prototype: a service may be called __proto__.
   const out: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
-  for (const [service, lastSeen] of stats.lastSeenPerService) {
+  for (const [service, { lastSeen, count }] of stats.services) {
     const r = recent.get(service);
     const errorRate = r === undefined || r.total === 0 ? 0 : r.errors / r.total;
     let status: HealthStatus = 'healthy';
@@ -44,7 +44,7 @@ export function serviceHealth(
     out[service] = {
       status,
       last_seen: new Date(lastSeen).toISOString(),
-      log_count: stats.perService.get(service) ?? 0,
+      log_count: count,
       error_rate: Math.round(errorRate * 10_000) / 10_000,
     };
   }

@@ -1,28 +1,34 @@
 import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
-import { bump, type KeyCap } from './key-cap.js';
+
+/** One service's all-time counters. */
+export interface ServiceCounts {
+  count: number;
+  /** Latest event time seen (epoch ms). */
+  lastEvent: number;
+  /** Latest server receive time (epoch ms): liveness a client cannot fake. */
+  lastSeen: number;
+}
 
 /** All-time counters over every accepted log: answered from counters, never by a scan. */
 export class LogStats implements LogSink {
   total = 0;
   errors = 0;
   readonly perLevel: number[] = LEVELS.map(() => 0);
-  readonly perService = new Map<string, number>();
-  /** Latest event time seen per service (epoch ms). */
-  readonly lastEventPerService = new Map<string, number>();
-  /** Latest server receive time per service (epoch ms): liveness a client cannot fake. */
-  readonly lastSeenPerService = new Map<string, number>();
-
-  constructor(private readonly services: KeyCap) {}
+  /** Per service key (a service, or OTHER past the cap), in the order first seen: one lookup per log. */
+  readonly services = new Map<string, ServiceCounts>();
 
   append(logs: readonly StoredLog[]): void {
     for (const log of logs) {
       this.total++;
       if (isErrorLevel(log.level)) this.errors++;
       this.perLevel[levelIndex(log.level)]!++;
-      const service = this.services.keyOf(log.service);
-      bump(this.perService, service);
-      if (log.ts > (this.lastEventPerService.get(service) ?? -Infinity)) this.lastEventPerService.set(service, log.ts);
-      this.lastSeenPerService.set(service, log.receivedAt);
+      const c = this.services.get(log.serviceKey);
+      if (c === undefined) this.services.set(log.serviceKey, { count: 1, lastEvent: log.ts, lastSeen: log.receivedAt });
+      else {
+        c.count++;
+        if (log.ts > c.lastEvent) c.lastEvent = log.ts;
+        c.lastSeen = log.receivedAt;
+      }
     }
   }
 
@@ -31,9 +37,18 @@ export class LogStats implements LogSink {
     this.total += count;
     if (isErrorLevel(LEVELS[level]!)) this.errors += count;
     this.perLevel[level]! += count;
-    bump(this.perService, service, count);
-    if (lastTs > (this.lastEventPerService.get(service) ?? -Infinity)) this.lastEventPerService.set(service, lastTs);
-    if (lastReceived > (this.lastSeenPerService.get(service) ?? -Infinity)) this.lastSeenPerService.set(service, lastReceived);
+    const c = this.services.get(service);
+    if (c === undefined) this.services.set(service, { count, lastEvent: lastTs, lastSeen: lastReceived });
+    else {
+      c.count += count;
+      if (lastTs > c.lastEvent) c.lastEvent = lastTs;
+      if (lastReceived > c.lastSeen) c.lastSeen = lastReceived;
+    }
+  }
+
+  /** Logs per service key. */
+  countPerService(): Record<string, number> {
+    return Object.fromEntries([...this.services].map(([s, c]) => [s, c.count]));
   }
 
   levelCounts(): Record<string, number> {

@@ -160,9 +160,6 @@ export class ValidationStats {
   }
 }
 
-/** Fields stored as text: an unpaired surrogate there could not be stored and read back unchanged. */
-const TEXT_FIELDS = ['service', 'message', 'user_id'] as const;
-
 /**
  * Validates one candidate log and parses its timestamp (once) to epoch ms.
  *
@@ -199,17 +196,23 @@ export class LogValidator {
 
   /**
    * The event time (epoch ms) when `value` is a valid log, else every problem found. Allocates
-   * nothing for a valid log: it runs once per ingested log.
+   * nothing for a valid log: it runs once per ingested log. The fields stored as text (service,
+   * message, user_id) must also be well-formed: an unpaired surrogate could not be stored and
+   * read back unchanged.
    */
   validate(value: unknown): number | Problem[] {
     if (!this.quick(value) && !this.thorough(value)) {
       return this.thorough.errors!.map((e) => ({ keyword: e.keyword, message: describe(e) }));
     }
-    for (const field of TEXT_FIELDS) {
-      const text = value[field];
-      if (text !== undefined && !text.isWellFormed()) {
-        return [{ keyword: 'encoding', message: `'${field}' holds an unpaired UTF-16 surrogate, which is not valid Unicode; send valid UTF-8 text` }];
-      }
+    const malformed = !value.service.isWellFormed()
+      ? 'service'
+      : !value.message.isWellFormed()
+        ? 'message'
+        : value.user_id !== undefined && !value.user_id.isWellFormed()
+          ? 'user_id'
+          : undefined;
+    if (malformed !== undefined) {
+      return [{ keyword: 'encoding', message: `'${malformed}' holds an unpaired UTF-16 surrogate, which is not valid Unicode; send valid UTF-8 text` }];
     }
     if (value.metadata !== undefined && nestedDeeperThan(value.metadata, this.maxDepth)) {
       return [{ keyword: 'maxDepth', message: `'metadata' nests deeper than the limit of ${this.maxDepth} levels (limits.max_metadata_depth); flatten it` }];

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Analytics, round4 } from '../../server/core/analytics.js';
-import { KeyCap } from '../../server/core/key-cap.js';
+import { OTHER } from '../../server/core/key-cap.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { MINUTE_MS, minuteOf } from '../../server/core/time.js';
 import { ManualClock } from '../helpers.js';
@@ -21,17 +21,12 @@ function mk(ts: number, level: Level = 'INFO', service = 'svc-a', userId?: strin
 interface Setup {
   clock: ManualClock;
   analytics: Analytics;
-  services: KeyCap;
-  users: KeyCap;
 }
 
-function setup(opts: { maxServices?: number; maxUsers?: number; start?: number } = {}): Setup {
+function setup(opts: { start?: number } = {}): Setup {
   const clock = new ManualClock(opts.start ?? T0);
-  const services = new KeyCap(opts.maxServices ?? 100);
-  const users = new KeyCap(opts.maxUsers ?? 100);
-  for (const s of ['svc-a', 'svc-b', 'svc-c']) services.admit(s);
-  const analytics = new Analytics({ maxBuckets: MAX_BUCKETS, futureSkewMs: SKEW_MS, services, users, now: clock.now });
-  return { clock, analytics, services, users };
+  const analytics = new Analytics({ maxBuckets: MAX_BUCKETS, futureSkewMs: SKEW_MS, now: clock.now });
+  return { clock, analytics };
 }
 
 const at = (iso: string): number => Date.parse(iso);
@@ -157,9 +152,7 @@ describe('Analytics eviction as time advances', () => {
   });
 
   test('a reused slot starts from zero: stale data never leaks into a new minute', () => {
-    const { analytics, clock, users } = setup();
-    users.admit('u1');
-    users.admit('u2');
+    const { analytics, clock } = setup();
     analytics.append([mk(T0, 'ERROR', 'svc-a', 'u1'), mk(T0, 'ERROR', 'svc-b', 'u1')]);
     clock.advance(SLOTS * MINUTE_MS); // the current minute maps to the same slot as 14:30
     const now = clock.now();
@@ -273,8 +266,7 @@ describe('Analytics read side', () => {
   });
 
   test('topUsers over a window, largest first, limited to n', () => {
-    const { analytics, users } = setup();
-    for (const u of ['alice', 'bob', 'carol']) users.admit(u);
+    const { analytics } = setup();
     analytics.append([
       mk(at('2024-01-15T14:30:00Z'), 'INFO', 'svc-a', 'alice'),
       mk(at('2024-01-15T14:30:00Z'), 'INFO', 'svc-a', 'bob'),
@@ -294,16 +286,18 @@ describe('Analytics read side', () => {
     ]);
   });
 
-  test("service and user caps fold unadmitted values into 'other'", () => {
-    const { analytics, services, users } = setup({ maxServices: 3, maxUsers: 1 });
-    // svc-a, svc-b, svc-c are admitted by setup; the cap is now full.
-    assert.equal(services.admit('svc-d'), 'svc-d');
-    assert.equal(services.folded, 1);
-    users.admit('u1');
+  test("logs are counted under their service and user keys: 'other' for values past the caps", () => {
+    const { analytics } = setup();
+    // What ingest sets when the service cap is full after svc-a and the user cap after u1.
+    const folded = (log: StoredLog, service: boolean, user: boolean): StoredLog => {
+      if (service) log.serviceKey = OTHER;
+      if (user) log.userKey = OTHER;
+      return log;
+    };
     analytics.append([
-      mk(T0, 'ERROR', 'svc-d', 'u1'),
-      mk(T0, 'INFO', 'svc-e', 'u2'),
-      mk(T0, 'INFO', 'svc-a', 'u3'),
+      folded(mk(T0, 'ERROR', 'svc-d', 'u1'), true, false),
+      folded(mk(T0, 'INFO', 'svc-e', 'u2'), true, true),
+      folded(mk(T0, 'INFO', 'svc-a', 'u3'), false, true),
     ]);
     assert.deepEqual(Object.fromEntries(analytics.serviceCounts(1)), {
       other: { total: 2, errors: 1 },

@@ -164,7 +164,7 @@ describe('IngestPipeline', () => {
       services: { tracked: 2, cap: 2, folded: 3 },
       users: { tracked: 1, cap: 1, folded: 2 },
     });
-    assert.deepEqual(Object.fromEntries(core.stats.perService), { s1: 2, s2: 1, other: 3 });
+    assert.deepEqual(core.stats.countPerService(), { s1: 2, s2: 1, other: 3 });
     assert.deepEqual(Object.fromEntries(core.analytics.serviceCounts(2)), {
       s1: { total: 2, errors: 0 },
       s2: { total: 1, errors: 0 },

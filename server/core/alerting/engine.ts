@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Analytics, ServiceCount, ServiceWindow } from '../analytics.js';
-import type { KeyCap } from '../key-cap.js';
 import type { LogSink, StoredLog } from '../log.js';
 import { RingBuffer } from '../ring-buffer.js';
 import type { LogStats } from '../stats.js';
@@ -22,7 +21,6 @@ export interface AlertEngineDeps {
   config: AlertRulesConfig;
   analytics: Analytics;
   stats: LogStats;
-  services: KeyCap;
   now: Clock;
   /** Receives every notification; must not block (the dispatcher defers handler work). */
   notify: (notification: AlertNotification) => void;
@@ -109,14 +107,14 @@ export class AlertEngine implements LogSink {
   /** Evaluated on ingest, for the services this batch touched and for all services together. */
   append(logs: readonly StoredLog[]): void {
     const touched = new Set<string>();
-    for (const log of logs) touched.add(this.deps.services.keyOf(log.service));
+    for (const log of logs) touched.add(log.serviceKey);
     for (const service of touched) this.evaluateService(service);
     this.evaluateGlobal();
   }
 
   /** The scheduled check: every rule for every service, so silence and a sliding window are noticed without new logs. */
   checkAll(): void {
-    for (const service of this.deps.stats.lastSeenPerService.keys()) this.evaluateService(service);
+    for (const service of this.deps.stats.services.keys()) this.evaluateService(service);
     this.evaluateGlobal();
   }
 
@@ -159,7 +157,7 @@ export class AlertEngine implements LogSink {
   }
 
   private measureSilence(service: string): Measurement {
-    const lastSeen = this.deps.stats.lastSeenPerService.get(service);
+    const lastSeen = this.deps.stats.services.get(service)?.lastSeen;
     const threshold = this.deps.config.service_down_minutes * 60;
     const now = this.deps.now();
     const silentSeconds = lastSeen === undefined ? 0 : Math.floor((now - lastSeen) / 1000);

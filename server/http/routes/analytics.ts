@@ -29,9 +29,9 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
     const { stats } = core;
     return {
       total_logs: stats.total,
-      logs_per_service: Object.fromEntries(stats.perService),
+      logs_per_service: stats.countPerService(),
       logs_per_level: stats.levelCounts(),
-      last_log_per_service: Object.fromEntries([...stats.lastEventPerService].map(([s, ts]) => [s, new Date(ts).toISOString()])),
+      last_log_per_service: Object.fromEntries([...stats.services].map(([s, { lastEvent: ts }]) => [s, new Date(ts).toISOString()])),
       out_of_window: core.analytics.outOfWindow,
       cardinality: core.cardinality(),
     };

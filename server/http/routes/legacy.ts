@@ -86,9 +86,9 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
     refuseQuery(request.query as Record<string, string>);
     const { stats } = core;
     return {
-      logs_per_service: Object.fromEntries(stats.perService),
+      logs_per_service: stats.countPerService(),
       logs_per_severity: stats.levelCounts(),
-      last_log_per_service: Object.fromEntries([...stats.lastEventPerService].map(([s, ts]) => [s, toNaiveUtc(ts)])),
+      last_log_per_service: Object.fromEntries([...stats.services].map(([s, { lastEvent: ts }]) => [s, toNaiveUtc(ts)])),
     };
   });
 
