@@ -50,6 +50,20 @@ describe('KeyCap', () => {
     assert.equal(cap.size, 0);
   });
 
+  test('admitKey admits like admit and returns the counting key: the interned string, or OTHER past the cap', () => {
+    const cap = new KeyCap(2);
+    const first = ['svc', 'a'].join('-');
+    assert.equal(cap.admitKey(first), 'svc-a');
+    assert.equal(cap.admitKey('svc-b'), 'svc-b');
+    assert.equal(cap.admitKey(['svc', 'a'].join('-')), first);
+    assert.equal(cap.folded, 0);
+    assert.equal(cap.admitKey('svc-c'), OTHER);
+    assert.equal(cap.admitKey('svc-c'), OTHER);
+    assert.equal(cap.folded, 2, 'counted once per call, as admit does');
+    assert.equal(cap.keyOf('svc-c'), OTHER);
+    assert.equal(cap.size, 2);
+  });
+
   test('interns: admit returns the first admitted string for equal keys', () => {
     const cap = new KeyCap(5);
     const first = ['auth', 'service'].join('-');
