@@ -14,18 +14,12 @@ export class KeyCap {
   constructor(readonly cap: number) {}
 
   /**
-   * Called once per accepted log: admits `key` if there is room, counts a fold if not.
-   * Returns the interned string for an admitted key, `key` itself otherwise.
+   * Admits `key` if there is room, counts a fold if not (ingest calls it once per accepted
+   * log, through admitKey). Returns the interned string for an admitted key, `key` itself otherwise.
    */
   admit(key: string): string {
-    const interned = this.known.get(key);
-    if (interned !== undefined) return interned;
-    if (this.known.size < this.cap) {
-      this.known.set(key, key);
-      return key;
-    }
-    this.folded++;
-    return key;
+    const counted = this.admitKey(key);
+    return counted === OTHER ? key : counted;
   }
 
   /**
