@@ -31,7 +31,7 @@ const GROUPS: [string, RegExp][] = [
   ['idle (waiting for the network or a timer)', /^\(idle\) /],
   ['garbage collection', /^\(garbage collector\) /],
   ['bytes to text (Buffer#toString, UTF-8 check)', /^(toString|utf8Slice|latin1Slice|isUtf8|bodyText|bodyBytes) |^slice node:buffer/],
-  ['JSON.parse and the prototype-key check', /^(parseJsonText|parseJsonBytes|parseArrayInPieces|parseNdjson|parseNdjsonBytes|ndjsonLines|RegExp: __proto__.*|isBlank) |secure-json-parse/],
+  ['JSON.parse and the prototype-key check', /^(parseJsonText|parseJsonBytes|parseArrayInPieces|parseNdjson|parseNdjsonBytes|ndjsonLines|maySpellPoison|RegExp: __proto__.*|isBlank) |secure-json-parse/],
   ['validation (ajv, field checks)', /^(validate\d*|checkItem|ucs2length|nestedDeeperThan) |core\/validation/],
   ['timestamps', /core\/time/],
   ['ingest, counters, analytics, alerts', /server\/core\//],
