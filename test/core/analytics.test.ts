@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Analytics, round4 } from '../../server/core/analytics.js';
+import { Analytics, UserCounts, round4 } from '../../server/core/analytics.js';
 import { OTHER } from '../../server/core/key-cap.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { MINUTE_MS, minuteOf } from '../../server/core/time.js';
@@ -338,5 +338,18 @@ describe('Analytics top users: the running window agrees with summing the bucket
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('UserCounts', () => {
+  test('counts per user in first-seen order, and starts from nothing after clear', () => {
+    const c = new UserCounts();
+    for (const u of ['b', 'a', 'b', 'c', 'b', 'a']) c.add(u);
+    assert.deepEqual([...c], [['b', 3], ['a', 2], ['c', 1]]);
+    c.clear();
+    assert.deepEqual([...c], []);
+    c.add('c');
+    c.add('c');
+    assert.deepEqual([...c], [['c', 2]]);
   });
 });
