@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
 import type { LogView } from '../../server/core/log.js';
+import { recordRequests } from './support.js';
 
 /**
  * The OpenTelemetry JS SDK (LoggerProvider + OTLPLogExporter, which sends OTLP/JSON) against
@@ -62,27 +63,19 @@ interface Server {
 /** The real app (system clock, no persistence) on an ephemeral loopback port, recording every POST /v1/logs. */
 async function startServer(t: TestContext, overrides: Record<string, unknown> = {}): Promise<Server> {
   const app = await buildApp(testConfig(overrides));
-  const requests: SeenRequest[] = [];
-  const seen = new WeakMap<FastifyRequest, SeenRequest>();
-  app.addHook('onRequest', async (request) => {
-    if (request.method !== 'POST' || request.routeOptions.url !== '/v1/logs') return;
-    const entry: SeenRequest = {
-      contentType: request.headers['content-type'],
-      contentEncoding: request.headers['content-encoding'],
-      authorization: request.headers.authorization,
-    };
-    seen.set(request, entry);
-    requests.push(entry);
-  });
-  app.addHook('preHandler', async (request) => {
-    const entry = seen.get(request);
-    const body = request.body as { resourceLogs?: { scopeLogs?: { logRecords?: unknown[] }[] }[] };
-    if (entry !== undefined) entry.records = body.resourceLogs?.flatMap((r) => r.scopeLogs ?? []).reduce((n, s) => n + (s.logRecords?.length ?? 0), 0);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const entry = seen.get(request);
-    if (entry !== undefined) entry.status = reply.statusCode;
-  });
+  const { requests } = recordRequests<SeenRequest>(
+    app,
+    (request) =>
+      request.method !== 'POST' || request.routeOptions.url !== '/v1/logs'
+        ? undefined
+        : { contentType: request.headers['content-type'], contentEncoding: request.headers['content-encoding'], authorization: request.headers.authorization },
+    {
+      parsed: (entry, body) => {
+        const otlp = body as { resourceLogs?: { scopeLogs?: { logRecords?: unknown[] }[] }[] };
+        entry.records = otlp.resourceLogs?.flatMap((r) => r.scopeLogs ?? []).reduce((n, s) => n + (s.logRecords?.length ?? 0), 0);
+      },
+    },
+  );
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => app.close());
   return { app, url, requests };

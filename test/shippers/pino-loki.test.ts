@@ -6,10 +6,11 @@ import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { describe, test, type TestContext } from 'node:test';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import type { LogView } from '../../server/core/log.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
+import { recordRequests } from './support.js';
 
 /**
  * pino with the pino-loki transport (a worker thread posting Loki's JSON push) against the real
@@ -58,23 +59,14 @@ interface Server {
 /** The real app (system clock, no persistence) on 127.0.0.1, recording every push and its answer. */
 async function startServer(t: TestContext, overrides: Record<string, unknown> = {}): Promise<Server> {
   const app = await buildApp(testConfig(overrides));
-  const pushes: SeenPush[] = [];
-  const seen = new WeakMap<FastifyRequest, SeenPush>();
-  app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url !== PUSH) return;
-    const entry: SeenPush = {
-      contentType: request.headers['content-type'],
-      contentEncoding: request.headers['content-encoding'],
-      authorization: request.headers.authorization,
-    };
-    seen.set(request, entry);
-    pushes.push(entry);
-  });
-  app.addHook('onSend', async (request, reply, payload) => {
-    const entry = seen.get(request);
-    if (entry !== undefined) [entry.status, entry.body] = [reply.statusCode, typeof payload === 'string' ? payload : undefined];
-    return payload;
-  });
+  const { requests: pushes } = recordRequests<SeenPush>(
+    app,
+    (request) =>
+      request.routeOptions.url !== PUSH
+        ? undefined
+        : { contentType: request.headers['content-type'], contentEncoding: request.headers['content-encoding'], authorization: request.headers.authorization },
+    { answered: (entry, payload) => (entry.body = typeof payload === 'string' ? payload : undefined) },
+  );
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => app.close());
   return { app, url, pushes };

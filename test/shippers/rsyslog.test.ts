@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { INGEST_TOKEN, freePort, testConfig } from '../helpers.js';
 import type { LogView } from '../../server/core/log.js';
-import { supervise } from './support.js';
+import { recordRequests, supervise } from './support.js';
 
 /**
  * The shipped rsyslog output (examples/rsyslog/logsentinel.conf) against the real server: a
@@ -82,18 +82,11 @@ interface Server {
 /** The real app (system clock, no persistence) for 127.0.0.1:`port`, recording every request; it listens once `listen` is called. */
 async function makeServer(t: TestContext, port: number): Promise<Server> {
   const app = await buildApp(testConfig({ auth: { anonymous_scopes: ['read'] }, limits: { max_message_length: MAX_MESSAGE } }));
-  const requests: SeenRequest[] = [];
-  const seen = new WeakMap<object, SeenRequest>();
-  app.addHook('onRequest', async (request) => {
-    if (request.method === 'GET' && request.url.startsWith('/api/logs')) return;
-    const entry: SeenRequest = { method: request.method, url: request.url, contentType: request.headers['content-type'], authorization: request.headers.authorization };
-    seen.set(request, entry);
-    requests.push(entry);
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const entry = seen.get(request);
-    if (entry !== undefined) entry.status = reply.statusCode;
-  });
+  const { requests } = recordRequests<SeenRequest>(app, (request) =>
+    request.method === 'GET' && request.url.startsWith('/api/logs')
+      ? undefined
+      : { method: request.method, url: request.url, contentType: request.headers['content-type'], authorization: request.headers.authorization },
+  );
   t.after(() => app.close());
   return {
     app,

@@ -4,11 +4,11 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import { hostname, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { NdjsonBody } from '../../server/http/body.js';
 import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, testConfig } from '../helpers.js';
-import { supervise } from './support.js';
+import { recordRequests, supervise } from './support.js';
 
 /**
  * The shipped syslog-ng destination (examples/syslog-ng/logsentinel.conf) against the real
@@ -80,28 +80,25 @@ interface Server {
  */
 async function startServer(t: TestContext, overrides: Record<string, unknown> = {}, refuseFirst = false): Promise<Server> {
   const app = await buildApp(testConfig(overrides));
-  const requests: SeenRequest[] = [];
-  const seen = new WeakMap<FastifyRequest, SeenRequest>();
-  const isIngest = (request: FastifyRequest): boolean => request.method === 'POST' && request.routeOptions.url === '/api/logs';
-  app.addHook('onRequest', async (request, reply) => {
-    if (!isIngest(request)) return;
-    const entry: SeenRequest = { contentType: request.headers['content-type'], authorization: request.headers.authorization };
-    seen.set(request, entry);
-    requests.push(entry);
-    if (refuseFirst && requests.length === 1) return reply.code(503).send({ error: 'overloaded, try again later', code: 'TEST_503' });
-  });
-  app.addHook('preHandler', async (request) => {
-    const entry = seen.get(request);
-    if (entry === undefined) return;
-    const body = request.body;
-    if (body instanceof NdjsonBody) [entry.shape, entry.items] = ['ndjson', body.items.length];
-    else if (Array.isArray(body)) [entry.shape, entry.items] = ['array', body.length];
-    else [entry.shape, entry.items] = ['object', 1];
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const entry = seen.get(request);
-    if (entry !== undefined) entry.status = reply.statusCode;
-  });
+  const { requests, entryOf } = recordRequests<SeenRequest>(
+    app,
+    (request) =>
+      request.method === 'POST' && request.routeOptions.url === '/api/logs'
+        ? { contentType: request.headers['content-type'], authorization: request.headers.authorization }
+        : undefined,
+    {
+      parsed: (entry, body) => {
+        if (body instanceof NdjsonBody) [entry.shape, entry.items] = ['ndjson', body.items.length];
+        else if (Array.isArray(body)) [entry.shape, entry.items] = ['array', body.length];
+        else [entry.shape, entry.items] = ['object', 1];
+      },
+    },
+  );
+  if (refuseFirst) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (requests.length === 1 && entryOf(request) === requests[0]) return reply.code(503).send({ error: 'overloaded, try again later', code: 'TEST_503' });
+    });
+  }
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => app.close());
   return { app, url, requests };
