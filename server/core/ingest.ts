@@ -127,7 +127,8 @@ export class IngestPipeline {
       if (positions !== undefined) positions[accepted.length] = index;
       const log = items[index] as LogInput;
       const serviceKey = services.admitKey(log.service);
-      const userKey = log.user_id === undefined ? undefined : users.admitKey(log.user_id);
+      const userIndex = log.user_id === undefined ? -1 : users.admitIndex(log.user_id);
+      const userKey = userIndex < 0 ? undefined : users.keyAt(userIndex);
       const stored = new StoredLog(
         ++this.lastId,
         ts,
@@ -140,7 +141,7 @@ export class IngestPipeline {
         receivedAt,
       );
       if (serviceKey === OTHER) stored.serviceKey = OTHER;
-      if (userKey === OTHER) stored.userKey = OTHER;
+      stored.userIndex = userIndex;
       accepted.push(stored);
     }
     if (accepted.length > 0) {

@@ -7,19 +7,37 @@ export const OTHER = 'other';
  * clients send. Admitted keys are also interned: every log of a service shares one string.
  */
 export class KeyCap {
-  private readonly known = new Map<string, string>();
+  /** Admitted keys, each with its index in `keys`. */
+  private readonly known = new Map<string, number>();
+  /** The admitted keys by index, interned; then OTHER, once a value has been folded and no client sent it. */
+  private readonly keys: string[] = [];
+  private foldIndex = -1;
   /** How many values were folded into OTHER because the cap was reached. */
   folded = 0;
 
   constructor(readonly cap: number) {}
 
+  /** The index of `key`, admitting it if there is room; -1 (and a fold counted) past the cap. */
+  private lookup(key: string): number {
+    const index = this.known.get(key);
+    if (index !== undefined) return index;
+    if (this.known.size < this.cap) {
+      // Folding starts only once the cap is reached, so no admitted key comes after OTHER's fold index.
+      this.known.set(key, this.keys.length);
+      this.keys.push(key);
+      return this.keys.length - 1;
+    }
+    this.folded++;
+    return -1;
+  }
+
   /**
    * Admits `key` if there is room, counts a fold if not (ingest calls it once per accepted
-   * log, through admitKey). Returns the interned string for an admitted key, `key` itself otherwise.
+   * log, through admitKey or admitIndex). Returns the interned string for an admitted key, `key` itself otherwise.
    */
   admit(key: string): string {
-    const counted = this.admitKey(key);
-    return counted === OTHER ? key : counted;
+    const index = this.lookup(key);
+    return index < 0 ? key : this.keys[index]!;
   }
 
   /**
@@ -27,14 +45,35 @@ export class KeyCap {
    * (which is then also the key), else OTHER (and the caller keeps its own string).
    */
   admitKey(key: string): string {
-    const interned = this.known.get(key);
-    if (interned !== undefined) return interned;
-    if (this.known.size < this.cap) {
-      this.known.set(key, key);
-      return key;
+    const index = this.lookup(key);
+    return index < 0 ? OTHER : this.keys[index]!;
+  }
+
+  /**
+   * `admitKey` as a small integer, for counters kept in arrays: `keyAt` of it is the counting
+   * key. Equal counting keys get equal indexes, OTHER included.
+   */
+  admitIndex(key: string): number {
+    const index = this.lookup(key);
+    return index < 0 ? this.otherIndex() : index;
+  }
+
+  /** The index whose key is OTHER: a client's own "other" if admitted, else one kept for folded values. */
+  otherIndex(): number {
+    const own = this.known.get(OTHER);
+    if (own !== undefined) return own;
+    if (this.foldIndex < 0) {
+      this.foldIndex = this.keys.length;
+      this.keys.push(OTHER);
     }
-    this.folded++;
-    return OTHER;
+    return this.foldIndex;
+  }
+
+  /** The counting key of an index from admitIndex or otherIndex. */
+  keyAt(index: number): string {
+    const key = this.keys[index];
+    if (key === undefined) throw new RangeError(`no key has index ${index}`);
+    return key;
   }
 
   /** The map key to count `key` under: itself once admitted, OTHER otherwise. Never counts. */
@@ -42,6 +81,7 @@ export class KeyCap {
     return this.known.has(key) ? key : OTHER;
   }
 
+  /** Admitted keys (OTHER's fold index is not one). */
   get size(): number {
     return this.known.size;
   }

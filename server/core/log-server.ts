@@ -94,6 +94,7 @@ export class LogServer {
       maxBuckets: analytics.max_buckets,
       futureSkewMs: analytics.future_skew_seconds * 1000,
       now: this.now,
+      users: this.users,
     });
     const logger = deps.logger ?? silentLogger;
     this.webhooks = alerting.handlers.webhooks.map((w) => new WebhookHandler(w, alerting.external_url));
@@ -156,7 +157,7 @@ export class LogServer {
       // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
       if (log.ts > log.receivedAt + skewMs) continue;
       log.serviceKey = this.services.keyOf(log.service);
-      if (log.userId !== undefined && this.users.admitKey(log.userId) === OTHER) log.userKey = OTHER;
+      if (log.userId !== undefined) log.userIndex = this.users.admitIndex(log.userId);
       chunk.push(log);
       if (chunk.length === 10_000) {
         this.analytics.append(chunk);

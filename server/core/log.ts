@@ -72,8 +72,12 @@ export class StoredLog {
    * hands the log to those sinks (ingest, the start-up replay), so they need no lookup.
    */
   serviceKey: string;
-  /** The same for its user id. */
-  userKey: string | undefined;
+  /**
+   * The same for its user id, as the index the users' cap gives it (`KeyCap.admitIndex`;
+   * `keyAt` turns it back into the key), so per-user counters can live in arrays. -1 when
+   * the log has no user id or nobody has admitted it yet.
+   */
+  userIndex = -1;
 
   constructor(
     readonly id: number,
@@ -90,7 +94,6 @@ export class StoredLog {
     readonly receivedAt: number,
   ) {
     this.serviceKey = service;
-    this.userKey = userId;
   }
 }
 

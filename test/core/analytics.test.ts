@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Analytics, UserCounts, round4 } from '../../server/core/analytics.js';
-import { OTHER } from '../../server/core/key-cap.js';
+import { KeyCap, OTHER } from '../../server/core/key-cap.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { MINUTE_MS, minuteOf } from '../../server/core/time.js';
 import { ManualClock } from '../helpers.js';
@@ -13,9 +13,15 @@ const SKEW_MS = 120_000;
 /** Slots in the circular array: max_buckets + ceil(skew minutes) + 1. */
 const SLOTS = MAX_BUCKETS + Math.ceil(SKEW_MS / MINUTE_MS) + 1;
 
+/** The users' cap ingest would admit user ids through; every analytics here names users from it. */
+const USERS = new KeyCap(1_000_000);
+
 let nextId = 1;
+/** A log as ingest hands it over: its user index from the users' cap. */
 function mk(ts: number, level: Level = 'INFO', service = 'svc-a', userId?: string): StoredLog {
-  return new StoredLog(nextId++, ts, new Date(ts).toISOString(), level, service, 'message', userId, undefined, ts);
+  const log = new StoredLog(nextId++, ts, new Date(ts).toISOString(), level, service, 'message', userId, undefined, ts);
+  if (userId !== undefined) log.userIndex = USERS.admitIndex(userId);
+  return log;
 }
 
 interface Setup {
@@ -25,7 +31,7 @@ interface Setup {
 
 function setup(opts: { start?: number } = {}): Setup {
   const clock = new ManualClock(opts.start ?? T0);
-  const analytics = new Analytics({ maxBuckets: MAX_BUCKETS, futureSkewMs: SKEW_MS, now: clock.now });
+  const analytics = new Analytics({ maxBuckets: MAX_BUCKETS, futureSkewMs: SKEW_MS, now: clock.now, users: USERS });
   return { clock, analytics };
 }
 
@@ -286,12 +292,25 @@ describe('Analytics read side', () => {
     ]);
   });
 
+  test('users with equal counts rank by user id, not by the order the cap admitted them', () => {
+    const { analytics } = setup();
+    const t = at('2024-01-15T14:30:00Z');
+    // 'zed-tie' is admitted to the users' cap (and given its index) before 'amy-tie'.
+    analytics.append([mk(t, 'INFO', 'svc-a', 'zed-tie'), mk(t, 'INFO', 'svc-a', 'amy-tie'), mk(t, 'INFO', 'svc-a', 'mid-tie')]);
+    const expected = [
+      { user_id: 'amy-tie', count: 1 },
+      { user_id: 'mid-tie', count: 1 },
+    ];
+    assert.deepEqual(analytics.topUsers(1, 2), expected);
+    assert.deepEqual(analytics.topUsersByMerge(1, 2), expected);
+  });
+
   test("logs are counted under their service and user keys: 'other' for values past the caps", () => {
     const { analytics } = setup();
     // What ingest sets when the service cap is full after svc-a and the user cap after u1.
     const folded = (log: StoredLog, service: boolean, user: boolean): StoredLog => {
       if (service) log.serviceKey = OTHER;
-      if (user) log.userKey = OTHER;
+      if (user) log.userIndex = USERS.otherIndex();
       return log;
     };
     analytics.append([
@@ -342,14 +361,27 @@ describe('Analytics top users: the running window agrees with summing the bucket
 });
 
 describe('UserCounts', () => {
-  test('counts per user in first-seen order, and starts from nothing after clear', () => {
+  test('counts per user index in first-seen order, and starts from nothing after clear', () => {
     const c = new UserCounts();
-    for (const u of ['b', 'a', 'b', 'c', 'b', 'a']) c.add(u);
-    assert.deepEqual([...c], [['b', 3], ['a', 2], ['c', 1]]);
+    for (const u of [1, 0, 1, 2, 1, 0]) c.add(u);
+    assert.deepEqual([...c], [[1, 3], [0, 2], [2, 1]]);
     c.clear();
     assert.deepEqual([...c], []);
-    c.add('c');
-    c.add('c');
-    assert.deepEqual([...c], [['c', 2]]);
+    c.add(2);
+    c.add(2);
+    assert.deepEqual([...c], [[2, 2]]);
+  });
+
+  test('indexes far past the first array grow it and keep the counts already there', () => {
+    const c = new UserCounts();
+    c.add(3);
+    c.add(1000);
+    c.add(3);
+    c.add(70);
+    c.add(1000);
+    assert.deepEqual([...c], [[3, 2], [1000, 2], [70, 1]]);
+    c.clear();
+    c.add(1000);
+    assert.deepEqual([...c], [[1000, 1]]);
   });
 });

@@ -64,6 +64,45 @@ describe('KeyCap', () => {
     assert.equal(cap.size, 2);
   });
 
+  test('admitIndex gives each admitted key a dense index that keyAt turns back into the interned key', () => {
+    const cap = new KeyCap(3);
+    const first = ['u', '1'].join('-');
+    assert.equal(cap.admitIndex(first), 0);
+    assert.equal(cap.admitIndex('u-2'), 1);
+    assert.equal(cap.admitIndex(['u', '1'].join('-')), 0);
+    assert.equal(cap.keyAt(0), first);
+    assert.equal(cap.keyAt(1), 'u-2');
+    assert.equal(cap.size, 2);
+    assert.equal(cap.folded, 0);
+    assert.throws(() => cap.keyAt(2), RangeError);
+  });
+
+  test('past the cap admitIndex gives every folded value the one index of OTHER, counting each fold', () => {
+    const cap = new KeyCap(2);
+    cap.admitIndex('a');
+    cap.admitIndex('b');
+    const other = cap.admitIndex('c');
+    assert.equal(cap.keyAt(other), OTHER);
+    assert.equal(cap.admitIndex('d'), other);
+    assert.equal(cap.otherIndex(), other);
+    assert.equal(cap.folded, 2);
+    assert.equal(cap.size, 2, "OTHER's index is not an admitted key");
+    // A client's own "other" past the cap is folded like any new value, into the same index.
+    assert.equal(cap.admitIndex(OTHER), other);
+    assert.equal(cap.folded, 3);
+    assert.equal(cap.keyOf('c'), OTHER);
+  });
+
+  test("a client's own 'other', admitted before the cap, is the index folded values count under", () => {
+    const cap = new KeyCap(2);
+    const own = cap.admitIndex(OTHER);
+    cap.admitIndex('a');
+    assert.equal(cap.admitIndex('b'), own);
+    assert.equal(cap.otherIndex(), own);
+    assert.equal(cap.keyAt(own), OTHER);
+    assert.equal(cap.folded, 1);
+  });
+
   test('interns: admit returns the first admitted string for equal keys', () => {
     const cap = new KeyCap(5);
     const first = ['auth', 'service'].join('-');
