@@ -1,5 +1,5 @@
 import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
-import { bump, topN } from './key-cap.js';
+import { bump, topN, type KeyNames } from './key-cap.js';
 import { MINUTE_MS, minuteKey, minuteOf, type Clock } from './time.js';
 
 export interface ServiceCount {
@@ -55,7 +55,9 @@ class MinuteBucket {
   total = 0;
   errors = 0;
   readonly levels: number[] = LEVELS.map(() => 0);
+  /** Per service key; `byIndex` holds the same records by service index, for the ingest path. */
   readonly services = new Map<string, ServiceCount>();
+  readonly byIndex: (ServiceCount | undefined)[] = [];
   readonly users = new UserCounts();
 
   reset(minute: number): void {
@@ -64,6 +66,7 @@ class MinuteBucket {
     this.errors = 0;
     this.levels.fill(0);
     this.services.clear();
+    this.byIndex.length = 0;
     this.users.clear();
   }
 }
@@ -129,8 +132,10 @@ export interface AnalyticsOptions {
   /** How far ahead of the clock an event time may be and still be counted in a bucket. */
   futureSkewMs: number;
   now: Clock;
-  /** Names the user indexes logs carry (`StoredLog.userIndex`): the users' cardinality cap. */
-  users: { keyAt(index: number): string };
+  /** Names the service indexes logs carry (`StoredLog.serviceIndex`): the services' cardinality cap. */
+  services: KeyNames;
+  /** The same for user indexes (`StoredLog.userIndex`): the users' cap. */
+  users: KeyNames;
 }
 
 /**
@@ -175,19 +180,23 @@ export class Analytics implements LogSink {
       const error = isErrorLevel(log.level);
       if (error) bucket.errors++;
       bucket.levels[levelIndex(log.level)]!++;
-      const service = log.serviceKey;
-      const sc = bucket.services.get(service);
-      if (sc === undefined) bucket.services.set(service, { total: 1, errors: error ? 1 : 0 });
-      else {
-        sc.total++;
-        if (error) sc.errors++;
-      }
+      const sc = bucket.byIndex[log.serviceIndex] ?? this.serviceCount(bucket, log.serviceIndex);
+      sc.total++;
+      if (error) sc.errors++;
       const user = log.userIndex;
       if (user >= 0) {
         bucket.users.add(user);
         for (const w of this.userWindows.values()) if (minute >= w.from && minute <= w.to) w.add(user, 1);
       }
     }
+  }
+
+  /** A new record for a service index in a bucket, under both its key and its index. */
+  private serviceCount(bucket: MinuteBucket, index: number): ServiceCount {
+    const c: ServiceCount = { total: 0, errors: 0 };
+    bucket.services.set(this.options.services.keyAt(index), c);
+    bucket.byIndex[index] = c;
+    return c;
   }
 
   /** The bucket of `minute` if it holds data for that minute. */

@@ -126,7 +126,8 @@ export class IngestPipeline {
       validationStats.recordValid();
       if (positions !== undefined) positions[accepted.length] = index;
       const log = items[index] as LogInput;
-      const serviceKey = services.admitKey(log.service);
+      const serviceIndex = services.admitIndex(log.service);
+      const serviceKey = services.keyAt(serviceIndex);
       const userIndex = log.user_id === undefined ? -1 : users.admitIndex(log.user_id);
       const userKey = userIndex < 0 ? undefined : users.keyAt(userIndex);
       const stored = new StoredLog(
@@ -140,7 +141,7 @@ export class IngestPipeline {
         log.metadata,
         receivedAt,
       );
-      if (serviceKey === OTHER) stored.serviceKey = OTHER;
+      stored.serviceIndex = serviceIndex;
       stored.userIndex = userIndex;
       accepted.push(stored);
     }

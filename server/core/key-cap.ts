@@ -1,12 +1,17 @@
 /** The key that client-chosen values fold into once a map reaches its cap. */
 export const OTHER = 'other';
 
+/** Turns the indexes a KeyCap hands out back into keys: what counters kept in arrays by index are named by. */
+export interface KeyNames {
+  keyAt(index: number): string;
+}
+
 /**
  * Admits at most `cap` distinct client-chosen keys (service names, user ids). Past the cap,
  * a new key resolves to OTHER and the fold is counted, so memory stays bounded whatever
  * clients send. Admitted keys are also interned: every log of a service shares one string.
  */
-export class KeyCap {
+export class KeyCap implements KeyNames {
   /** Admitted keys, each with its index in `keys`. */
   private readonly known = new Map<string, number>();
   /** The admitted keys by index, interned; then OTHER, once a value has been folded and no client sent it. */
@@ -74,6 +79,11 @@ export class KeyCap {
     const key = this.keys[index];
     if (key === undefined) throw new RangeError(`no key has index ${index}`);
     return key;
+  }
+
+  /** `keyOf` as an index: the index of `key` once admitted, OTHER's otherwise. Never counts. */
+  indexOf(key: string): number {
+    return this.known.get(key) ?? this.otherIndex();
   }
 
   /** The map key to count `key` under: itself once admitted, OTHER otherwise. Never counts. */

@@ -89,11 +89,12 @@ export class LogServer {
     this.services = new KeyCap(limits.max_services);
     this.users = new KeyCap(limits.max_users);
     this.store = new LogStore(config.storage.max_logs);
-    this.stats = new LogStats();
+    this.stats = new LogStats(this.services);
     this.analytics = new Analytics({
       maxBuckets: analytics.max_buckets,
       futureSkewMs: analytics.future_skew_seconds * 1000,
       now: this.now,
+      services: this.services,
       users: this.users,
     });
     const logger = deps.logger ?? silentLogger;
@@ -106,6 +107,7 @@ export class LogServer {
       config: alerting,
       analytics: this.analytics,
       stats: this.stats,
+      services: this.services,
       now: this.now,
       notify: this.dispatcher.dispatch,
     });
@@ -156,7 +158,7 @@ export class LogServer {
     for (const log of repo.since(windowStart)) {
       // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
       if (log.ts > log.receivedAt + skewMs) continue;
-      log.serviceKey = this.services.keyOf(log.service);
+      log.serviceIndex = this.services.indexOf(log.service);
       if (log.userId !== undefined) log.userIndex = this.users.admitIndex(log.userId);
       chunk.push(log);
       if (chunk.length === 10_000) {

@@ -67,16 +67,14 @@ export interface LogInput {
 /** An accepted log. One fixed shape for every log so V8 keeps a single hidden class. */
 export class StoredLog {
   /**
-   * The key this log is counted under by analytics, stats and alerts: its service, or OTHER
-   * when the service was refused by the cardinality cap (core/key-cap.ts). Set by whoever
-   * hands the log to those sinks (ingest, the start-up replay), so they need no lookup.
+   * The key this log is counted under by analytics, stats and alerts, as the index the
+   * services' cardinality cap gives it (`KeyCap.admitIndex`, core/key-cap.ts; `keyAt` turns
+   * it back into the key: the service, or OTHER when the cap refused it). Set by whoever hands
+   * the log to those sinks (ingest, the start-up replay), so they count in arrays, with no
+   * lookup. -1 until then.
    */
-  serviceKey: string;
-  /**
-   * The same for its user id, as the index the users' cap gives it (`KeyCap.admitIndex`;
-   * `keyAt` turns it back into the key), so per-user counters can live in arrays. -1 when
-   * the log has no user id or nobody has admitted it yet.
-   */
+  serviceIndex = -1;
+  /** The same for its user id; -1 also when the log has none. */
   userIndex = -1;
 
   constructor(
@@ -93,7 +91,6 @@ export class StoredLog {
     /** Server receive time, epoch ms. */
     readonly receivedAt: number,
   ) {
-    this.serviceKey = service;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { KeyNames } from './key-cap.js';
 import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
 
 /** One service's all-time counters. */
@@ -14,22 +15,36 @@ export class LogStats implements LogSink {
   total = 0;
   errors = 0;
   readonly perLevel: number[] = LEVELS.map(() => 0);
-  /** Per service key (a service, or OTHER past the cap), in the order first seen: one lookup per log. */
+  /** Per service key (a service, or OTHER past the cap), in the order first seen. */
   readonly services = new Map<string, ServiceCounts>();
+  /** The same records by service index (`StoredLog.serviceIndex`): a log costs an array read, not a map lookup. */
+  private readonly byIndex: (ServiceCounts | undefined)[] = [];
+
+  /** @param names names the service indexes logs carry: the services' cardinality cap. */
+  constructor(private readonly names: KeyNames) {}
 
   append(logs: readonly StoredLog[]): void {
     for (const log of logs) {
       this.total++;
       if (isErrorLevel(log.level)) this.errors++;
       this.perLevel[levelIndex(log.level)]!++;
-      const c = this.services.get(log.serviceKey);
-      if (c === undefined) this.services.set(log.serviceKey, { count: 1, lastEvent: log.ts, lastSeen: log.receivedAt });
-      else {
-        c.count++;
-        if (log.ts > c.lastEvent) c.lastEvent = log.ts;
-        c.lastSeen = log.receivedAt;
-      }
+      const c = this.byIndex[log.serviceIndex] ?? this.record(log.serviceIndex);
+      c.count++;
+      if (log.ts > c.lastEvent) c.lastEvent = log.ts;
+      c.lastSeen = log.receivedAt;
     }
+  }
+
+  /** The record of a service index seen for the first time since start-up (restored from disk, or new). */
+  private record(index: number): ServiceCounts {
+    const service = this.names.keyAt(index);
+    let c = this.services.get(service);
+    if (c === undefined) {
+      c = { count: 0, lastEvent: Number.NEGATIVE_INFINITY, lastSeen: Number.NEGATIVE_INFINITY };
+      this.services.set(service, c);
+    }
+    this.byIndex[index] = c;
+    return c;
   }
 
   /** Adds persisted counts for one (service key, level index) at start-up. */

@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Analytics, UserCounts, round4 } from '../../server/core/analytics.js';
-import { KeyCap, OTHER } from '../../server/core/key-cap.js';
+import { KeyCap } from '../../server/core/key-cap.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { MINUTE_MS, minuteOf } from '../../server/core/time.js';
 import { ManualClock } from '../helpers.js';
@@ -13,13 +13,15 @@ const SKEW_MS = 120_000;
 /** Slots in the circular array: max_buckets + ceil(skew minutes) + 1. */
 const SLOTS = MAX_BUCKETS + Math.ceil(SKEW_MS / MINUTE_MS) + 1;
 
-/** The users' cap ingest would admit user ids through; every analytics here names users from it. */
+/** The caps ingest would admit services and user ids through; every analytics here names them from these. */
+const SERVICES = new KeyCap(1_000_000);
 const USERS = new KeyCap(1_000_000);
 
 let nextId = 1;
-/** A log as ingest hands it over: its user index from the users' cap. */
+/** A log as ingest hands it over: its service and user indexes from the caps. */
 function mk(ts: number, level: Level = 'INFO', service = 'svc-a', userId?: string): StoredLog {
   const log = new StoredLog(nextId++, ts, new Date(ts).toISOString(), level, service, 'message', userId, undefined, ts);
+  log.serviceIndex = SERVICES.admitIndex(service);
   if (userId !== undefined) log.userIndex = USERS.admitIndex(userId);
   return log;
 }
@@ -31,7 +33,7 @@ interface Setup {
 
 function setup(opts: { start?: number } = {}): Setup {
   const clock = new ManualClock(opts.start ?? T0);
-  const analytics = new Analytics({ maxBuckets: MAX_BUCKETS, futureSkewMs: SKEW_MS, now: clock.now, users: USERS });
+  const analytics = new Analytics({ maxBuckets: MAX_BUCKETS, futureSkewMs: SKEW_MS, now: clock.now, services: SERVICES, users: USERS });
   return { clock, analytics };
 }
 
@@ -309,7 +311,7 @@ describe('Analytics read side', () => {
     const { analytics } = setup();
     // What ingest sets when the service cap is full after svc-a and the user cap after u1.
     const folded = (log: StoredLog, service: boolean, user: boolean): StoredLog => {
-      if (service) log.serviceKey = OTHER;
+      if (service) log.serviceIndex = SERVICES.otherIndex();
       if (user) log.userIndex = USERS.otherIndex();
       return log;
     };

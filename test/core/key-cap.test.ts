@@ -93,6 +93,17 @@ describe('KeyCap', () => {
     assert.equal(cap.keyOf('c'), OTHER);
   });
 
+  test('indexOf is keyOf as an index: its own for an admitted key, OTHER\'s for any other, never counting', () => {
+    const cap = new KeyCap(1);
+    const a = cap.admitIndex('a');
+    assert.equal(cap.indexOf('a'), a);
+    const other = cap.indexOf('never-admitted');
+    assert.equal(cap.keyAt(other), OTHER);
+    assert.equal(cap.indexOf('another'), other);
+    assert.equal(cap.folded, 0);
+    assert.equal(cap.size, 1);
+  });
+
   test("a client's own 'other', admitted before the cap, is the index folded values count under", () => {
     const cap = new KeyCap(2);
     const own = cap.admitIndex(OTHER);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Analytics, ServiceCount, ServiceWindow } from '../analytics.js';
+import type { KeyNames } from '../key-cap.js';
 import type { LogSink, StoredLog } from '../log.js';
 import { RingBuffer } from '../ring-buffer.js';
 import type { LogStats } from '../stats.js';
@@ -21,6 +22,8 @@ export interface AlertEngineDeps {
   config: AlertRulesConfig;
   analytics: Analytics;
   stats: LogStats;
+  /** Names the service indexes logs carry (`StoredLog.serviceIndex`): the services' cardinality cap. */
+  services: KeyNames;
   now: Clock;
   /** Receives every notification; must not block (the dispatcher defers handler work). */
   notify: (notification: AlertNotification) => void;
@@ -100,15 +103,27 @@ export class AlertEngine implements LogSink {
     service_down: { fired: 0, notified: 0 },
   };
 
+  /** Batches appended so far, and the last one that held each service index (see append). */
+  private batches = 0;
+  private readonly lastBatch: number[] = [];
+
   constructor(private readonly deps: AlertEngineDeps) {
     this.history = new RingBuffer<AlertState>(Math.max(1, deps.config.history_size));
   }
 
   /** Evaluated on ingest, for the services this batch touched and for all services together. */
   append(logs: readonly StoredLog[]): void {
-    const touched = new Set<string>();
-    for (const log of logs) touched.add(log.serviceKey);
-    for (const service of touched) this.evaluateService(service);
+    // The services of the batch, each once, in first-seen order: a batch number per service
+    // index marks the ones already listed, so a log costs an array read, not a set insertion.
+    const batch = ++this.batches;
+    const touched: number[] = [];
+    for (const log of logs) {
+      const index = log.serviceIndex;
+      if (this.lastBatch[index] === batch) continue;
+      this.lastBatch[index] = batch;
+      touched.push(index);
+    }
+    for (const index of touched) this.evaluateService(this.deps.services.keyAt(index));
     this.evaluateGlobal();
   }
 
