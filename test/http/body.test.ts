@@ -7,6 +7,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import sjson from 'secure-json-parse';
 import { NdjsonBody, PIECE_BYTES, parseArrayInPieces, parseJsonBytes, parseJsonText, parseNdjson, parseNdjsonBytes } from '../../server/http/body.js';
 import { SEED, key, styles, text, value, write, type Json, type Style } from '../json-text.js';
 
@@ -89,6 +90,45 @@ describe('JSON bodies in pieces', () => {
     const numbers = JSON.stringify(Array.from({ length: 30000 }, (_, i) => i));
     assert.equal(parseArrayInPieces(Buffer.from(numbers)), undefined);
     assert.deepEqual(parseJsonBytes(Buffer.from(numbers)), JSON.parse(numbers));
+  });
+});
+
+describe('prototype keys', () => {
+  // Refused by Fastify's parser (secure-json-parse, both actions 'error'): every spelling of the two keys.
+  const refused = [
+    '{"__proto__":{"x":1}}',
+    '{"\\u005f_proto__":{}}',
+    '{"__pr\\u006fto__":{}}',
+    '{"constructor":{"prototype":{}}}',
+    '{"constructor":{"prot\\u006ftype":{}}}',
+    '{"\\u0063onstructor":{"prototype":{}}}',
+    '{"metadata":{"a":[{"constructor":{"prototype":1}}]}}',
+  ];
+  // Accepted by it: the words as values, a constructor without a prototype, proto in other words.
+  const accepted = [
+    '{"message":"protocol error: a prototype pollution attempt through __proto__ and constructor"}',
+    '{"constructor":{"x":1}}',
+    '{"constructor":"prototype"}',
+    '{"metadata":{"protocol":"h2","proto":1,"prototypes":[]}}',
+  ];
+  const filler = JSON.stringify({ message: 'm', metadata: { n: 1 } });
+  const expected = (text: string): { value: unknown } | { error: string } =>
+    outcome(() => sjson.parse(text, { protoAction: 'error', constructorAction: 'error' }) as unknown);
+
+  test('are refused as Fastify refuses them, in a small body, in the middle of a large one and in an NDJSON line', () => {
+    for (const obj of [...refused, ...accepted]) {
+      const small = `[${obj}]`;
+      const half = Array.from({ length: Math.ceil((PIECE_BYTES * 1.5) / filler.length) }, () => filler).join(',');
+      const big = `[${half},${obj},${half}]`;
+      assert.deepEqual(outcome(() => parseJsonBytes(Buffer.from(small))), expected(small), small);
+      assert.deepEqual(outcome(() => parseJsonBytes(Buffer.from(big))), expected(big), obj);
+      if (!refused.includes(obj)) assert.ok(parseArrayInPieces(Buffer.from(big)) !== undefined, `${obj}: not parsed in pieces`);
+      const lines = parseNdjson(`${filler}\n${obj}\n`).items;
+      const line = outcome(() => sjson.parse(obj, { protoAction: 'error', constructorAction: 'error' }) as unknown);
+      if ('value' in line) assert.deepEqual(lines[1], line.value, obj);
+      else assert.match(String((lines[1] as { reason?: string }).reason), /forbidden prototype property/, obj);
+    }
+    for (const obj of refused) assert.match(JSON.stringify(expected(`[${obj}]`)), /forbidden prototype property/, obj);
   });
 });
 
