@@ -247,6 +247,30 @@ describe('parseRfc3339: the fast parser agrees with the RFC3339 expression', () 
     );
   });
 
+  test('on runs of times sharing their date, as a batch does (the parser keeps the last day)', () => {
+    // Near-valid dates and hours (impossible ones among them, and the date the parser starts with) and near-valid rests.
+    const prefix = fc.oneof(
+      fc.constantFrom('1970-01-01T00:', '2024-02-29T23:', '2023-02-29T10:', '2026-11-21t20:', '2026-11-21 24:', '9999-12-31T23:', '1969-12-31T23:', '2026-13-01T00:'),
+      fc.tuple(digits(4, 4), digits(2, 2), digits(2, 2), fc.constantFrom('T', 't', ' ', 'x'), digits(2, 2)).map(([y, mo, d, t, h]) => `${y}-${mo}-${d}${t}${h}:`),
+    );
+    const rest = fc
+      .tuple(
+        piece(digits(2, 2)),
+        piece(fc.constant(':')),
+        piece(digits(2, 2)),
+        fc.option(fc.tuple(fc.constant('.'), digits(0, 10)).map(([dot, f]) => dot + f)),
+        fc.oneof(fc.constantFrom('Z', 'z', ''), fc.tuple(fc.constantFrom('+', '-'), digits(2, 2), fc.constant(':'), digits(2, 2)).map((p) => p.join(''))),
+      )
+      .map((parts) => parts.map((p) => p ?? '').join(''));
+    const leap = fc.constantFrom('59:60Z', '59:60.5Z', '59:60+00:00', '00:60Z', '59:60-00:01', '59:61Z');
+    fc.assert(
+      fc.property(fc.array(prefix, { minLength: 1, maxLength: 3 }), fc.array(fc.tuple(fc.nat(), fc.oneof({ weight: 5, arbitrary: rest }, { weight: 1, arbitrary: leap })), { minLength: 1, maxLength: 30 }), (prefixes, times) => {
+        for (const [k, tail] of times) same(prefixes[k % prefixes.length]! + tail);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
   test('on arbitrary strings', () => {
     fc.assert(fc.property(fc.string({ maxLength: 40 }), (text) => same(text)), { numRuns: 5_000 });
   });
