@@ -217,6 +217,28 @@ describe('restart on the same database file', () => {
     }
   });
 
+  test('logs sent after a restart add to the restored counters of their service, not to a new record', async () => {
+    const path = tempDb();
+    const clock = new ManualClock();
+    const a = await open(path, clock);
+    try {
+      await post(a, '/api/logs', [log({ timestamp: clock.iso(-5_000) }), log({ timestamp: clock.iso(-4_000), service: 'svc-b' })]);
+    } finally {
+      await a.close();
+    }
+    const b = await open(path, clock);
+    try {
+      clock.advance(60_000);
+      await post(b, '/api/logs', [log({ timestamp: clock.iso(-1_000) }), log({ timestamp: clock.iso(-500) })]);
+      const stats = await getJson(b, '/api/stats');
+      assert.deepEqual(stats.logs_per_service, { 'auth-service': 3, 'svc-b': 1 });
+      assert.equal(stats.last_log_per_service['auth-service'], clock.iso(-500));
+      assert.equal(stats.total_logs, 4);
+    } finally {
+      await b.close();
+    }
+  });
+
   // README: a log further in the future than analytics.future_skew_seconds "never creates or
   // evicts a minute bucket", and after a restart "the dashboard shows what it showed before".
   test('a log too far in the future when it arrived stays out of the time series after a restart', async () => {
