@@ -14,7 +14,7 @@ export interface KeyNames {
 export class KeyCap implements KeyNames {
   /** Admitted keys, each with its index in `keys`. */
   private readonly known = new Map<string, number>();
-  /** The admitted keys by index, interned; then OTHER, once a value has been folded and no client sent it. */
+  /** The admitted keys by index, interned; then OTHER, once a value is counted under it and no client's own "other" was admitted. */
   private readonly keys: string[] = [];
   private foldIndex = -1;
   /** How many values were folded into OTHER because the cap was reached. */
