@@ -37,13 +37,18 @@ export class LogStats implements LogSink {
 
   /** The record of a service index seen for the first time since start-up (restored from disk, or new). */
   private record(index: number): ServiceCounts {
-    const service = this.names.keyAt(index);
+    const c = this.named(this.names.keyAt(index));
+    this.byIndex[index] = c;
+    return c;
+  }
+
+  /** The record of a service key, made empty if there is none yet. */
+  private named(service: string): ServiceCounts {
     let c = this.services.get(service);
     if (c === undefined) {
       c = { count: 0, lastEvent: Number.NEGATIVE_INFINITY, lastSeen: Number.NEGATIVE_INFINITY };
       this.services.set(service, c);
     }
-    this.byIndex[index] = c;
     return c;
   }
 
@@ -52,18 +57,20 @@ export class LogStats implements LogSink {
     this.total += count;
     if (isErrorLevel(LEVELS[level]!)) this.errors += count;
     this.perLevel[level]! += count;
-    const c = this.services.get(service);
-    if (c === undefined) this.services.set(service, { count, lastEvent: lastTs, lastSeen: lastReceived });
-    else {
-      c.count += count;
-      if (lastTs > c.lastEvent) c.lastEvent = lastTs;
-      if (lastReceived > c.lastSeen) c.lastSeen = lastReceived;
-    }
+    const c = this.named(service);
+    c.count += count;
+    if (lastTs > c.lastEvent) c.lastEvent = lastTs;
+    if (lastReceived > c.lastSeen) c.lastSeen = lastReceived;
   }
 
   /** Logs per service key. */
   countPerService(): Record<string, number> {
     return Object.fromEntries([...this.services].map(([s, c]) => [s, c.count]));
+  }
+
+  /** The latest event time per service key, written by `format`. */
+  lastEventPerService(format: (ms: number) => string): Record<string, string> {
+    return Object.fromEntries([...this.services].map(([s, c]) => [s, format(c.lastEvent)]));
   }
 
   levelCounts(): Record<string, number> {

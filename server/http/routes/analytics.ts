@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { QueryReader, refuseQuery } from '../query.js';
+import { toIso } from '../../core/time.js';
 
 const READ = { access: { scope: 'read', door: 'api' } } as const;
 
@@ -31,7 +32,7 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
       total_logs: stats.total,
       logs_per_service: stats.countPerService(),
       logs_per_level: stats.levelCounts(),
-      last_log_per_service: Object.fromEntries([...stats.services].map(([s, { lastEvent: ts }]) => [s, new Date(ts).toISOString()])),
+      last_log_per_service: stats.lastEventPerService(toIso),
       out_of_window: core.analytics.outOfWindow,
       cardinality: core.cardinality(),
     };

@@ -88,7 +88,7 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
     return {
       logs_per_service: stats.countPerService(),
       logs_per_severity: stats.levelCounts(),
-      last_log_per_service: Object.fromEntries([...stats.services].map(([s, { lastEvent: ts }]) => [s, toNaiveUtc(ts)])),
+      last_log_per_service: stats.lastEventPerService(toNaiveUtc),
     };
   });
 
