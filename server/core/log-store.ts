@@ -220,10 +220,14 @@ export class LogStore implements LogSink {
 
   /** Copies the log at `spans[at..]` in `src` into the current segment. */
   private copyIn(slot: number, src: Buffer, spans: Int32Array, at: number): void {
+    this.setSpan(slot, this.place(src, spans[at]!, spans[at + 1]!), spans, at);
+  }
+
+  /** The slot's log is the one `spans[at..]` places in its body, found at `offset` of its segment. */
+  private setSpan(slot: number, offset: number, spans: Int32Array, at: number): void {
     const start = spans[at]!;
-    const end = spans[at + 1]!;
-    this.offsets[slot] = this.place(src, start, end);
-    this.lengths[slot] = end - start;
+    this.offsets[slot] = offset;
+    this.lengths[slot] = spans[at + 1]! - start;
     const m = spans[at + 2]!;
     this.msgStarts[slot] = m < 0 ? -1 : m - start;
     this.msgEnds[slot] = m < 0 ? -1 : spans[at + 3]! - start;
@@ -249,13 +253,8 @@ export class LogStore implements LogSink {
       const s = this.slot(k);
       if (!sameBody(s)) break;
       const at = this.itemOf[s]! * SPAN_INTS;
-      if (spans !== undefined && spans[at]! >= 0) {
-        this.offsets[s] = base + spans[at]!;
-        this.lengths[s] = spans[at + 1]! - spans[at]!;
-        const m = spans[at + 2]!;
-        this.msgStarts[s] = m < 0 ? -1 : m - spans[at]!;
-        this.msgEnds[s] = m < 0 ? -1 : spans[at + 3]! - spans[at]!;
-      } else this.rescue(s, body);
+      if (spans !== undefined && spans[at]! >= 0) this.setSpan(s, base + spans[at]!, spans, at);
+      else this.rescue(s, body);
     }
   }
 

@@ -90,8 +90,7 @@ export class StoredLog {
     readonly metadata: Record<string, unknown> | undefined,
     /** Server receive time, epoch ms. */
     readonly receivedAt: number,
-  ) {
-  }
+  ) {}
 }
 
 /** The JSON shape of a log in /api responses: what was sent, plus the id and receive time the server added. */
