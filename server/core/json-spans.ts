@@ -20,8 +20,14 @@ const COLON = 0x3a;
 /** Ints per span: start, end (exclusive) of the object; start, end of its message's text between the quotes, or -1, -1. */
 export const SPAN_INTS = 4;
 
-function isSpace(c: number): boolean {
+/** A JSON whitespace byte: space, newline, carriage return, tab. */
+export function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** Where the text of a body starts: past a UTF-8 byte order mark (JSON.parse would refuse it). */
+export function textStart(bytes: Uint8Array): number {
+  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
 }
 
 /** The seven bytes of `message`, the only key whose value is looked for. */
@@ -153,7 +159,7 @@ export function jsonSpans(bytes: Uint8Array, count: number): Int32Array | undefi
  */
 export function ndjsonSpans(bytes: Uint8Array, count: number): Int32Array | undefined {
   const out = new Int32Array(count * SPAN_INTS).fill(-1);
-  let pos = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let pos = textStart(bytes);
   let item = 0;
   while (pos <= bytes.length) {
     let end = bytes.indexOf(0x0a, pos);

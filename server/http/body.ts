@@ -3,6 +3,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync, type ZlibOptions } from 
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { AppError } from '../core/errors.js';
+import { isSpace, textStart } from '../core/json-spans.js';
 import { UnparseableLine } from '../core/ingest.js';
 
 declare module 'fastify' {
@@ -109,13 +110,8 @@ const MAX_MISSES = 3;
 
 /** The first byte at or after `i` that is not JSON whitespace. */
 function skipSpace(bytes: Buffer, i: number): number {
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++;
+  while (i < bytes.length && isSpace(bytes[i]!)) i++;
   return i;
-}
-
-/** Where the text starts: past a UTF-8 byte order mark (JSON.parse would refuse it). */
-function textStart(bytes: Buffer): number {
-  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
 }
 
 /**
