@@ -216,6 +216,14 @@ interface Contender {
   run: (server: RunningServer, warmupSeconds: number) => Promise<LoadResult>;
 }
 
+/** The ratios of a scenario's rounds to its baseline's: their median, lowest, highest, and each in round order. */
+interface RoundRatio {
+  median: number;
+  low: number;
+  high: number;
+  rounds: number[];
+}
+
 /** The run whose figure is the median of the rounds (the lower middle of an even count), so a row's figures all come from one real run. */
 function medianRun<T>(runs: readonly T[], figure: (t: T) => number): T {
   return [...runs].sort((a, b) => figure(a) - figure(b))[(runs.length - 1) >> 1]!;
@@ -233,7 +241,7 @@ async function alternate<B>(
   baseline: { name: string; run: (warmupSeconds: number) => Promise<B>; figure: (b: B) => number; row: (b: B) => void },
   contenders: readonly Contender[],
   figure: (r: LoadResult) => number,
-  row: (c: Contender, r: LoadResult, ratio: { median: number; low: number; high: number; rounds: number[] } | undefined, runs: LoadResult[]) => void,
+  row: (c: Contender, r: LoadResult, ratio: RoundRatio | undefined, runs: LoadResult[]) => void,
 ): Promise<void> {
   const servers = new Map<Contender, RunningServer>();
   const dbs: string[] = [];
@@ -267,7 +275,7 @@ async function alternate<B>(
       if (mine.length < opts.rounds || mine.some((r) => r === undefined)) continue;
       const done = mine as LoadResult[];
       const ratios = baseRuns.length === opts.rounds ? done.map((r, i) => figure(r) / baseline.figure(baseRuns[i]!)) : undefined;
-      const ratio = ratios && { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios), rounds: ratios };
+      const ratio: RoundRatio | undefined = ratios && { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios), rounds: ratios };
       row(c, medianRun(done, figure), ratio, done);
     }
   } finally {
@@ -279,12 +287,12 @@ async function alternate<B>(
 /** Seconds of each measured run of an alternating round: half of --seconds, so three rounds take 1.5 times one run. */
 const roundSeconds = (): number => Math.max(1, opts.seconds / 2);
 
-function ratioFields(ratio: { median: number; low: number; high: number; rounds: number[] } | undefined, of: string): Partial<Row> {
+function ratioFields(ratio: RoundRatio | undefined, of: string): Partial<Row> {
   return ratio === undefined ? {} : { ratio: ratio.median, ratioOf: of, ratioRange: [ratio.low, ratio.high] };
 }
 
 /** Each round's figure and ratio, for the results file. */
-function roundDetails(runs: readonly LoadResult[], figure: (r: LoadResult) => number, ratio: { rounds: number[] } | undefined): Record<string, unknown> {
+function roundDetails(runs: readonly LoadResult[], figure: (r: LoadResult) => number, ratio: RoundRatio | undefined): Record<string, unknown> {
   return { rounds: runs.map((r, i) => ({ figure: figure(r), p99: r.p99, ...(ratio ? { ratio: ratio.rounds[i] } : {}) })) };
 }
 
