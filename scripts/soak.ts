@@ -1,6 +1,6 @@
 /**
  * `npm run soak`: the real server under sustained load for a few minutes, then the questions a
- * short benchmark cannot answer. Does memory level off once the ring buffer is full? Does a
+ * short benchmark cannot answer. Does memory level off once the recent-logs buffer is full? Does a
  * slow, failing alert receiver hold anything up? Is every log the server acknowledged still
  * there after a SIGTERM and a restart?
  *
@@ -67,7 +67,7 @@ const HELP = `npm run soak [-- --minutes 3] [--rate N] [--json FILE] [--loops 4]
   --json      also write the figures to FILE
   --loops     concurrent 100-log batch loops (4), besides one single-log loop and one flapping service
   --interval  seconds per row of the RSS-over-time table (15)
-  --max-logs  storage.max_logs, the ring buffer (default ${DEFAULTS.storage.max_logs}); lower it for a low --rate so it fills early
+  --max-logs  storage.max_logs, the recent-logs buffer (default ${DEFAULTS.storage.max_logs}); lower it for a low --rate so it fills early
   --keep      keep the temporary folder (config, database) instead of removing it
 `;
 
@@ -327,8 +327,8 @@ function memoryVerdict(samples: readonly Sample[], seconds: number, points: read
   const sign = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
   const span = (t: Third): string => `${t.from_s.toFixed(0)}-${t.to_s.toFixed(0)} s`;
   let text: string;
-  if (full === undefined) text = `not conclusive: the ring buffer (${n(samples.at(-1)?.capacity ?? opts.maxLogs)} logs) never filled; lower --max-logs or raise --rate`;
-  else if (full.t > a) text = `not conclusive: the ring buffer filled only at ${full.t.toFixed(0)} s, after the first third; lower --max-logs or run longer`;
+  if (full === undefined) text = `not conclusive: the recent-logs buffer (${n(samples.at(-1)?.capacity ?? opts.maxLogs)} logs) never filled; lower --max-logs or raise --rate`;
+  else if (full.t > a) text = `not conclusive: the recent-logs buffer filled only at ${full.t.toFixed(0)} s, after the first third; lower --max-logs or run longer`;
   else if (!conclusive) text = 'not conclusive: too few samples, or the memory probe did not answer';
   else
     text =
@@ -336,7 +336,7 @@ function memoryVerdict(samples: readonly Sample[], seconds: number, points: read
       `so ${sign(gMid!)} MB into the middle third and ${sign(gLast!)} MB into the last (tolerance ${tolerance.toFixed(1)} MB); ` +
       `range ${f(t2.rss_min_mb)}-${f(t2.rss_max_mb)} MB then ${f(t3.rss_min_mb)}-${f(t3.rss_max_mb)} MB (anonymous ${f(t2.rss_anon_median_mb)} then ${f(t3.rss_anon_median_mb)}, file-backed ${f(t2.rss_file_median_mb)} then ${f(t3.rss_file_median_mb)} MB, medians); ` +
       `live after a full GC (heap used + external) ${points.map((p) => `${f(live(p) / 2 ** 20)} MB at ${p.t.toFixed(0)} s`).join(', ')}: ${sign(liveLast!)} MB over the last third (tolerance ${liveTolerance!.toFixed(1)} MB); ` +
-      `ring buffer full at ${full.t.toFixed(0)} s`;
+      `recent-logs buffer full at ${full.t.toFixed(0)} s`;
   return {
     peak_rss_bytes: peak,
     buffer_full_at_s: full?.t ?? null,
@@ -691,7 +691,7 @@ async function run(): Promise<number> {
   );
   out(`slow requests (over ${SLOW_MS} ms), by second of the run: ${stalls.length === 0 ? 'none' : stalls.map((x) => `${x.t_s} s (${x.count}, max ${x.max_ms.toFixed(0)} ms)`).join(', ')}`);
   out(`full GCs forced for the live-memory figures (their requests may show as slow): ${livePoints.map((p) => `${p.t.toFixed(0)} s (${p.pause_ms.toFixed(0)} ms)`).join(', ') || 'none'}`);
-  out(`peak RSS: ${mb(memory.peak_rss_bytes)} MB; ring buffer ${n(health1.body.current_stored)} of ${n(health1.body.buffer_capacity)}`);
+  out(`peak RSS: ${mb(memory.peak_rss_bytes)} MB; recent-logs buffer ${n(health1.body.current_stored)} of ${n(health1.body.buffer_capacity)}`);
   out(`memory levelled off: ${memory.text}`);
   out(
     `alerts: ${Object.entries(alerts.body.rules)

@@ -2,15 +2,15 @@ import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { API_HEADERS, sendHeaders } from './http/security-headers.js';
 import { AsyncTask, SimpleIntervalJob, Task } from 'toad-scheduler';
-import type { Config } from './config.js';
+import { coreOptions, storageOptions, type Config } from './config.js';
 import { LogServer } from './core/log-server.js';
 import type { AlertHandler } from './core/alerting/types.js';
+import type { LogRepository } from './core/repository.js';
 import type { Random } from './core/simulator.js';
 import type { Clock } from './core/time.js';
-import type { LogRepository } from './storage/log-repository.js';
 import { openRepository } from './storage/open.js';
 import authPlugin from './http/auth.js';
-import { registerBodyParsers } from './http/body.js';
+import { registerBodyParsers } from './http/body/parsers.js';
 import { dashboardRoutes } from './http/dashboard.js';
 import { registerErrorHandling, type ErrorBody } from './http/errors.js';
 import metricsPlugin, { metricsRoute } from './http/metrics.js';
@@ -28,6 +28,9 @@ import { tailRoutes } from './http/routes/tail.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The validated configuration the app was built with. */
+    config: Config;
+    /** Everything but HTTP: ingest, the tiers, analytics, alerts (core/log-server.ts). */
     core: LogServer;
   }
 }
@@ -83,8 +86,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   // The repository keeps counters under the same capped service keys as memory: core exists by the first commit.
-  const repository = deps.repository ?? openRepository(config, (service) => core.services.keyOf(service));
-  const core: LogServer = new LogServer(config, { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers, repository });
+  const repository = deps.repository ?? openRepository(storageOptions(config), (service) => core.services.keyOf(service));
+  const core: LogServer = new LogServer(coreOptions(config), { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers, repository });
+  app.decorate('config', config);
   app.decorate('core', core);
   app.addHook('onClose', async () => core.close());
 

@@ -4,7 +4,9 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 import type { RuleName } from './core/alerting/types.js';
 import type { WebhookConfig } from './core/alerting/webhook.js';
+import type { CoreOptions } from './core/options.js';
 import { loadSchema } from './schemas.js';
+import type { StorageOptions } from './storage/open.js';
 
 export type Scope = 'ingest' | 'read' | 'admin';
 
@@ -221,7 +223,7 @@ function describeError(err: ErrorObject, envSources: Map<string, string>): strin
   if (err.keyword === 'additionalProperties') {
     const extra = String((err.params as { additionalProperty: string }).additionalProperty);
     key = key ? `${key}.${extra}` : extra;
-    problem = 'is not a known key (check its spelling against the README config table)';
+    problem = 'is not a known key (check its spelling against docs/configuration.md)';
   } else if (err.keyword === 'required') {
     const missing = String((err.params as { missingProperty: string }).missingProperty);
     key = key ? `${key}.${missing}` : missing;
@@ -282,4 +284,29 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError(`${path}: no such file (CONFIG_PATH points at it; unset it to use the embedded defaults)`);
   }
   return resolveConfig(raw, env, path);
+}
+
+/** The core's options (core/options.ts) from a validated config. */
+export function coreOptions(config: Config): CoreOptions {
+  return {
+    bufferLogs: config.storage.max_logs,
+    limits: config.limits,
+    analytics: config.analytics,
+    alerting: config.alerting,
+    tail: config.tail,
+  };
+}
+
+/** The durable tier's options (storage/open.ts) from a validated config. */
+export function storageOptions(config: Config): StorageOptions {
+  const { persistence, retention } = config.storage;
+  if (!persistence.enabled) return { engine: 'none' };
+  return {
+    engine: 'sqlite',
+    path: persistence.path,
+    synchronous: persistence.synchronous,
+    commitIntervalMs: persistence.commit_interval_ms,
+    commitMaxRows: persistence.commit_max_rows,
+    retention: { maxAgeMs: retention.max_age_days * 86_400_000, maxRows: retention.max_rows, batchSize: retention.batch_size },
+  };
 }

@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { StorageError } from './storage/log-repository.js';
+import { StorageError } from './core/repository.js';
 
 async function main(): Promise<void> {
   let config;

@@ -1,3 +1,5 @@
+import type { ErrorTrendPoint, TimePoint } from '../api-types.js';
+import { errorRate, roundRatio } from './error-rate.js';
 import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
 import { bump, topN, type KeyNames } from './key-cap.js';
 import { MINUTE_MS, minuteKey, minuteOf, type Clock } from './time.js';
@@ -120,12 +122,6 @@ class UserWindow {
   }
 }
 
-export interface TimePoint {
-  time: string;
-  total: number;
-  errors: number;
-}
-
 export interface AnalyticsOptions {
   /** Minutes of history kept, ending at the clock's current minute. */
   maxBuckets: number;
@@ -217,10 +213,6 @@ export class Analytics implements LogSink {
     const out: TimePoint[] = [];
     this.eachMinute(minutes, (m, b) => out.push({ time: minuteKey(m), total: b?.total ?? 0, errors: b?.errors ?? 0 }));
     return out;
-  }
-
-  errorTrends(minutes: number): { time: string; error_rate: number }[] {
-    return errorTrendsOf(this.timeSeries(minutes));
   }
 
   /** First and last minute with data in the window, or nulls when the window is empty. */
@@ -316,10 +308,6 @@ export class Analytics implements LogSink {
 }
 
 /** The error rate of each point of a time series. */
-export function errorTrendsOf(series: readonly TimePoint[]): { time: string; error_rate: number }[] {
-  return series.map((p) => ({ time: p.time, error_rate: p.total === 0 ? 0 : round4(p.errors / p.total) }));
-}
-
-export function round4(x: number): number {
-  return Math.round(x * 10_000) / 10_000;
+export function errorTrendsOf(series: readonly TimePoint[]): ErrorTrendPoint[] {
+  return series.map((p) => ({ time: p.time, error_rate: roundRatio(errorRate(p)) }));
 }

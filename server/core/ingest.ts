@@ -1,9 +1,10 @@
 import { AppError } from './errors.js';
-import { LEVELS, StoredLog, levelIndex, type BatchOrigin, type LogInput, type LogSink } from './log.js';
+import { IngestCounts } from './ingest-counts.js';
 import { OTHER, type KeyCap } from './key-cap.js';
-import { IngestCounts } from './metrics.js';
+import { LEVELS, StoredLog, levelIndex, type LogInput, type LogSink } from './log.js';
+import type { RecentLogs } from './recent-logs.js';
+import type { RawBatch } from './repository.js';
 import type { Clock } from './time.js';
-import type { RawBatch } from '../storage/log-repository.js';
 import type { LogValidator, Problem, ValidationStats } from './validation.js';
 
 /** An NDJSON line that was not JSON: it takes its place in the batch and is rejected there. */
@@ -33,18 +34,15 @@ export interface IngestResult {
   rejected: RejectedItem[];
 }
 
-/** The doors a batch can come in by: metrics count accepted and rejected logs per protocol. */
-export const INGEST_PROTOCOLS = ['api', 'legacy', 'simulate', 'loki', 'otlp', 'elasticsearch'] as const;
-export type IngestProtocol = (typeof INGEST_PROTOCOLS)[number];
-
 export interface IngestContext {
-  /** The door the batch came in by; `api` when not given. */
-  protocol?: IngestProtocol;
+  /** The name of the door the batch came in by, which metrics count under; `api` when not given. */
+  protocol?: string;
   /** The only service the caller may ship logs for; undefined when any service is allowed. */
   boundService?: string;
   /**
    * The bytes the items were parsed from, item for item: the durable tier keeps them as they
-   * are when every item is accepted, and the buffer keeps each accepted log's own bytes.
+   * are when every item is accepted, and the recent-logs buffer keeps each accepted log's own
+   * bytes. No other part sees them.
    */
   raw?: RawBatch;
 }
@@ -54,14 +52,20 @@ export interface IngestDeps {
   validationStats: ValidationStats;
   services: KeyCap;
   users: KeyCap;
+  /** The in-memory tier: takes each accepted batch first, with the request's bytes when there are any. */
+  recent: Pick<RecentLogs, 'append'>;
+  /** Everything else that wants each accepted batch, in order, after the recent-logs buffer. */
   sinks: readonly LogSink[];
   now: Clock;
   /** The durable tier: accepted logs are committed here before any sink sees them or the caller is answered. */
   journal?: { append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> };
 }
 
-/** The event time of a valid log, else its problems. */
-function checkItem(validator: LogValidator, item: unknown): number | Problem[] {
+/** A valid item's event time (epoch ms), or what is wrong with an invalid one. */
+type EventTimeOrProblems = number | Problem[];
+
+/** Checks one item of a batch; allocates nothing for a valid log (it runs once per log). */
+function checkItem(validator: LogValidator, item: unknown): EventTimeOrProblems {
   if (item instanceof UnparseableLine) {
     return [{ keyword: 'json', message: `line ${item.line} is not valid JSON (${item.reason})` }];
   }
@@ -116,13 +120,14 @@ export class IngestPipeline {
     // The body index of each accepted log, for the buffer to find the log's own bytes.
     const positions = ctx.raw === undefined ? undefined : new Int32Array(items.length);
     for (let index = 0; index < items.length; index++) {
-      const ts = checkItem(validator, items[index]);
-      if (typeof ts !== 'number') {
-        validationStats.recordInvalid(ts);
-        counts.reject(ts);
-        rejected.push({ index, errors: ts.map((p) => p.message) });
+      const checked = checkItem(validator, items[index]);
+      if (typeof checked !== 'number') {
+        validationStats.recordInvalid(checked);
+        counts.reject(checked);
+        rejected.push({ index, errors: checked.map((p) => p.message) });
         continue;
       }
+      const ts = checked;
       validationStats.recordValid();
       if (positions !== undefined) positions[accepted.length] = index;
       const log = items[index] as LogInput;
@@ -147,9 +152,9 @@ export class IngestPipeline {
     }
     if (accepted.length > 0) {
       if (this.deps.journal) await this.deps.journal.append(accepted, rejected.length === 0 ? ctx.raw : undefined);
-      const origin: BatchOrigin | undefined =
-        ctx.raw === undefined ? undefined : { bytes: ctx.raw.bytes, format: ctx.raw.format, itemCount: items.length, items: positions! };
-      for (const sink of this.deps.sinks) sink.append(accepted, origin);
+      const { raw } = ctx;
+      this.deps.recent.append(accepted, raw && { bytes: raw.bytes, format: raw.format, itemCount: items.length, items: positions! });
+      for (const sink of this.deps.sinks) sink.append(accepted);
       counts.accepted += accepted.length;
     }
     return { accepted: accepted.length, rejected };

@@ -1,21 +1,24 @@
-import type { Config } from '../config.js';
+import type { DashboardData, ServiceHealth } from '../api-types.js';
 import { loadSchema } from '../schemas.js';
 import { AlertDispatcher } from './alerting/dispatcher.js';
 import { AlertEngine } from './alerting/engine.js';
 import { LogHandler, MemoryHandler, type AlertLogger } from './alerting/handlers.js';
-import type { AlertHandler, AlertView } from './alerting/types.js';
+import type { AlertHandler } from './alerting/types.js';
 import { WebhookHandler } from './alerting/webhook.js';
-import { Analytics, errorTrendsOf, round4 } from './analytics.js';
-import { IngestPipeline } from './ingest.js';
+import { Analytics, errorTrendsOf } from './analytics.js';
+import { errorRate, roundRatio } from './error-rate.js';
 import { AppError } from './errors.js';
+import { IngestPipeline } from './ingest.js';
 import { KeyCap, OTHER, topN } from './key-cap.js';
-import { toView, type LogView, type StoredLog } from './log.js';
-import { LogStore, type LogPage, type LogQuery } from './log-store.js';
-import { serviceHealth, type HealthRules, type ServiceHealth } from './service-health.js';
+import { toView, type StoredLog } from './log.js';
+import type { LogPage, LogQuery } from './log-filter.js';
+import type { CoreOptions } from './options.js';
+import { RecentLogs } from './recent-logs.js';
+import { StorageError, type LogRepository, type RawBatch } from './repository.js';
+import { serviceHealth, type HealthRules } from './service-health.js';
 import { LogStats } from './stats.js';
 import { TailHub } from './tail.js';
 import { MINUTE_MS, minuteOf, systemClock, type Clock } from './time.js';
-import { StorageError, type LogRepository, type RawBatch } from '../storage/log-repository.js';
 import { LogValidator, ValidationStats } from './validation.js';
 
 /** The part of a pino logger the core uses. */
@@ -34,24 +37,6 @@ export interface CoreDeps {
 
 const silentLogger: CoreLogger = { warn() {}, info() {}, error() {} };
 
-export interface DashboardData {
-  summary: {
-    total_logs: number;
-    total_errors: number;
-    error_rate: number;
-    active_services: number;
-    time_range: { first: string | null; last: string | null };
-  };
-  time_series: { time: string; total: number; errors: number }[];
-  error_trends: { time: string; error_rate: number }[];
-  service_health: Record<string, ServiceHealth>;
-  most_active_services: { service: string; count: number }[];
-  user_activity: { user_id: string; count: number }[];
-  recent_logs: LogView[];
-  active_alerts: AlertView[];
-  validation_stats: ReturnType<ValidationStats['toJSON']>;
-}
-
 const LOG_SCHEMA = loadSchema('log.schema.json');
 
 /**
@@ -62,7 +47,8 @@ export class LogServer {
   readonly now: Clock;
   readonly services: KeyCap;
   readonly users: KeyCap;
-  readonly store: LogStore;
+  /** The in-memory tier: the newest `storage.max_logs` logs. */
+  readonly recent: RecentLogs;
   readonly stats: LogStats;
   readonly analytics: Analytics;
   readonly validationStats = new ValidationStats();
@@ -80,15 +66,15 @@ export class LogServer {
   private readonly healthRules: HealthRules;
 
   constructor(
-    readonly config: Config,
+    private readonly options: CoreOptions,
     deps: CoreDeps = {},
   ) {
     this.now = deps.now ?? systemClock;
     this.startedAt = this.now();
-    const { limits, analytics, alerting } = config;
+    const { limits, analytics, alerting, tail } = options;
     this.services = new KeyCap(limits.max_services);
     this.users = new KeyCap(limits.max_users);
-    this.store = new LogStore(config.storage.max_logs);
+    this.recent = new RecentLogs(options.bufferLogs);
     this.stats = new LogStats(this.services);
     this.analytics = new Analytics({
       maxBuckets: analytics.max_buckets,
@@ -113,10 +99,10 @@ export class LogServer {
     });
     this.repository = deps.repository;
     this.tail = new TailHub({
-      maxClients: config.tail.max_clients,
-      maxPendingEvents: config.tail.max_pending_events,
-      heartbeatMs: config.tail.heartbeat_seconds * 1000,
-      store: this.store,
+      maxClients: tail.max_clients,
+      maxPendingEvents: tail.max_pending_events,
+      heartbeatMs: tail.heartbeat_seconds * 1000,
+      recent: this.recent,
       lastAssignedId: () => this.pipeline.currentId,
       now: this.now,
     });
@@ -126,15 +112,15 @@ export class LogServer {
       validationStats: this.validationStats,
       services: this.services,
       users: this.users,
-      // Alerting last: its rules read the analytics this batch has just updated.
+      recent: this.recent,
       // The tail right after the buffer, whose query a new tail's backlog comes from.
-      sinks: [this.store, this.tail, this.stats, this.analytics, this.alerts],
+      // Alerting last: its rules read the analytics this batch has just updated.
+      sinks: [this.tail, this.stats, this.analytics, this.alerts],
       now: this.now,
     });
     if (this.repository) this.restore(this.repository);
     this.healthRules = {
-      errorRateThreshold: alerting.error_rate_threshold,
-      minSamples: alerting.min_samples,
+      errorRate: { threshold: alerting.error_rate_threshold, minSamples: alerting.min_samples },
       windowMinutes: alerting.window_minutes,
       serviceDownMinutes: alerting.service_down_minutes,
     };
@@ -151,9 +137,9 @@ export class LogServer {
       this.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
     }
     this.pipeline.resumeAfter(repo.lastAssignedId());
-    this.store.append(repo.recent(this.config.storage.max_logs));
-    const windowStart = (minuteOf(this.now()) - this.config.analytics.max_buckets + 1) * MINUTE_MS;
-    const skewMs = this.config.analytics.future_skew_seconds * 1000;
+    this.recent.append(repo.recent(this.options.bufferLogs));
+    const windowStart = (minuteOf(this.now()) - this.options.analytics.max_buckets + 1) * MINUTE_MS;
+    const skewMs = this.options.analytics.future_skew_seconds * 1000;
     let chunk: StoredLog[] = [];
     for (const log of repo.since(windowStart)) {
       // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
@@ -194,9 +180,9 @@ export class LogServer {
    * past its oldest log (older logs, larger offsets), the database goes on from there.
    */
   query(q: LogQuery): LogPage {
-    const mem = this.store.query(q);
+    const mem = this.recent.query(q);
     const repo = this.repository;
-    const oldest = this.store.oldestId();
+    const oldest = this.recent.oldestId();
     if (repo === undefined || mem.nextBeforeId !== null || (oldest !== undefined && repo.minId() >= oldest)) {
       return { logs: mem.logs, nextBeforeId: mem.nextBeforeId };
     }
@@ -221,7 +207,7 @@ export class LogServer {
   retentionStep(): number {
     if (this.repository === undefined) return 0;
     const r = this.repository.retentionStep(this.now());
-    if (r.deleted > 0) this.store.removeExpired(r.minId, r.receivedBefore);
+    if (r.deleted > 0) this.recent.removeExpired(r.minId, r.receivedBefore);
     return r.deleted;
   }
 
@@ -245,11 +231,11 @@ export class LogServer {
 
   /** Deletes logs whose event time is before `ts` from both tiers; returns how many. Counters are all-time and stay. */
   deleteBefore(ts: number): number {
-    const inMemory = this.store.deleteBefore(ts);
+    const inMemory = this.recent.deleteBefore(ts);
     return this.repository ? this.repository.deleteBefore(ts) : inMemory;
   }
 
-  /** Seed 004's dashboard payload. Built from buckets and counters: its cost does not grow with stored logs. */
+  /** GET /api/advanced-dashboard-data. Built from buckets and counters: its cost does not grow with stored logs. */
   dashboard(minutes: number): DashboardData {
     const { stats, analytics } = this;
     const health = this.serviceHealth();
@@ -258,7 +244,7 @@ export class LogServer {
       summary: {
         total_logs: stats.total,
         total_errors: stats.errors,
-        error_rate: stats.total === 0 ? 0 : round4(stats.errors / stats.total),
+        error_rate: roundRatio(errorRate(stats)),
         active_services: Object.values(health).filter((h) => h.status !== 'down').length,
         time_range: analytics.timeRange(),
       },
@@ -270,7 +256,7 @@ export class LogServer {
         10,
       ).map(([service, count]) => ({ service, count })),
       user_activity: analytics.topUsers(minutes, 10),
-      recent_logs: this.store.recent(20).map(toView),
+      recent_logs: this.recent.newest(20).map(toView),
       active_alerts: this.alerts.activeAlerts(),
       validation_stats: this.validationStats.toJSON(),
     };

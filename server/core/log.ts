@@ -1,5 +1,13 @@
-export const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-export type Level = (typeof LEVELS)[number];
+import type { Level, LogInput, LogView } from '../api-types.js';
+
+export type { Level, LogInput, LogView };
+
+/** The levels in rising severity; a level's index here is how columns and bit masks store it. */
+export const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const satisfies readonly Level[];
+/** Fails to compile unless LEVELS lists every level of the wire contract. */
+export type LevelsComplete = Holds<Exclude<Level, (typeof LEVELS)[number]> extends never ? true : false>;
+/** A type-level assertion: `Holds<X>` compiles only when X is `true`. */
+export type Holds<T extends true> = T;
 
 export function isErrorLevel(level: Level): boolean {
   return level === 'ERROR' || level === 'CRITICAL';
@@ -54,16 +62,6 @@ export function levelFromSeverityNumber(n: number): Level | undefined {
   return 'CRITICAL';
 }
 
-/** A log as a client sends it, after validation against schemas/log.schema.json. */
-export interface LogInput {
-  timestamp: string;
-  level: Level;
-  service: string;
-  message: string;
-  user_id?: string;
-  metadata?: Record<string, unknown>;
-}
-
 /** An accepted log. One fixed shape for every log so V8 keeps a single hidden class. */
 export class StoredLog {
   /**
@@ -93,12 +91,6 @@ export class StoredLog {
   ) {}
 }
 
-/** The JSON shape of a log in /api responses: what was sent, plus the id and receive time the server added. */
-export interface LogView extends LogInput {
-  id: number;
-  received_at: string;
-}
-
 export function toView(log: StoredLog): LogView {
   const view: LogView = {
     id: log.id,
@@ -113,19 +105,7 @@ export function toView(log: StoredLog): LogView {
   return view;
 }
 
-/**
- * The request bytes an accepted batch was parsed from, so the buffer can keep each log as the
- * bytes it came in: the body as decoded, its format, how many items it held, and for each
- * accepted log, in order, the index of its item.
- */
-export interface BatchOrigin {
-  bytes: Buffer;
-  format: 'json' | 'ndjson';
-  itemCount: number;
-  items: Int32Array;
-}
-
-/** Anything that wants every accepted batch: the buffer, counters, analytics, alerting. */
+/** Anything that wants every accepted batch: the live tails, counters, analytics, alerting. */
 export interface LogSink {
-  append(logs: readonly StoredLog[], origin?: BatchOrigin): void;
+  append(logs: readonly StoredLog[]): void;
 }

@@ -1,21 +1,11 @@
+import type { HealthStatus, ServiceHealth } from '../api-types.js';
 import type { Analytics } from './analytics.js';
+import { breaksErrorRate, errorRate, roundRatio, type ErrorRateRule } from './error-rate.js';
 import type { LogStats } from './stats.js';
 import { MINUTE_MS, type Clock } from './time.js';
 
-export type HealthStatus = 'healthy' | 'warning' | 'down';
-
-export interface ServiceHealth {
-  status: HealthStatus;
-  /** Last server receive time, ISO 8601. */
-  last_seen: string;
-  log_count: number;
-  /** Error rate over the recent window, 0..1. */
-  error_rate: number;
-}
-
 export interface HealthRules {
-  errorRateThreshold: number;
-  minSamples: number;
+  errorRate: ErrorRateRule;
   windowMinutes: number;
   serviceDownMinutes: number;
 }
@@ -36,16 +26,15 @@ export function serviceHealth(
   // No prototype: a service may be called __proto__.
   const out: Record<string, ServiceHealth> = Object.create(null) as Record<string, ServiceHealth>;
   for (const [service, { lastSeen, count }] of stats.services) {
-    const r = recent.get(service);
-    const errorRate = r === undefined || r.total === 0 ? 0 : r.errors / r.total;
+    const r = recent.get(service) ?? { total: 0, errors: 0 };
     let status: HealthStatus = 'healthy';
     if (t - lastSeen > rules.serviceDownMinutes * MINUTE_MS) status = 'down';
-    else if (r !== undefined && r.total >= rules.minSamples && errorRate >= rules.errorRateThreshold) status = 'warning';
+    else if (breaksErrorRate(r, rules.errorRate)) status = 'warning';
     out[service] = {
       status,
       last_seen: new Date(lastSeen).toISOString(),
       log_count: count,
-      error_rate: Math.round(errorRate * 10_000) / 10_000,
+      error_rate: roundRatio(errorRate(r)),
     };
   }
   return out;

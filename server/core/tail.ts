@@ -1,10 +1,10 @@
 import { AppError } from './errors.js';
 import { toView, type LogSink, type StoredLog } from './log.js';
-import { compileFilter, type LogPage, type LogQuery } from './log-store.js';
+import { LogFilter, type LogFilterFields, type LogPage, type LogQuery } from './log-filter.js';
 import type { Clock } from './time.js';
 
 /** The filters of GET /api/logs that make sense for logs yet to come: everything but paging. */
-export type TailFilters = Omit<LogQuery, 'limit' | 'beforeId' | 'offset'>;
+export type TailFilters = LogFilterFields;
 
 /** Where a tail's events go: the HTTP response, or anything with the same two calls. */
 export interface TailWriter {
@@ -63,8 +63,8 @@ export interface TailHubOptions {
   /** Events a tail may have waiting for a backed-up writer before it is dropped. */
   maxPendingEvents: number;
   heartbeatMs: number;
-  /** The buffer the backlog of a new tail comes from (the ring buffer's query). */
-  store: { query(q: LogQuery): LogPage };
+  /** Where the backlog of a new tail comes from: the recent-logs buffer. */
+  recent: { query(q: LogQuery): LogPage };
   /** The last id the server assigned: a Last-Event-ID above it was sent by a previous, non-persistent run. */
   lastAssignedId: () => number;
   now: Clock;
@@ -99,7 +99,7 @@ function finalEvent(event: 'dropped' | 'closing', data: Record<string, unknown>)
 
 /**
  * Live tails of accepted logs. A sink of the ingest pipeline: each accepted batch is matched
- * against every open tail's filter (the one predicate GET /api/logs uses) and written out.
+ * against every open tail's filter (core/log-filter.ts, the meaning GET /api/logs uses) and written out.
  *
  * A writer that cannot keep up is not buffered without bound: while it is backed up, its
  * matches wait here as references (no copy, no rendering), and past `maxPendingEvents` it
@@ -154,9 +154,8 @@ export class TailHub implements LogSink {
   /** Opens a tail: its backlog first (resume or `limit`), then every new match. Throws as `admit` does. */
   open(req: TailRequest): Tail {
     this.admit();
-    // compileFilter takes a whole query; its limit plays no part in matching.
-    const match = compileFilter({ ...req.filters, limit: 0 });
-    const sub = new Subscriber(this.link, req.writer, match, this.backlog(req));
+    const filter = new LogFilter(req.filters);
+    const sub = new Subscriber(this.link, req.writer, (log) => filter.matches(log), this.backlog(req));
     this.tails.add(sub);
     this.counts.opened++;
     sub.stopHeartbeat = this.every(this.opts.heartbeatMs, () => sub.heartbeat());
@@ -166,10 +165,10 @@ export class TailHub implements LogSink {
 
   /** Buffered matches a new tail starts with, oldest first. */
   private backlog(req: TailRequest): StoredLog[] {
-    const { store } = this.opts;
+    const { recent } = this.opts;
     if (req.lastEventId === undefined) {
       if (!req.limit) return [];
-      return store.query({ ...req.filters, limit: req.limit }).logs.reverse();
+      return recent.query({ ...req.filters, limit: req.limit }).logs.reverse();
     }
     // Ids above any assigned come from before a restart without persistence, which numbered
     // from 1 again: everything buffered since is what the client missed.
@@ -177,7 +176,7 @@ export class TailHub implements LogSink {
     const newestFirst: StoredLog[] = [];
     let beforeId: number | undefined;
     for (;;) {
-      const page = store.query({ ...req.filters, limit: BACKLOG_PAGE, beforeId });
+      const page = recent.query({ ...req.filters, limit: BACKLOG_PAGE, beforeId });
       for (const log of page.logs) {
         if (log.id <= after) return newestFirst.reverse();
         newestFirst.push(log);

@@ -157,7 +157,7 @@ export function parseRfc3339Slow(text: string): number {
   return fieldsToMs(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +m[6]!, m[7], offset);
 }
 
-/** True when `text` is a date-time without any offset (seed 000's `2025-04-01T12:00:00`). */
+/** True when `text` is a date-time without any offset (POST /logs' `2025-04-01T12:00:00`). */
 export function isNaiveDateTime(text: string): boolean {
   const m = RFC3339.exec(text);
   return m !== null && m[8] === undefined && m[9] === undefined;
@@ -177,7 +177,7 @@ export function toIso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** Seed 000's rendering: UTC without offset or fraction, `2025-04-01T12:00:00`. */
+/** GET /logs' rendering: UTC without offset or fraction, `2025-04-01T12:00:00`. */
 export function toNaiveUtc(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19);
 }

@@ -16,7 +16,7 @@ export interface Principal {
 /**
  * Per-route access: `scope` is what the route needs (null: public); `door` says which API
  * the route belongs to: `api` routes let anonymous callers have the configured anonymous
- * scopes, `legacy` (seed 000) routes always need a token, as that API documents.
+ * scopes, `legacy` routes (the compatibility API: /logs, /stats) always need a token, as that API documents.
  */
 export interface RouteAccess {
   scope: Scope | null;

@@ -5,13 +5,13 @@ import fastifyStatic from '@fastify/static';
 import { AppError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../schemas.js';
 import { DOCUMENT_HEADERS, sendHeaders } from './security-headers.js';
-import type { UiConfig } from './ui-config.js';
+import type { UiConfig } from '../api-types.js';
 
 export const DASHBOARD_DIR = join(PROJECT_ROOT, 'web', 'dist');
 
 /** Serves the built dashboard; hashed assets are cached for a year, the page itself is revalidated. */
 export async function dashboardRoutes(app: FastifyInstance, opts: { root?: string }): Promise<void> {
-  const { config } = app.core;
+  const { config } = app;
   app.get('/api/ui-config', async (): Promise<UiConfig> => ({
     refresh_seconds: config.dashboard.refresh_seconds,
     simulation_enabled: config.simulation.enabled,

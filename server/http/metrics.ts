@@ -3,8 +3,8 @@ import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type MetricValueWithName } from 'prom-client';
 import type { Config } from '../config.js';
 import { RULES } from '../core/alerting/types.js';
-import { INGEST_PROTOCOLS } from '../core/ingest.js';
 import type { LogServer } from '../core/log-server.js';
+import { INGEST_PROTOCOLS } from './protocols.js';
 import { refuseQuery } from './query.js';
 
 /**
@@ -180,8 +180,8 @@ function appMetrics(core: LogServer): AppMetrics {
   );
   registry.registerMetric(requests as unknown as Metric);
 
-  lazyGauge(registry, `${PREFIX}buffer_logs`, 'Logs held in the in-memory ring buffer.', [], () => [[{}, core.store.size]]);
-  lazyGauge(registry, `${PREFIX}buffer_capacity_logs`, 'Logs the in-memory ring buffer holds at most (storage.max_logs).', [], () => [[{}, core.store.capacity]]);
+  lazyGauge(registry, `${PREFIX}buffer_logs`, 'Logs held in the in-memory recent-logs buffer.', [], () => [[{}, core.recent.size]]);
+  lazyGauge(registry, `${PREFIX}buffer_capacity_logs`, 'Logs the in-memory recent-logs buffer holds at most (storage.max_logs).', [], () => [[{}, core.recent.capacity]]);
 
   const repository = core.repository;
   let stopObserving = (): void => {};
@@ -288,7 +288,7 @@ async function metricsPlugin(app: FastifyInstance, opts: { config: Config }): Pr
 export async function metricsRoute(app: FastifyInstance): Promise<void> {
   const registry = app.metricsRegistry;
   if (registry === undefined) return;
-  const access = app.core.config.metrics.public ? { scope: null } : { scope: 'read' as const, door: 'api' as const };
+  const access = app.config.metrics.public ? { scope: null } : { scope: 'read' as const, door: 'api' as const };
   app.get('/metrics', { config: { access } }, async (request, reply) => {
     refuseQuery(request.query as Record<string, string>);
     const text = await registry.metrics();

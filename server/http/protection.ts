@@ -11,7 +11,7 @@ import type { Principal } from './auth.js';
  * load shedding (503 while the process is overloaded) and rate limiting per caller (429).
  *
  * Only the API is guarded: routes with an access rule (every /api route that needs a scope,
- * and seed 000's /logs and /stats). `/health`, `/api/ui-config`, the dashboard's files and
+ * and the compatibility API's /logs and /stats). `/health`, `/api/ui-config`, the dashboard's files and
  * CORS preflights are never shed nor limited, so an orchestrator and the page can always
  * tell what is going on. `/health` reports the pressure and the refusals.
  *

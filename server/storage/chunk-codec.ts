@@ -1,6 +1,6 @@
 import { LEVELS, StoredLog, levelIndex, type LogInput } from '../core/log.js';
 import { parseRfc3339 } from '../core/time.js';
-import type { RawBatch } from './log-repository.js';
+import type { RawBatch } from '../core/repository.js';
 
 /**
  * How a chunk's body is written. A chunk is one row of the `chunks` table holding the logs

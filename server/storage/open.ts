@@ -1,17 +1,14 @@
-import type { Config } from '../config.js';
-import type { LogRepository } from './log-repository.js';
-import { SqliteRepository } from './sqlite-repository.js';
+import type { LogRepository } from '../core/repository.js';
+import { SqliteRepository, type SqliteOptions } from './sqlite-repository.js';
 
-/** The durable tier the config asks for, or undefined for a purely in-memory server. */
-export function openRepository(config: Config, counterKey: (service: string) => string): LogRepository | undefined {
-  const { persistence, retention } = config.storage;
-  if (!persistence.enabled) return undefined;
-  return new SqliteRepository({
-    path: persistence.path,
-    synchronous: persistence.synchronous,
-    commitIntervalMs: persistence.commit_interval_ms,
-    commitMaxRows: persistence.commit_max_rows,
-    retention: { maxAgeMs: retention.max_age_days * 86_400_000, maxRows: retention.max_rows, batchSize: retention.batch_size },
-    counterKey,
-  });
+/** The durable tier to open: none (a purely in-memory server), or SQLite with its settings. */
+export type StorageOptions = { readonly engine: 'none' } | ({ readonly engine: 'sqlite' } & Omit<SqliteOptions, 'counterKey'>);
+
+/**
+ * Opens the durable tier `options` names, or undefined for none. `counterKey` maps a service
+ * to the key its all-time counters are kept under (the core's cardinality cap).
+ */
+export function openRepository(options: StorageOptions, counterKey: (service: string) => string): LogRepository | undefined {
+  if (options.engine === 'none') return undefined;
+  return new SqliteRepository({ ...options, counterKey });
 }

@@ -1,11 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
-import { compileFilter, textMatcher, type LogPage, type LogQuery } from '../core/log-store.js';
-import type { CommitObserver } from '../core/metrics.js';
+import { LEVELS, StoredLog } from '../core/log.js';
+import { EVERY_LOG, LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
+import {
+  StorageError,
+  type CommitObserver,
+  type CounterRow,
+  type LogRepository,
+  type RawBatch,
+  type RetentionResult,
+} from '../core/repository.js';
 import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
-import { StorageError, type CounterRow, type LogRepository, type RawBatch, type RetentionResult } from './log-repository.js';
 
 export const SCHEMA_VERSION = 3;
 
@@ -159,100 +165,17 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-/** The columns of a chunk row beside its body. */
-interface Header {
-  first_id: number;
-  last_id: number;
+/** The columns of a chunk row beside its body: the summary a filter judges the chunk by, and where its logs are. */
+interface Header extends ChunkSummary {
+  firstId: number;
   count: number;
-  min_ts: number;
-  max_ts: number;
-  min_received: number;
-  max_received: number;
-  levels: number;
-  services: string;
   format: number;
 }
 
-const HEADER = 'first_id, last_id, count, min_ts, max_ts, min_received, max_received, levels, services, format';
+const HEADER = `first_id AS firstId, last_id AS lastId, count, min_ts AS minTs, max_ts AS maxTs, min_received AS minReceived,
+  max_received AS maxReceived, levels, services, format`;
 const MAX = Number.MAX_SAFE_INTEGER;
 const MIN = Number.MIN_SAFE_INTEGER;
-const ALL_LEVELS = (1 << LEVELS.length) - 1;
-
-/**
- * What a query says about whole chunks, from their rows alone: the bounds the SQL scan
- * applies, whether a chunk may hold a match, and whether every log in it matches (so an
- * offset can pass over it without reading its body).
- */
-class ChunkFilter {
-  readonly from: number;
-  readonly to: number;
-  readonly receivedFrom: number;
-  readonly receivedTo: number;
-  readonly levels: number;
-  private readonly serviceNeedles: string[] | undefined;
-  private readonly serviceSet: Set<string> | undefined;
-  /** Filters the chunk columns say nothing about (user id, text). */
-  private readonly perLog: boolean;
-  private readonly text: ((message: string) => boolean) | undefined;
-  private readonly userNeedle: string | undefined;
-
-  constructor(
-    private readonly q: LogQuery,
-    readonly beforeId: number,
-  ) {
-    this.from = q.from ?? MIN;
-    this.to = q.to ?? MAX;
-    this.receivedFrom = q.receivedFrom ?? MIN;
-    this.receivedTo = q.receivedTo ?? MAX;
-    this.levels = q.levels && q.levels.length > 0 ? q.levels.reduce((m, l) => m | (1 << levelIndex(l)), 0) : ALL_LEVELS;
-    if (q.services && q.services.length > 0) {
-      this.serviceNeedles = q.services.map((s) => JSON.stringify(s));
-      this.serviceSet = new Set(q.services);
-    }
-    this.perLog = q.userId !== undefined || !!q.text;
-    if (q.text) this.text = textMatcher(q.text);
-    if (q.userId !== undefined) this.userNeedle = JSON.stringify(q.userId);
-  }
-
-  /** Whether the body text must be read to answer: a chunk's user ids and messages are only in there. */
-  get readsText(): boolean {
-    return this.perLog;
-  }
-
-  /**
-   * False only when no log in a body can match the user id or text filters. A JSON text
-   * without a backslash has no escapes, so every string in it (each message, each user id)
-   * stands in it literally: a message the text search matches makes the search match the
-   * body (the search is a substring test), and a user id shows as its JSON quote. With
-   * escapes, the logs are decoded.
-   */
-  mayMatchText(body: string): boolean {
-    if (body.includes('\\')) return true;
-    if (this.userNeedle !== undefined && !body.includes(this.userNeedle)) return false;
-    return this.text === undefined || this.text(body);
-  }
-
-  /** False only when no log of the chunk can match (the SQL scan has checked ranges and levels). */
-  mayMatch(h: Header): boolean {
-    const needles = this.serviceNeedles;
-    if (needles === undefined) return true;
-    for (const n of needles) if (h.services.includes(n)) return true;
-    return false;
-  }
-
-  /** True only when every log of the chunk matches. */
-  allMatch(h: Header): boolean {
-    const q = this.q;
-    if (this.perLog || h.last_id >= this.beforeId) return false;
-    if ((q.from !== undefined && h.min_ts < q.from) || (q.to !== undefined && h.max_ts > q.to)) return false;
-    if ((q.receivedFrom !== undefined && h.min_received < q.receivedFrom) || (q.receivedTo !== undefined && h.max_received > q.receivedTo)) return false;
-    if ((h.levels & ~this.levels) !== 0) return false;
-    const set = this.serviceSet;
-    return set === undefined || (JSON.parse(h.services) as string[]).every((s) => set.has(s));
-  }
-}
-
-const OPEN_FILTER = new ChunkFilter({ limit: 0 }, MAX);
 
 /**
  * SQLite through better-sqlite3, in WAL mode. Each accepted batch is one row of `chunks`,
@@ -407,51 +330,49 @@ export class SqliteRepository implements LogRepository {
 
   /** The logs of a chunk, ascending by id; none if the row is gone. */
   private decode(h: Header): StoredLog[] {
-    const body = this.selectBody.get(h.first_id) as Buffer | undefined;
-    return body === undefined ? [] : decodeChunk(h.format, body, h.first_id, h.min_received, h.count);
+    const body = this.selectBody.get(h.firstId) as Buffer | undefined;
+    return body === undefined ? [] : decodeChunk(h.format, body, h.firstId, h.minReceived, h.count);
   }
 
   /** Replaces a chunk by one holding `kept` (a subset of its logs), or by nothing. */
   private replace(h: Header, kept: readonly StoredLog[]): void {
-    this.deleteChunk.run(h.first_id);
+    this.deleteChunk.run(h.firstId);
     if (kept.length > 0) insertChunk(this.insert, encodeChunk(kept).chunk);
   }
 
-  /** Chunk rows newest first, below `f.beforeId`, that meet the query's ranges and levels; read a page at a time. */
-  private *scanDesc(f: ChunkFilter): Generator<Header> {
+  /** Chunk rows newest first, below `f.beforeId`, that meet the filter's ranges and levels; read a page at a time. */
+  private *scanDesc(f: LogFilter): Generator<Header> {
     let cursor = f.beforeId;
     let size = 16;
     for (;;) {
-      const page = this.headersDesc.all(cursor, f.from, f.to, f.receivedFrom, f.receivedTo, f.levels, size) as Header[];
+      const page = this.headersDesc.all(cursor, f.from, f.to, f.receivedFrom, f.receivedTo, f.levelMask, size) as Header[];
       for (const h of page) yield h;
       if (page.length < size) return;
-      cursor = page[page.length - 1]!.first_id;
+      cursor = page[page.length - 1]!.firstId;
       size = Math.min(size * 4, 1024);
     }
   }
 
   query(q: LogQuery): LogPage {
-    const beforeId = q.beforeId ?? MAX;
-    const chunks = new ChunkFilter(q, beforeId);
-    const match = compileFilter(q);
+    const filter = new LogFilter(q);
     const logs: StoredLog[] = [];
     let skip = q.offset ?? 0;
-    for (const h of this.scanDesc(chunks)) {
-      if (!chunks.mayMatch(h)) continue;
-      if (skip >= h.count && chunks.allMatch(h)) {
+    for (const h of this.scanDesc(filter)) {
+      if (!filter.chunkMayMatch(h)) continue;
+      if (skip >= h.count && filter.chunkAllMatch(h)) {
         skip -= h.count;
         continue;
       }
       let held: StoredLog[];
-      if (chunks.readsText) {
-        const body = this.selectBody.get(h.first_id) as Buffer;
+      if (filter.readsText) {
+        const body = this.selectBody.get(h.firstId) as Buffer;
         const text = body.toString('utf8');
-        if (!chunks.mayMatchText(text)) continue;
-        held = decodeChunk(h.format, text, h.first_id, h.min_received, h.count);
+        if (!filter.bodyMayMatch(text)) continue;
+        held = decodeChunk(h.format, text, h.firstId, h.minReceived, h.count);
       } else held = this.decode(h);
       for (let i = held.length - 1; i >= 0; i--) {
         const log = held[i]!;
-        if (log.id >= beforeId || !match(log)) continue;
+        if (log.id >= filter.beforeId || !filter.matches(log)) continue;
         if (skip > 0) {
           skip--;
           continue;
@@ -467,7 +388,7 @@ export class SqliteRepository implements LogRepository {
     const parts: StoredLog[][] = [];
     let have = 0;
     if (n > 0) {
-      for (const h of this.scanDesc(OPEN_FILTER)) {
+      for (const h of this.scanDesc(EVERY_LOG)) {
         parts.push(this.decode(h));
         have += h.count;
         if (have >= n) break;
@@ -493,7 +414,7 @@ export class SqliteRepository implements LogRepository {
         for (const log of this.decode(h)) if (log.ts >= ts) yield log;
       }
       if (page.length < size) return;
-      cursor = page[page.length - 1]!.first_id;
+      cursor = page[page.length - 1]!.firstId;
     }
   }
 
@@ -539,8 +460,8 @@ export class SqliteRepository implements LogRepository {
         const page = this.headersAsc.all(cursor, cutoff, 64) as Header[];
         for (const h of page) {
           if (budget === 0) break scan;
-          if (h.max_received < cutoff && h.count <= budget) {
-            this.deleteChunk.run(h.first_id);
+          if (h.maxReceived < cutoff && h.count <= budget) {
+            this.deleteChunk.run(h.firstId);
             budget -= h.count;
           } else {
             const kept: StoredLog[] = [];
@@ -551,7 +472,7 @@ export class SqliteRepository implements LogRepository {
             this.replace(h, kept);
           }
           // A rewritten chunk starts above its old first_id: the cursor passes it.
-          cursor = h.last_id;
+          cursor = h.lastId;
         }
         if (page.length < 64) break;
       }
@@ -570,16 +491,16 @@ export class SqliteRepository implements LogRepository {
           for (const h of page) {
             if (take === 0) break scan;
             if (h.count <= take) {
-              this.deleteChunk.run(h.first_id);
+              this.deleteChunk.run(h.firstId);
               take -= h.count;
-              cut = h.last_id;
+              cut = h.lastId;
             } else {
               const logs = this.decode(h);
               cut = logs[take - 1]!.id;
               this.replace(h, logs.slice(take));
               take = 0;
             }
-            cursor = h.last_id;
+            cursor = h.lastId;
           }
           if (page.length < 64) break;
         }

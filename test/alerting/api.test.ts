@@ -192,7 +192,7 @@ describe('POST /api/simulate-errors feeds the alerting in the same request cycle
       assert.equal(a.service, 'payment-service');
       assert.equal(a.status, 'firing');
       assert.equal(a.value, 1);
-      assert.equal(a.threshold, app.core.config.alerting.error_rate_threshold);
+      assert.equal(a.threshold, app.config.alerting.error_rate_threshold);
       assert.equal(a.threshold, 0.1);
       assert.match(a.message, /payment-service/);
       assert.match(a.message, /100\.0%/, 'message carries the measured value');

@@ -176,7 +176,7 @@ describe('high_volume rule (per minute, per service)', () => {
       await ingest(app, [...prev, ...cur]);
       await flush();
       // All 50 are inside the window:
-      const w = app.core.analytics.serviceWindow('search', app.core.config.alerting.window_minutes);
+      const w = app.core.analytics.serviceWindow('search', app.config.alerting.window_minutes);
       assert.equal(w.total, 50);
       assert.equal(w.peakCount, 25);
       assert.equal(activeOf(app, 'high_volume', 'search'), undefined);

@@ -26,7 +26,7 @@ describe("the scheduled 'alert-check' job (toad-scheduler on mocked timers)", ()
       );
       app = built.app;
       const { clock } = built;
-      const interval = app.core.config.alerting.check_interval_seconds * 1000;
+      const interval = app.config.alerting.check_interval_seconds * 1000;
       const down = () => got.filter((n) => n.alert.rule === 'service_down' && n.alert.service === 'billing');
 
       await ingestOne(app, clock, 'billing');

@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Analytics, UserCounts, round4 } from '../../server/core/analytics.js';
+import { Analytics, UserCounts, errorTrendsOf } from '../../server/core/analytics.js';
+import { roundRatio } from '../../server/core/error-rate.js';
 import { KeyCap } from '../../server/core/key-cap.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { MINUTE_MS, minuteOf } from '../../server/core/time.js';
@@ -224,20 +225,20 @@ describe('Analytics read side', () => {
     assert.deepEqual(analytics.timeSeries(1), [{ time: '2024-01-15T14:30', total: 5, errors: 2 }]);
   });
 
-  test('errorTrends gives the rounded rate per minute, 0 for empty minutes', () => {
+  test('errorTrendsOf gives the rounded rate per minute, 0 for empty minutes', () => {
     const { analytics } = setup();
     analytics.append([mk(T0 - MINUTE_MS, 'ERROR'), mk(T0 - MINUTE_MS), mk(T0 - MINUTE_MS), mk(T0, 'CRITICAL'), mk(T0, 'ERROR')]);
-    assert.deepEqual(analytics.errorTrends(3), [
+    assert.deepEqual(errorTrendsOf(analytics.timeSeries(3)), [
       { time: '2024-01-15T14:28', error_rate: 0 },
       { time: '2024-01-15T14:29', error_rate: 0.3333 },
       { time: '2024-01-15T14:30', error_rate: 1 },
     ]);
   });
 
-  test('round4 rounds to 4 decimals', () => {
-    assert.equal(round4(1 / 3), 0.3333);
-    assert.equal(round4(2 / 3), 0.6667);
-    assert.equal(round4(0.5), 0.5);
+  test('roundRatio rounds to 4 decimals', () => {
+    assert.equal(roundRatio(1 / 3), 0.3333);
+    assert.equal(roundRatio(2 / 3), 0.6667);
+    assert.equal(roundRatio(0.5), 0.5);
   });
 
   test('timeRange gives the first and last minute with data in the window', () => {

@@ -3,15 +3,16 @@ import assert from 'node:assert/strict';
 import { LogServer } from '../../server/core/log-server.js';
 import { UnmappableItem, UnparseableLine } from '../../server/core/ingest.js';
 import { AppError } from '../../server/core/errors.js';
+import { coreOptions } from '../../server/config.js';
 import { ManualClock, log, testConfig } from '../helpers.js';
 
 function server(overrides: Record<string, unknown> = {}): { core: LogServer; clock: ManualClock } {
   const clock = new ManualClock();
-  return { core: new LogServer(testConfig(overrides), { now: clock.now }), clock };
+  return { core: new LogServer(coreOptions(testConfig(overrides)), { now: clock.now }), clock };
 }
 
 const allIds = (core: LogServer): number[] =>
-  core.store
+  core.recent
     .query({ limit: 1000 })
     .logs.map((l) => l.id)
     .reverse();
@@ -27,7 +28,7 @@ describe('IngestPipeline', () => {
     assert.equal(r3.accepted, 1);
     assert.deepEqual(allIds(core), [1, 2, 3, 4]);
     assert.equal(core.pipeline.currentId, 4);
-    const messages = core.store.query({ limit: 10 }).logs.map((l) => [l.id, l.message]);
+    const messages = core.recent.query({ limit: 10 }).logs.map((l) => [l.id, l.message]);
     assert.deepEqual(messages, [
       [4, 'four'],
       [3, 'three'],
@@ -56,7 +57,7 @@ describe('IngestPipeline', () => {
     await core.pipeline.ingest([log(), log()]);
     clock.advance(12_345);
     await core.pipeline.ingest([log()]);
-    const got = core.store.query({ limit: 10 }).logs.map((l) => [l.id, l.receivedAt]);
+    const got = core.recent.query({ limit: 10 }).logs.map((l) => [l.id, l.receivedAt]);
     assert.deepEqual(got, [
       [3, t1 + 12_345],
       [2, t1],
@@ -67,7 +68,7 @@ describe('IngestPipeline', () => {
   test('the stored log keeps the client timestamp text and the parsed ts', async () => {
     const { core } = server();
     await core.pipeline.ingest([log({ timestamp: '2024-01-15T15:29:30.5+01:00', user_id: 'u1', metadata: { k: 'v' } })]);
-    const [stored] = core.store.recent(1);
+    const [stored] = core.recent.newest(1);
     assert.ok(stored, 'a stored log');
     assert.equal(stored.timestamp, '2024-01-15T15:29:30.5+01:00');
     assert.equal(stored.ts, Date.parse('2024-01-15T14:29:30.500Z'));
@@ -93,7 +94,7 @@ describe('IngestPipeline', () => {
     assert.deepEqual(result.rejected[0]!.errors, [`'level' must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL (got "LOUD")`]);
     assert.deepEqual(result.rejected[1]!.errors, ['the value must be of type object (got string)']);
     assert.deepEqual(
-      core.store.query({ limit: 10 }).logs.map((l) => l.message),
+      core.recent.query({ limit: 10 }).logs.map((l) => l.message),
       ['ok-4', 'ok-2', 'ok-0'],
     );
     // Every sink saw the accepted logs only.
@@ -115,7 +116,7 @@ describe('IngestPipeline', () => {
     const result = await core.pipeline.ingest([log({ timestamp: 'bad' })]);
     assert.equal(result.accepted, 0);
     assert.equal(result.rejected.length, 1);
-    assert.equal(core.store.size, 0);
+    assert.equal(core.recent.size, 0);
     assert.equal(core.stats.total, 0);
     assert.equal(core.pipeline.currentId, 0);
   });
@@ -133,7 +134,7 @@ describe('IngestPipeline', () => {
         return true;
       },
     );
-    assert.equal(core.store.size, 0);
+    assert.equal(core.recent.size, 0);
     assert.equal(core.stats.total, 0);
     assert.equal(core.pipeline.currentId, 0);
     assert.equal(core.validationStats.total, 0);
@@ -172,7 +173,7 @@ describe('IngestPipeline', () => {
     });
     // The stored log keeps the client's own service name.
     assert.deepEqual(
-      core.store.query({ limit: 10, services: ['s3'] }).logs.map((l) => l.id),
+      core.recent.query({ limit: 10, services: ['s3'] }).logs.map((l) => l.id),
       [4, 3],
     );
   });

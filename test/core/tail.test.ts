@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../server/core/errors.js';
 import { StoredLog, toView, type Level } from '../../server/core/log.js';
-import { LogStore } from '../../server/core/log-store.js';
+import { RecentLogs } from '../../server/core/recent-logs.js';
 import { HEARTBEAT, TailHub, logEvent, type Every, type TailWriter } from '../../server/core/tail.js';
 import { ManualClock } from '../helpers.js';
 
@@ -54,7 +54,7 @@ class FakeTimers {
 
 interface Setup {
   hub: TailHub;
-  store: LogStore;
+  store: RecentLogs;
   clock: ManualClock;
   timers: FakeTimers;
   /** What the ingest pipeline does with an accepted batch: the buffer, then the hub. */
@@ -62,15 +62,15 @@ interface Setup {
 }
 
 function setUp(opts: { maxClients?: number; maxPendingEvents?: number; capacity?: number } = {}): Setup {
-  const store = new LogStore(opts.capacity ?? 10_000);
+  const store = new RecentLogs(opts.capacity ?? 10_000);
   const clock = new ManualClock();
   const timers = new FakeTimers();
   const hub = new TailHub({
     maxClients: opts.maxClients ?? 4,
     maxPendingEvents: opts.maxPendingEvents ?? 100,
     heartbeatMs: 15_000,
-    store,
-    lastAssignedId: () => store.recent(1)[0]?.id ?? 0,
+    recent: store,
+    lastAssignedId: () => store.newest(1)[0]?.id ?? 0,
     now: clock.now,
     every: timers.every,
   });

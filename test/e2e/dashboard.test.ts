@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 import { buildApp } from '../../server/app.js';
-import type { DashboardData } from '../../server/core/log-server.js';
+import type { DashboardData } from '../../server/api-types.js';
 import { chromiumMissing, launchChromium } from '../../scripts/browser.js';
 import { ADMIN_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
 

@@ -1,5 +1,5 @@
 /**
- * Large JSON and NDJSON bodies are turned into text and parsed in pieces (body.ts,
+ * Large JSON and NDJSON bodies are turned into text and parsed in pieces (http/body/pieces.ts,
  * PIECE_BYTES), so no string lands in V8's large-object space. Whatever the cuts, the result
  * must be exactly what parsing the whole text gives: the same items, the same error, the
  * same refusal of prototype keys.
@@ -8,7 +8,9 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import sjson from 'secure-json-parse';
-import { NdjsonBody, PIECE_BYTES, parseArrayInPieces, parseJsonBytes, parseJsonText, parseNdjson, parseNdjsonBytes } from '../../server/http/body.js';
+import { parseJsonBytes, parseJsonText } from '../../server/http/body/json.js';
+import { NdjsonBody, parseNdjson, parseNdjsonBytes } from '../../server/http/body/ndjson.js';
+import { PIECE_BYTES, parseArrayInPieces } from '../../server/http/body/pieces.js';
 import { SEED, key, styles, text, value, write, type Json, type Style } from '../json-text.js';
 
 /** What parsing the whole text does: its value, or its error's class and message. */

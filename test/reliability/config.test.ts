@@ -40,15 +40,15 @@ describe('config: rate_limit, load_shedding, cors, server.shutdown_grace_seconds
   });
 
   test('unknown keys and wrong values name the key', () => {
-    assert.equal(message({ rate_limit: { max: 10 } }), 'config: rate_limit.max is not a known key (check its spelling against the README config table)');
-    assert.equal(message({ rate_limit: { token: { write: 10 } } }), 'config: rate_limit.token.write is not a known key (check its spelling against the README config table)');
+    assert.equal(message({ rate_limit: { max: 10 } }), 'config: rate_limit.max is not a known key (check its spelling against docs/configuration.md)');
+    assert.equal(message({ rate_limit: { token: { write: 10 } } }), 'config: rate_limit.token.write is not a known key (check its spelling against docs/configuration.md)');
     assert.equal(message({ rate_limit: { window_seconds: '10s' } }), 'config: rate_limit.window_seconds must be integer');
     assert.equal(message({ rate_limit: { anonymous: { read: 0 } } }), 'config: rate_limit.anonymous.read must be >= 1');
     assert.equal(message({ rate_limit: { enabled: 'yes' } }), 'config: rate_limit.enabled must be boolean');
     assert.equal(message({ load_shedding: { max_heap_used_bytes: -1 } }), 'config: load_shedding.max_heap_used_bytes must be >= 0');
     assert.equal(message({ load_shedding: { max_event_loop_delay_ms: 1.5 } }), 'config: load_shedding.max_event_loop_delay_ms must be integer');
     assert.equal(message({ load_shedding: { retry_after_seconds: 0 } }), 'config: load_shedding.retry_after_seconds must be >= 1');
-    assert.equal(message({ load_shedding: { max_heap: 1 } }), 'config: load_shedding.max_heap is not a known key (check its spelling against the README config table)');
+    assert.equal(message({ load_shedding: { max_heap: 1 } }), 'config: load_shedding.max_heap is not a known key (check its spelling against docs/configuration.md)');
     assert.equal(message({ cors: { origins: [1] } }), 'config: cors.origins.0 must be string');
     assert.equal(message({ server: { shutdown_grace_seconds: 0 } }), 'config: server.shutdown_grace_seconds must be > 0');
     assert.equal(message({ server: { shutdown_grace_seconds: '10' } }), 'config: server.shutdown_grace_seconds must be number');

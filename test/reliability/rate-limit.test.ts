@@ -181,7 +181,7 @@ describe('rate limiting', () => {
   test('the defaults leave room for a busy shipper and a polling dashboard', async () => {
     // The test helpers turn the limiter off; on, with every other setting at its default.
     const app = await build({ rate_limit: { enabled: true } });
-    const config = app.core.config.rate_limit;
+    const config = app.config.rate_limit;
     assert.deepEqual(config, DEFAULTS.rate_limit);
     assert.deepEqual(config, {
       enabled: true,

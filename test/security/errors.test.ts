@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { PROJECT_ROOT } from '../../server/schemas.js';
-import { StorageError } from '../../server/storage/log-repository.js';
+import { StorageError } from '../../server/core/repository.js';
 import { ADMIN_TOKEN, AUTH_SERVICE_TOKEN, ManualClock, READER_TOKEN, auth, buildTestApp, log, testConfig } from '../helpers.js';
 
 /**

@@ -1,11 +1,12 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LEVELS, StoredLog, levelIndex, type Level, type LogInput } from '../../server/core/log.js';
-import { LogStore, type LogQuery } from '../../server/core/log-store.js';
+import type { LogQuery } from '../../server/core/log-filter.js';
+import { RecentLogs } from '../../server/core/recent-logs.js';
 import { parseRfc3339 } from '../../server/core/time.js';
 import { seededRandom } from '../../server/core/simulator.js';
 import { FORMAT_JSON, FORMAT_NDJSON, FORMAT_ROWS, decodeChunk, encodeChunk } from '../../server/storage/chunk-codec.js';
-import { StorageError, type RawBatch, type RetentionResult } from '../../server/storage/log-repository.js';
+import { StorageError, type RawBatch, type RetentionResult } from '../../server/core/repository.js';
 import { SqliteRepository, type SqliteOptions } from '../../server/storage/sqlite-repository.js';
 import { tempDb } from './support.js';
 
@@ -204,8 +205,8 @@ async function fill(r: SqliteRepository, batches: number, seed: number, startRec
 }
 
 /** The in-memory tier holding `logs`: the reference for query semantics. */
-function oracle(logs: readonly StoredLog[]): LogStore {
-  const store = new LogStore(1_000_000);
+function oracle(logs: readonly StoredLog[]): RecentLogs {
+  const store = new RecentLogs(1_000_000);
   store.append(logs);
   return store;
 }

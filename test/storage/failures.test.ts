@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
-import { StorageError } from '../../server/storage/log-repository.js';
+import { StorageError } from '../../server/core/repository.js';
 import { SCHEMA_VERSION, type SqliteRepository } from '../../server/storage/sqlite-repository.js';
 import { ManualClock, buildTestApp, log, postJson } from '../helpers.js';
 

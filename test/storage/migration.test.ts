@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog } from '../../server/core/log.js';
-import { LogStore } from '../../server/core/log-store.js';
+import { RecentLogs } from '../../server/core/recent-logs.js';
 import { seededRandom } from '../../server/core/simulator.js';
 import { SCHEMA_VERSION, SqliteRepository } from '../../server/storage/sqlite-repository.js';
 import { ManualClock } from '../helpers.js';
@@ -120,7 +120,7 @@ describe('upgrading an older file to chunks', () => {
         assert.equal(logs.filter((l) => l.metadata?.note === 'half \ud800 pair').length > 10, true);
         assert.deepEqual(r.recent(10), logs.slice(-10));
         assert.deepEqual([...r.since(T0 - 3_600_000)], logs.filter((l) => l.ts >= T0 - 3_600_000));
-        const store = new LogStore(10_000);
+        const store = new RecentLogs(10_000);
         store.append(logs);
         for (const q of [{ limit: 25, offset: 1500 }, { limit: 100, services: ['worker'], levels: ['ERROR' as const] }, { limit: 7, userId: 'user-3', beforeId: 2000 }]) {
           const want = store.query(q);

@@ -1,4 +1,4 @@
-import type { LogView } from '../../server/core/log.js';
+import type { LogView } from '../../server/api-types.js';
 import { api, Unauthorized, withToken } from './api.js';
 import { byId, el, shortTime } from './dom.js';
 

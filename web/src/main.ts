@@ -1,7 +1,5 @@
 import './style.css';
-import type { AlertView } from '../../server/core/alerting/types.js';
-import type { DashboardData } from '../../server/core/log-server.js';
-import type { UiConfig } from '../../server/http/ui-config.js';
+import type { AlertView, DashboardData, UiConfig } from '../../server/api-types.js';
 import { api, clearToken, getToken, postJson, setToken, Unauthorized, Unreachable } from './api.js';
 import { DashboardCharts, type Point } from './charts.js';
 import { ago, byId, el, percent, shortTime } from './dom.js';

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Analytics, ServiceCount, ServiceWindow } from '../analytics.js';
+import { breaksErrorRate, errorRate, roundRatio } from '../error-rate.js';
 import type { KeyNames } from '../key-cap.js';
 import type { LogSink, StoredLog } from '../log.js';
-import { RingBuffer } from '../ring-buffer.js';
 import type { LogStats } from '../stats.js';
 import { MINUTE_MS, minuteKey, type Clock } from '../time.js';
+import { History } from './history.js';
 import { ALL_SERVICES, type AlertLevel, type AlertNotification, type AlertView, type RuleName } from './types.js';
 
 export interface AlertRulesConfig {
@@ -80,7 +81,7 @@ function pct(x: number): string {
  */
 export class AlertEngine implements LogSink {
   private readonly active = new Map<string, AlertState>();
-  private readonly history: RingBuffer<AlertState>;
+  private readonly history: History<AlertState>;
   /** Last firing notification per fingerprint, kept across episodes for the cooldown. */
   private readonly lastFiringNotice = new Map<string, number>();
   /** Silenced fingerprints and when each silence ends (epoch ms). */
@@ -108,7 +109,7 @@ export class AlertEngine implements LogSink {
   private readonly lastBatch: number[] = [];
 
   constructor(private readonly deps: AlertEngineDeps) {
-    this.history = new RingBuffer<AlertState>(Math.max(1, deps.config.history_size));
+    this.history = new History<AlertState>(Math.max(1, deps.config.history_size));
   }
 
   /** Evaluated on ingest, for the services this batch touched and for all services together. */
@@ -151,11 +152,11 @@ export class AlertEngine implements LogSink {
 
   private measureErrorRate(service: string, w: ServiceCount): Measurement {
     const { window_minutes: minutes, min_samples: minSamples, error_rate_threshold: threshold } = this.deps.config;
-    const rate = w.total === 0 ? 0 : w.errors / w.total;
+    const rate = errorRate(w);
     const who = service === ALL_SERVICES ? 'all services' : service;
     return {
-      breached: w.total >= minSamples && rate >= threshold,
-      value: Math.round(rate * 10_000) / 10_000,
+      breached: breaksErrorRate(w, { threshold, minSamples }),
+      value: roundRatio(rate),
       threshold,
       message: () => `Error rate for ${who} is ${pct(rate)} over the last ${minutes} min (${w.errors} of ${w.total} logs), threshold ${pct(threshold)}`,
     };
@@ -285,9 +286,7 @@ export class AlertEngine implements LogSink {
 
   /** Resolved alerts, most recent first, at most `alerting.history_size`. */
   resolvedAlerts(): AlertView[] {
-    const out: AlertView[] = [];
-    for (let i = this.history.size - 1; i >= 0; i--) out.push(this.view(this.history.at(i)!));
-    return out;
+    return this.history.newestFirst().map((s) => this.view(s));
   }
 
   /** Mutes notifications for a known fingerprint until `until`; false when no such alert was ever seen. */

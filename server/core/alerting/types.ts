@@ -1,31 +1,14 @@
-export const RULES = ['error_rate', 'high_volume', 'service_down'] as const;
-export type RuleName = (typeof RULES)[number];
+import type { Holds } from '../log.js';
+import type { AlertLevel, AlertStatus, AlertView, RuleName } from '../../api-types.js';
+
+export type { AlertLevel, AlertStatus, AlertView, RuleName };
+
+export const RULES = ['error_rate', 'high_volume', 'service_down'] as const satisfies readonly RuleName[];
+/** Fails to compile unless RULES lists every rule of the wire contract. */
+export type RulesComplete = Holds<Exclude<RuleName, (typeof RULES)[number]> extends never ? true : false>;
 
 /** The service label of the rule that watches all services together. */
 export const ALL_SERVICES = '*';
-
-export type AlertLevel = 'WARNING' | 'CRITICAL';
-export type AlertStatus = 'firing' | 'resolved';
-
-/** An alert as the API shows it. */
-export interface AlertView {
-  rule: RuleName;
-  level: AlertLevel;
-  service: string;
-  /** Human text with the measured value and the threshold. */
-  message: string;
-  /** When it first fired (this episode), ISO 8601. */
-  timestamp: string;
-  /** When a notification for it was last sent; null while every notice was held back (cooldown, silence). */
-  last_notified: string | null;
-  status: AlertStatus;
-  value: number;
-  threshold: number;
-  /** Stable id of (rule, service): the same across episodes and restarts. */
-  fingerprint: string;
-  resolved_at?: string;
-  silenced_until?: string;
-}
 
 /** What handlers receive: a firing (first or repeated after the cooldown) or a resolution. */
 export interface AlertNotification {

@@ -2,7 +2,7 @@ import { AppError } from '../../core/errors.js';
 import { UnmappableItem, type IngestResult } from '../../core/ingest.js';
 import { levelFromName } from '../../core/log.js';
 import { parseRfc3339 } from '../../core/time.js';
-import { parseJsonText } from '../body.js';
+import { parseJsonText } from '../body/json.js';
 import { isObject, kind } from './shared.js';
 
 /** The actions of Elasticsearch's bulk API; only `create` and `index` store anything here. */

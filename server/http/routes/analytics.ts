@@ -16,8 +16,8 @@ export async function analyticsRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(failing ? 503 : 200).send({
       status: failing ? 'degraded' : 'healthy',
       total_logs: core.stats.total,
-      current_stored: core.store.size,
-      buffer_capacity: core.store.capacity,
+      current_stored: core.recent.size,
+      buffer_capacity: core.recent.capacity,
       uptime_seconds: Math.floor((core.now() - core.startedAt) / 1000),
       out_of_window: core.analytics.outOfWindow,
       cardinality: core.cardinality(),

@@ -2,7 +2,9 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BulkBodyError, bulkErrorBody, bulkResponse, parseBulk, type BulkBatch } from '../adapters/elasticsearch.js';
 import { UNKNOWN_SERVICE } from '../adapters/shared.js';
-import { NDJSON_TYPES, textBodyParser } from '../body.js';
+import { NDJSON_TYPES } from '../body/ndjson.js';
+import { textBodyParser } from '../body/parsers.js';
+import { ingestVia } from '../protocols.js';
 
 /**
  * What Elasticsearch clients send a bulk body as: NDJSON under its own name, and under
@@ -37,7 +39,7 @@ export async function elasticsearchRoutes(app: FastifyInstance): Promise<void> {
       batch = parseBulk(typeof request.body === 'string' ? request.body : '', {
         pathIndex: request.params.index,
         defaultService: boundService ?? UNKNOWN_SERVICE,
-        maxItems: core.config.limits.max_batch_items,
+        maxItems: app.config.limits.max_batch_items,
       });
     } catch (e) {
       if (!(e instanceof BulkBodyError)) throw e;
@@ -45,7 +47,7 @@ export async function elasticsearchRoutes(app: FastifyInstance): Promise<void> {
       request.log.info({ code: e.code, statusCode: 400 }, e.message);
       return reply.code(400).header('x-request-id', request.id).send(bulkErrorBody(e));
     }
-    const pending = core.pipeline.ingest(batch.items, { boundService, protocol: 'elasticsearch' });
+    const pending = ingestVia(core, 'elasticsearch', batch.items, { boundService });
     // The pipeline numbers a batch's accepted logs in order, with no gap, before it first
     // waits: read now, before any other request can ingest, the last of them is the current id.
     const lastId = core.pipeline.currentId;

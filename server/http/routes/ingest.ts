@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { IngestResult, RejectedItem } from '../../core/ingest.js';
-import type { RawBatch } from '../../storage/log-repository.js';
-import { NdjsonBody, toBatch } from '../body.js';
+import { toBatch } from '../body/batch.js';
+import { registerIngestBodyParsers } from '../body/parsers.js';
+import { ingestVia } from '../protocols.js';
 
 export interface BatchReply {
   status: 'accepted' | 'partial' | 'invalid';
@@ -26,18 +27,16 @@ export function batchReply(result: IngestResult): BatchReply {
   };
 }
 
-/** The body's bytes for the durable tier, which keeps them as they came when every item is accepted. */
-function rawBatchOf(request: FastifyRequest): RawBatch | undefined {
-  const bytes = request.rawBody;
-  return bytes === undefined ? undefined : { bytes, format: request.body instanceof NdjsonBody ? 'ndjson' : 'json' };
-}
-
-/** POST /api/logs: one object (seed 004's shapes), a JSON array or NDJSON (batch shapes). */
+/**
+ * POST /api/logs: one object, a JSON array or NDJSON. Its own plugin, so its parsers (which
+ * keep the request's bytes for the recent-logs buffer and the durable tier) serve it alone.
+ */
 export async function ingestRoutes(app: FastifyInstance): Promise<void> {
   const { core } = app;
+  registerIngestBodyParsers(app);
   app.post('/api/logs', { config: { access: { scope: 'ingest', door: 'api' } } }, async (request, reply) => {
-    const batch = toBatch(request.body, core.config.limits.max_batch_items);
-    const result = await core.pipeline.ingest(batch.items, { boundService: request.principal.service, raw: rawBatchOf(request), protocol: 'api' });
+    const batch = toBatch(request.body, app.config.limits.max_batch_items);
+    const result = await ingestVia(core, 'api', batch.items, { boundService: request.principal.service, raw: batch.raw });
     if (batch.single) {
       if (result.accepted === 1) return reply.code(201).send({ status: 'accepted' });
       return reply.code(400).send({ status: 'invalid', errors: result.rejected[0]!.errors });

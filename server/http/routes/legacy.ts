@@ -1,22 +1,23 @@
 import type { FastifyInstance } from 'fastify';
 import { UnparseableLine, type IngestResult } from '../../core/ingest.js';
 import type { StoredLog } from '../../core/log.js';
-import type { LogQuery } from '../../core/log-store.js';
+import type { LogQuery } from '../../core/log-filter.js';
 import { isNaiveDateTime, toNaiveUtc } from '../../core/time.js';
-import { toBatch } from '../body.js';
+import { toBatch } from '../body/batch.js';
 import { QueryReader, refuseQuery } from '../query.js';
 import { batchReply, batchStatus } from './ingest.js';
 import { readBefore, readFilters } from './logs.js';
+import { ingestVia } from '../protocols.js';
 
 /**
- * Seed 000's API (POST/GET/DELETE /logs, GET /stats) as a thin adapter over the same core:
+ * The compatibility API (POST/GET/DELETE /logs, GET /stats) as a thin adapter over the same core:
  * its `severity` field is our `level`, its naive timestamps are UTC, its times render as
  * `YYYY-MM-DDTHH:MM:SS` in UTC, and every route needs a token.
  */
 
 const LEGACY_PARAMS = ['timestamp_start', 'timestamp_end', 'received_at_start', 'received_at_end', 'service', 'severity', 'limit', 'offset'];
 
-/** Seed 000's log shape to ours: `severity` becomes `level`, a naive timestamp gets a `Z`. */
+/** A log in POST /logs' shape to ours: `severity` becomes `level`, a naive timestamp gets a `Z`. */
 export function fromLegacy(item: unknown): unknown {
   // An NDJSON line that was not JSON stays one, so it is rejected with its line number.
   if (typeof item !== 'object' || item === null || Array.isArray(item) || item instanceof UnparseableLine) return item;
@@ -27,7 +28,7 @@ export function fromLegacy(item: unknown): unknown {
   return out;
 }
 
-/** Our validation messages in seed 000's words: its clients know the field as `severity`. */
+/** Our validation messages in POST /logs' words: its clients know the field as `severity`. */
 export function toLegacyErrors(result: IngestResult): IngestResult {
   const rename = (m: string): string => m.replace(/'level'/g, "'severity'").replace(/\blevel(?=, service\b)/, 'severity');
   return { ...result, rejected: result.rejected.map((r) => ({ ...r, errors: r.errors.map(rename) })) };
@@ -68,8 +69,8 @@ export async function legacyRoutes(app: FastifyInstance): Promise<void> {
   const access = (scope: 'ingest' | 'read' | 'admin') => ({ access: { scope, door: 'legacy' as const } });
 
   app.post('/logs', { config: access('ingest') }, async (request, reply) => {
-    const batch = toBatch(request.body, core.config.limits.max_batch_items);
-    const result = toLegacyErrors(await core.pipeline.ingest(batch.items.map(fromLegacy), { boundService: request.principal.service, protocol: 'legacy' }));
+    const batch = toBatch(request.body, app.config.limits.max_batch_items);
+    const result = toLegacyErrors(await ingestVia(core, 'legacy', batch.items.map(fromLegacy), { boundService: request.principal.service }));
     const code = batchStatus(result);
     if (code === 201) return reply.code(201).send({ message: 'Log(s) saved successfully' });
     return reply.code(code).send({

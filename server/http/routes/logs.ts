@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { LEVELS, toView } from '../../core/log.js';
-import type { LogQuery } from '../../core/log-store.js';
+import type { LogQuery } from '../../core/log-filter.js';
 import { QueryReader } from '../query.js';
 
 const QUERY_PARAMS = ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'limit', 'before_id'];

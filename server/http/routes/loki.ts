@@ -3,8 +3,9 @@ import { AppError } from '../../core/errors.js';
 import type { IngestResult } from '../../core/ingest.js';
 import { lokiPushToBatch, type EntryPosition } from '../adapters/loki.js';
 import { UNKNOWN_SERVICE } from '../adapters/shared.js';
-import { NdjsonBody } from '../body.js';
+import { NdjsonBody } from '../body/ndjson.js';
 import { batchReply, type BatchReply } from './ingest.js';
+import { ingestVia } from '../protocols.js';
 
 export const LOKI_PUSH_PATH = '/loki/api/v1/push';
 
@@ -53,7 +54,7 @@ function rejection(result: IngestResult, positions: readonly EntryPosition[]): L
 /** Loki push API (POST /loki/api/v1/push), JSON encoding: each entry becomes a log on the common ingest path. */
 export async function lokiRoutes(app: FastifyInstance): Promise<void> {
   const { core } = app;
-  const { limits } = core.config;
+  const { limits } = app.config;
   // Encapsulated in this plugin: other routes keep the generic 415. Refused before a byte of the body is read.
   app.addContentTypeParser(['application/x-protobuf', '*'], (request, _payload, done) => done(unsupportedType(request), undefined));
 
@@ -65,7 +66,7 @@ export async function lokiRoutes(app: FastifyInstance): Promise<void> {
       maxMetadataKeys: limits.max_metadata_keys,
     });
     if (batch.items.length === 0) return reply.code(204).send();
-    const result = await core.pipeline.ingest(batch.items, { boundService: request.principal.service, protocol: 'loki' });
+    const result = await ingestVia(core, 'loki', batch.items, { boundService: request.principal.service });
     if (result.rejected.length === 0) return reply.code(204).send();
     return reply.code(400).send(rejection(result, batch.positions));
   });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { exportLogsResponse, mapExportLogsRequest } from '../adapters/otlp.js';
+import { ingestVia } from '../protocols.js';
 
 const PROTOBUF_REFUSED =
   'this server takes OTLP/HTTP logs in the JSON encoding only; send Content-Type: application/json ' +
@@ -14,7 +15,7 @@ const PROTOBUF_REFUSED =
  */
 export async function otlpRoutes(app: FastifyInstance): Promise<void> {
   const { core } = app;
-  const { max_batch_items: maxItems, max_metadata_depth: maxDepth } = core.config.limits;
+  const { max_batch_items: maxItems, max_metadata_depth: maxDepth } = app.config.limits;
 
   // Without these a protobuf exporter would be told to send log objects; it is told how to switch to JSON instead.
   const refuse = (_request: unknown, _payload: unknown, done: (err: Error | null, body?: unknown) => void): void => {
@@ -26,7 +27,7 @@ export async function otlpRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/logs', { config: { access: { scope: 'ingest', door: 'api' } } }, async (request, reply) => {
     const boundService = request.principal.service;
     const batch = mapExportLogsRequest(request.body, { boundService, maxItems, maxDepth });
-    const result = await core.pipeline.ingest(batch.items, { boundService, protocol: 'otlp' });
+    const result = await ingestVia(core, 'otlp', batch.items, { boundService });
     // Exactly `application/json`, as a Buffer so Fastify appends no charset: the Collector's
     // otlphttp exporter reads a partial success only under that exact Content-Type.
     return reply.code(200).type('application/json').send(Buffer.from(JSON.stringify(exportLogsResponse(result, batch))));

@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { generateLog, type Random } from '../../core/simulator.js';
 import { compileBodyCheck } from '../../core/validation.js';
-import { NdjsonBody } from '../body.js';
+import { NdjsonBody } from '../body/ndjson.js';
+import { ingestVia } from '../protocols.js';
 
 export const SIMULATE_LOGS_CAP = 1000;
 export const SIMULATE_ERRORS_CAP = 500;
@@ -33,7 +34,7 @@ function bodyOf(request: FastifyRequest): unknown {
 export async function simulateRoutes(app: FastifyInstance, opts: { random: Random }): Promise<void> {
   const { core } = app;
 
-  if (!core.config.simulation.enabled) {
+  if (!app.config.simulation.enabled) {
     const disabled = async (): Promise<never> => {
       throw new AppError(404, 'SIMULATION_DISABLED', 'simulation is disabled on this server (simulation.enabled in config.yaml)');
     };
@@ -53,7 +54,7 @@ export async function simulateRoutes(app: FastifyInstance, opts: { random: Rando
     properties: {
       count: { type: 'integer', minimum: 1 },
       error_rate: { type: 'number', minimum: 0, maximum: 1 },
-      service: { type: 'string', minLength: 1, maxLength: core.config.limits.max_service_length },
+      service: { type: 'string', minLength: 1, maxLength: app.config.limits.max_service_length },
     },
   });
 
@@ -64,7 +65,7 @@ export async function simulateRoutes(app: FastifyInstance, opts: { random: Rando
     const items = Array.from({ length: count }, () =>
       generateLog(opts.random, { now, spreadMs, service: service ?? bound, errorRate }),
     );
-    const result = await core.pipeline.ingest(items, { boundService: bound, protocol: 'simulate' });
+    const result = await ingestVia(core, 'simulate', items, { boundService: bound });
     return { status: 'simulated', requested: count, accepted: result.accepted };
   }
 

@@ -1,11 +1,10 @@
-import type { IngestProtocol } from './ingest.js';
 import type { Problem } from './validation.js';
 
 /**
- * What the core counts for GET /metrics. The core keeps plain counters and the HTTP layer
- * (server/http/metrics.ts) reads them when Prometheus scrapes: the ingest path pays an
- * addition per batch and never calls into a metrics library. Only what must be observed
- * event by event (a commit's duration, for a histogram) goes through an observer.
+ * Logs accepted and rejected per protocol, for GET /metrics. The core keeps plain counters
+ * and the HTTP layer (server/http/metrics.ts) reads them when Prometheus scrapes: the ingest
+ * path pays an addition per batch and never calls into a metrics library. The protocol is
+ * whatever name the caller hands ingest: the HTTP layer owns the list of protocols.
  */
 
 /**
@@ -51,26 +50,20 @@ export class ProtocolCounts {
 
 /** Per-protocol counts; a protocol appears once a batch has come in by it. */
 export class IngestCounts {
-  private readonly byProtocol = new Map<IngestProtocol, ProtocolCounts>();
+  private readonly byProtocol = new Map<string, ProtocolCounts>();
 
-  of(protocol: IngestProtocol): ProtocolCounts {
+  of(protocol: string): ProtocolCounts {
     let counts = this.byProtocol.get(protocol);
     if (counts === undefined) this.byProtocol.set(protocol, (counts = new ProtocolCounts()));
     return counts;
   }
 
   /** Counts of a protocol without creating them (a read must not add anything). */
-  peek(protocol: IngestProtocol): ProtocolCounts | undefined {
+  peek(protocol: string): ProtocolCounts | undefined {
     return this.byProtocol.get(protocol);
   }
 
-  entries(): IterableIterator<[IngestProtocol, ProtocolCounts]> {
+  entries(): IterableIterator<[string, ProtocolCounts]> {
     return this.byProtocol.entries();
   }
-}
-
-/** Told about each commit of the durable tier: how many logs it held, and how long it took or that it failed. */
-export interface CommitObserver {
-  committed(logs: number, seconds: number): void;
-  failed(logs: number): void;
 }

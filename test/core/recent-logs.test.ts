@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { LogStore, compileFilter, type LogQuery } from '../../server/core/log-store.js';
-import { StoredLog, type BatchOrigin, type Level } from '../../server/core/log.js';
+import { LogFilter, type LogQuery } from '../../server/core/log-filter.js';
+import { StoredLog, type Level } from '../../server/core/log.js';
+import { RecentLogs, type BatchOrigin } from '../../server/core/recent-logs.js';
 
 const T0 = Date.parse('2024-01-15T14:30:00Z');
 const RECEIVED = Date.parse('2024-01-15T15:00:00Z');
@@ -30,8 +31,8 @@ function mk(id: number, s: Spec = {}): StoredLog {
   );
 }
 
-function storeOf(capacity: number, logs: StoredLog[]): LogStore {
-  const store = new LogStore(capacity);
+function storeOf(capacity: number, logs: StoredLog[]): RecentLogs {
+  const store = new RecentLogs(capacity);
   store.append(logs);
   return store;
 }
@@ -39,7 +40,7 @@ function storeOf(capacity: number, logs: StoredLog[]): LogStore {
 const ids = (logs: readonly StoredLog[]): number[] => logs.map((l) => l.id);
 
 /** A small varied fixture: ids 1..8. */
-function fixture(): LogStore {
+function fixture(): RecentLogs {
   return storeOf(100, [
     mk(1, { service: 'auth', level: 'INFO', message: 'User logged in', userId: 'u1' }),
     mk(2, { service: 'pay', level: 'ERROR', message: 'Payment declined', userId: 'u2' }),
@@ -54,7 +55,7 @@ function fixture(): LogStore {
 
 const q = (over: Partial<LogQuery> = {}): LogQuery => ({ limit: 100, ...over });
 
-describe('LogStore.query', () => {
+describe('RecentLogs.query', () => {
   test('returns newest first', () => {
     const page = fixture().query(q());
     assert.deepEqual(ids(page.logs), [8, 7, 6, 5, 4, 3, 2, 1]);
@@ -152,7 +153,7 @@ describe('LogStore.query', () => {
 
   test('paging with nextBeforeId walks a wrapped buffer exactly once, no duplicates', () => {
     const capacity = 50;
-    const store = new LogStore(capacity);
+    const store = new RecentLogs(capacity);
     const all: StoredLog[] = [];
     for (let id = 1; id <= 137; id++) all.push(mk(id, { service: id % 3 === 0 ? 'x' : 'y' }));
     store.append(all);
@@ -194,7 +195,7 @@ describe('LogStore.query', () => {
   });
 
   test('beforeId below the oldest id gives an empty last page', () => {
-    const store = new LogStore(5);
+    const store = new RecentLogs(5);
     for (let id = 1; id <= 12; id++) store.append([mk(id)]); // holds 8..12
     const below = store.query(q({ beforeId: 3 }));
     assert.deepEqual(below.logs, []);
@@ -205,7 +206,7 @@ describe('LogStore.query', () => {
   });
 
   test('beforeId on an empty store', () => {
-    const store = new LogStore(5);
+    const store = new RecentLogs(5);
     assert.deepEqual(store.query(q({ beforeId: 10 })), { logs: [], nextBeforeId: null, skipped: 0 });
     assert.deepEqual(store.query(q()), { logs: [], nextBeforeId: null, skipped: 0 });
   });
@@ -219,7 +220,7 @@ describe('LogStore.query', () => {
   });
 });
 
-describe('LogStore other operations', () => {
+describe('RecentLogs other operations', () => {
   test('deleteBefore removes logs with event time before ts and keeps order', () => {
     const store = storeOf(10, [
       mk(1, { ts: T0 - 5000 }),
@@ -237,49 +238,49 @@ describe('LogStore other operations', () => {
   });
 
   test('removal after the ring has wrapped keeps order, and later appends still evict oldest first', () => {
-    const store = new LogStore(5);
+    const store = new RecentLogs(5);
     for (let id = 1; id <= 13; id++) store.append([mk(id, { ts: id === 10 || id === 12 ? T0 - 1 : T0 + id })]); // holds 9..13, head mid-array
-    assert.deepEqual(ids(store.recent(5)), [13, 12, 11, 10, 9]);
+    assert.deepEqual(ids(store.newest(5)), [13, 12, 11, 10, 9]);
     assert.equal(store.deleteBefore(T0), 2);
-    assert.deepEqual(ids(store.recent(5)), [13, 11, 9]);
+    assert.deepEqual(ids(store.newest(5)), [13, 11, 9]);
     store.append([mk(14), mk(15)]);
-    assert.deepEqual(ids(store.recent(5)), [15, 14, 13, 11, 9]);
+    assert.deepEqual(ids(store.newest(5)), [15, 14, 13, 11, 9]);
     store.append([mk(16), mk(17)]);
-    assert.deepEqual(ids(store.recent(5)), [17, 16, 15, 14, 13]);
+    assert.deepEqual(ids(store.newest(5)), [17, 16, 15, 14, 13]);
     assert.equal(store.oldestId(), 13);
   });
 
   test('removing nothing and removing everything', () => {
-    const store = new LogStore(3);
+    const store = new RecentLogs(3);
     for (let id = 1; id <= 5; id++) store.append([mk(id)]);
     assert.equal(store.removeExpired(0, 0), 0);
-    assert.deepEqual(ids(store.recent(3)), [5, 4, 3]);
+    assert.deepEqual(ids(store.newest(3)), [5, 4, 3]);
     assert.equal(store.removeExpired(Number.MAX_SAFE_INTEGER, 0), 3);
     assert.equal(store.size, 0);
     assert.equal(store.oldestId(), undefined);
     store.append([mk(6)]);
-    assert.deepEqual(ids(store.recent(3)), [6]);
+    assert.deepEqual(ids(store.newest(3)), [6]);
   });
 
-  test('recent(n) returns the n newest, newest first', () => {
-    const store = new LogStore(4);
+  test('newest(n) returns the n newest, newest first', () => {
+    const store = new RecentLogs(4);
     for (let id = 1; id <= 6; id++) store.append([mk(id)]);
-    assert.deepEqual(ids(store.recent(2)), [6, 5]);
-    assert.deepEqual(ids(store.recent(10)), [6, 5, 4, 3]);
+    assert.deepEqual(ids(store.newest(2)), [6, 5]);
+    assert.deepEqual(ids(store.newest(10)), [6, 5, 4, 3]);
     assert.equal(store.capacity, 4);
     assert.equal(store.size, 4);
   });
 
-  test('compileFilter with an empty query matches everything', () => {
-    const match = compileFilter({ limit: 1 });
-    assert.equal(match(mk(1)), true);
-    const byText = compileFilter({ limit: 1, text: 'MESSAGE 1' });
-    assert.equal(byText(mk(1)), true);
-    assert.equal(byText(mk(2)), false);
+  test('a filter of an empty query matches everything', () => {
+    const all = new LogFilter({});
+    assert.equal(all.matches(mk(1)), true);
+    const byText = new LogFilter({ text: 'MESSAGE 1' });
+    assert.equal(byText.matches(mk(1)), true);
+    assert.equal(byText.matches(mk(2)), false);
   });
 });
 
-describe('LogStore layout: logs kept as their request bytes in off-heap segments', () => {
+describe('RecentLogs layout: logs kept as their request bytes in off-heap segments', () => {
   /** A batch as the ingest route hands it over: the body's bytes and format, and the body index of each accepted log. */
   function batchFrom(logs: StoredLog[], body: string, accepted: number[] = logs.map((_, i) => i), format: 'json' | 'ndjson' = 'json'): [StoredLog[], BatchOrigin] {
     const bytes = Buffer.from(body);
@@ -298,23 +299,23 @@ describe('LogStore layout: logs kept as their request bytes in off-heap segments
 
   test('logs stored from request bytes, with rejected items between them, read back exactly as accepted', () => {
     const logs = [1, 2, 3, 4, 5].map(odd);
-    const store = new LogStore(10);
+    const store = new RecentLogs(10);
     store.append(...batchFrom(logs, bodyOf(logs), [0, 2, 4]));
-    assert.deepEqual(store.recent(10), [logs[4], logs[2], logs[0]]);
+    assert.deepEqual(store.newest(10), [logs[4], logs[2], logs[0]]);
     assert.deepEqual(ids(store.query(q({ services: ['svc-é'], userId: 'u3', levels: ['ERROR'] })).logs), [3]);
     const negativeZero = mk(6);
     store.append(...batchFrom([negativeZero], `{"timestamp":"${negativeZero.timestamp}","message":"m","metadata":{"n":-0}}`));
-    assert.ok(Object.is((store.recent(1)[0]!.metadata as { n: number }).n, -0), 'the bytes as sent: -0 comes back as -0');
+    assert.ok(Object.is((store.newest(1)[0]!.metadata as { n: number }).n, -0), 'the bytes as sent: -0 comes back as -0');
     assert.deepEqual(ids(store.query(q({ text: 'ÜNÏCODE "QUOTED" \\ 3' })).logs), [3], 'the message is searched decoded, escapes and all');
     assert.deepEqual(ids(store.query(q({ text: 'not this one' })).logs), [], 'metadata is not searched');
   });
 
   test('a message written with escapes, a repeated message key, or a \\u-escaped key reads back and is searched as JSON.parse sees it', () => {
-    const store = new LogStore(10);
+    const store = new RecentLogs(10);
     const logs = [mk(1, { message: 'tab\there' }), mk(2, { message: 'second' }), mk(3, { message: 'escaped key' })];
     const body = `[{"timestamp":"${logs[0]!.timestamp}","message":"tab\\u0009here"},{"message":"first","timestamp":"${logs[1]!.timestamp}","message":"second"},{"timestamp":"${logs[2]!.timestamp}","messag\\u0065":"escaped key"}]`;
     store.append(...batchFrom(logs, body));
-    assert.deepEqual(store.recent(3).reverse(), logs);
+    assert.deepEqual(store.newest(3).reverse(), logs);
     assert.deepEqual(ids(store.query(q({ text: 'TAB\tHERE' })).logs), [1]);
     assert.deepEqual(ids(store.query(q({ text: 'first' })).logs), []);
     assert.deepEqual(ids(store.query(q({ text: 'second' })).logs), [2]);
@@ -324,27 +325,27 @@ describe('LogStore layout: logs kept as their request bytes in off-heap segments
   test('NDJSON bodies, and bodies with refused items that are not objects, read back exactly as accepted', () => {
     const logs = [1, 2, 3].map(odd);
     const lines = logs.map((l) => JSON.stringify({ timestamp: l.timestamp, message: l.message, metadata: l.metadata }));
-    const store = new LogStore(10);
+    const store = new RecentLogs(10);
     const ndjson = Buffer.from(`\ufeff${lines[0]}\r\n\n  \nnot json\n${lines[1]}\n[1]\n${lines[2]}`);
     store.append(logs, { bytes: ndjson, format: 'ndjson', itemCount: 5, items: Int32Array.from([0, 2, 4]) });
     const more = [4, 5].map(odd);
     const array = Buffer.from(`[7, "x", [1, {"message": "no"}], ${bodyOf(more).slice(1)}`);
     store.append([more[1]!], { bytes: array, format: 'json', itemCount: 5, items: Int32Array.from([4]) });
-    assert.deepEqual(store.recent(10), [more[1], logs[2], logs[1], logs[0]]);
+    assert.deepEqual(store.newest(10), [more[1], logs[2], logs[1], logs[0]]);
     assert.deepEqual(ids(store.query(q({ text: 'ünïcode "QUOTED" \\ 2' })).logs), [2]);
   });
 
   test('a body much larger than its stored logs (refused items, padding) is cut into its logs at once, not kept whole', () => {
-    const store = new LogStore(100);
+    const store = new RecentLogs(100);
     const logs = [odd(1)];
     const padded = `[${' '.repeat(1_000_000)}${bodyOf(logs).slice(1)}`;
     store.append(...batchFrom(logs, padded));
     assert.ok(store.segmentMemory < 100_000, `segments hold ${store.segmentMemory} bytes`);
-    assert.deepEqual(store.recent(1), logs);
+    assert.deepEqual(store.newest(1), logs);
   });
 
   test('turning over many times frees the segments of logs gone: memory stays bounded by what is held', () => {
-    const store = new LogStore(1000);
+    const store = new RecentLogs(1000);
     let id = 0;
     for (let batch = 0; batch < 400; batch++) {
       const logs = Array.from({ length: 100 }, () => odd(++id));
@@ -352,7 +353,7 @@ describe('LogStore layout: logs kept as their request bytes in off-heap segments
       if (batch % 7 === 0) store.append([odd(++id)]); // encoded here: no bytes came with it
     }
     assert.equal(store.size, 1000);
-    assert.deepEqual(ids(store.recent(3)), [id, id - 1, id - 2]);
+    assert.deepEqual(ids(store.newest(3)), [id, id - 1, id - 2]);
     assert.equal(store.query(q({ limit: 5000 })).logs.length, 1000);
     const perLog = Buffer.byteLength(bodyOf([odd(1)]));
     // The segment size here is 64 KiB: what 1,000 logs need, plus the segment being written and two spares' worth.
@@ -360,25 +361,25 @@ describe('LogStore layout: logs kept as their request bytes in off-heap segments
   });
 
   test('a batch larger than the buffer, and one larger than a segment, keep the newest logs', () => {
-    const store = new LogStore(50);
+    const store = new RecentLogs(50);
     const logs = Array.from({ length: 2000 }, (_, i) => odd(i + 1));
     const [kept, origin] = batchFrom(logs, bodyOf(logs));
     assert.ok(origin.bytes.length > 65_536, 'the body is larger than a segment');
     store.append(kept, origin);
-    assert.deepEqual(store.recent(50), logs.slice(-50).reverse());
+    assert.deepEqual(store.newest(50), logs.slice(-50).reverse());
     const more = [odd(2001), odd(2002)];
     store.append(...batchFrom(more, bodyOf(more)));
-    assert.deepEqual(ids(store.recent(3)), [2002, 2001, 2000]);
+    assert.deepEqual(ids(store.newest(3)), [2002, 2001, 2000]);
   });
 
   test('removing logs frees their segments; what stays answers queries unchanged', () => {
-    const store = new LogStore(3000);
+    const store = new RecentLogs(3000);
     const logs = Array.from({ length: 3000 }, (_, i) => odd(i + 1));
     for (let i = 0; i < logs.length; i += 500) store.append(...batchFrom(logs.slice(i, i + 500), bodyOf(logs.slice(i, i + 500))));
     const full = store.segmentMemory;
     assert.equal(store.removeExpired(2501, 0), 2500);
     assert.ok(store.segmentMemory < full / 2, `${store.segmentMemory} of ${full} bytes still held`);
-    assert.deepEqual(store.recent(500), logs.slice(2500).reverse());
+    assert.deepEqual(store.newest(500), logs.slice(2500).reverse());
     assert.equal(store.oldestId(), 2501);
   });
 });

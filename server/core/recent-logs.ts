@@ -1,57 +1,18 @@
 import { SPAN_INTS, jsonSpans, ndjsonSpans, scanObjects } from './json-spans.js';
-import { LEVELS, StoredLog, levelIndex, type BatchOrigin, type Level, type LogSink } from './log.js';
+import { LogFilter, type LogColumns, type LogPage, type LogQuery } from './log-filter.js';
+import { LEVELS, StoredLog, levelIndex } from './log.js';
 
-/** A filter over logs. Every field is optional; present fields must all match. */
-export interface LogQuery {
-  services?: readonly string[];
-  levels?: readonly Level[];
-  /** Event time range, epoch ms, inclusive. */
-  from?: number;
-  to?: number;
-  /** Receive time range, epoch ms, inclusive. */
-  receivedFrom?: number;
-  receivedTo?: number;
-  userId?: string;
-  /** Case-insensitive substring of the message. */
-  text?: string;
-  /** Only logs with id below this (the cursor of the previous page). */
-  beforeId?: number;
-  limit: number;
-  /** Matches to skip before the page starts (seed 000's paging). */
-  offset?: number;
-}
-
-export interface LogPage {
-  logs: StoredLog[];
-  /** Pass as beforeId to get the next page; null when this page is the last. */
-  nextBeforeId: number | null;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** Case-insensitive substring test, the one meaning of `q` in every tier. */
-export function textMatcher(text: string): (message: string) => boolean {
-  const re = new RegExp(escapeRegExp(text), 'i');
-  return (message) => re.test(message);
-}
-
-/** Builds one predicate for a query so the scan does no per-log setup; live tails (tail.ts) match with it too. */
-export function compileFilter(q: LogQuery): (log: StoredLog) => boolean {
-  const services = q.services && q.services.length > 0 ? new Set(q.services) : undefined;
-  const levels = q.levels && q.levels.length > 0 ? new Set<string>(q.levels) : undefined;
-  const text = q.text ? textMatcher(q.text) : undefined;
-  const { from, to, receivedFrom, receivedTo, userId } = q;
-  return (log) =>
-    (services === undefined || services.has(log.service)) &&
-    (levels === undefined || levels.has(log.level)) &&
-    (from === undefined || log.ts >= from) &&
-    (to === undefined || log.ts <= to) &&
-    (receivedFrom === undefined || log.receivedAt >= receivedFrom) &&
-    (receivedTo === undefined || log.receivedAt <= receivedTo) &&
-    (userId === undefined || log.userId === userId) &&
-    (text === undefined || text(log.message));
+/**
+ * The request bytes an accepted batch was parsed from, so the buffer can keep each log as the
+ * bytes it came in: the body as decoded, its format, how many items it held, and for each
+ * accepted log, in order, the index of its item. Only ingest (core/ingest.ts) makes one, and
+ * only this buffer reads it.
+ */
+export interface BatchOrigin {
+  bytes: Buffer;
+  format: 'json' | 'ndjson';
+  itemCount: number;
+  items: Int32Array;
 }
 
 /** A block of off-heap memory holding log texts back to back; freed once no held log is in it. */
@@ -84,7 +45,8 @@ const FORMAT_JSON = 0;
 const FORMAT_NDJSON = 1;
 
 /**
- * The in-memory tier: the most recent `capacity` logs, in id order, queried newest first.
+ * The recent-logs buffer, the in-memory tier: the most recent `capacity` logs, in id order,
+ * queried newest first.
  *
  * Laid out to keep logs off the V8 heap, which is what ingest and every garbage collection
  * pay for (BENCHMARKS.md, "Young generation"): numbers and the level live in typed-array
@@ -97,7 +59,7 @@ const FORMAT_NDJSON = 1;
  * reload) is encoded here. A log is decoded only when a query returns it; a text search
  * decodes just the message.
  */
-export class LogStore implements LogSink {
+export class RecentLogs {
   readonly capacity: number;
   private head = 0;
   private count = 0;
@@ -107,6 +69,8 @@ export class LogStore implements LogSink {
   private readonly levels: Uint8Array;
   private readonly services: string[];
   private readonly users: (string | undefined)[];
+  /** What a filter's per-slot evaluator reads (core/log-filter.ts). */
+  private readonly columns: LogColumns;
   /** Where each log's JSON text is: segment number, offset and length in it. */
   private readonly segOf: Int32Array;
   private readonly offsets: Int32Array;
@@ -148,6 +112,8 @@ export class LogStore implements LogSink {
     this.itemOf = new Int32Array(capacity);
     // About 64 bytes of segment per slot, between 64 KiB and 8 MiB: small buffers stay small.
     this.segmentBytes = Math.min(8 << 20, Math.max(64 << 10, capacity * 64));
+    const { times, received, levels, services, users } = this;
+    this.columns = { times, received, levels, services, users, message: (slot) => this.message(slot) };
   }
 
   get size(): number {
@@ -166,6 +132,7 @@ export class LogStore implements LogSink {
     return s >= this.capacity ? s - this.capacity : s;
   }
 
+  /** Adds an accepted batch; with its `origin`, each log is kept as its own bytes of the request. */
   append(logs: readonly StoredLog[], origin?: BatchOrigin): void {
     const n = logs.length;
     if (n === 0) return;
@@ -349,35 +316,15 @@ export class LogStore implements LogSink {
     );
   }
 
-  /** The message of the log at logical index `i`, decoding only its bytes when their place is known. */
-  private message(i: number): string {
-    this.resolve(i);
-    const slot = this.slot(i);
+  /** The message of the log in `slot`, decoding only its bytes when their place is known. */
+  private message(slot: number): string {
+    this.resolve(slot >= this.head ? slot - this.head : slot + this.capacity - this.head);
     const buf = this.segments.get(this.segOf[slot]!)!.buf;
     const offset = this.offsets[slot]!;
     const start = this.msgStarts[slot]!;
     if (start < 0) return (JSON.parse(buf.toString('utf8', offset, offset + this.lengths[slot]!)) as TextOnly).message;
     const raw = buf.toString('utf8', offset + start, offset + this.msgEnds[slot]!);
     return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
-  }
-
-  /** The filter of `q` over slots: columns first, the message decoded only for logs that pass the rest. */
-  private compile(q: LogQuery): (i: number, slot: number) => boolean {
-    const services = q.services && q.services.length > 0 ? new Set(q.services) : undefined;
-    let levelMask = 0;
-    for (const level of q.levels ?? []) levelMask |= 1 << levelIndex(level);
-    const text = q.text ? textMatcher(q.text) : undefined;
-    const { from, to, receivedFrom, receivedTo, userId } = q;
-    const { times, received, levels } = this;
-    return (i, slot) =>
-      (services === undefined || services.has(this.services[slot]!)) &&
-      (levelMask === 0 || ((levelMask >> levels[slot]!) & 1) === 1) &&
-      (from === undefined || times[slot]! >= from) &&
-      (to === undefined || times[slot]! <= to) &&
-      (receivedFrom === undefined || received[slot]! >= receivedFrom) &&
-      (receivedTo === undefined || received[slot]! <= receivedTo) &&
-      (userId === undefined || this.users[slot] === userId) &&
-      (text === undefined || text(this.message(i)));
   }
 
   /** Logical index of the newest log with id < beforeId (ids ascend with the index). */
@@ -407,12 +354,12 @@ export class LogStore implements LogSink {
    * cheap. `skipped` says how much of `offset` the buffer used up, for a tier below to go on.
    */
   query(q: LogQuery): LogPage & { skipped: number } {
-    const match = this.compile(q);
+    const match = new LogFilter(q).slotMatcher(this.columns);
     const logs: StoredLog[] = [];
     let skip = q.offset ?? 0;
     for (let i = this.startIndex(q.beforeId); i >= 0; i--) {
       const slot = this.slot(i);
-      if (!match(i, slot)) continue;
+      if (!match(slot)) continue;
       if (skip > 0) {
         skip--;
         continue;
@@ -424,7 +371,7 @@ export class LogStore implements LogSink {
   }
 
   /** The `n` newest logs, newest first. */
-  recent(n: number): StoredLog[] {
+  newest(n: number): StoredLog[] {
     const out: StoredLog[] = [];
     for (let i = this.count - 1; i >= 0 && out.length < n; i--) out.push(this.read(i));
     return out;

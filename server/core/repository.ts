@@ -1,6 +1,10 @@
-import type { StoredLog } from '../core/log.js';
-import type { LogPage, LogQuery } from '../core/log-store.js';
-import type { CommitObserver } from '../core/metrics.js';
+import type { StoredLog } from './log.js';
+import type { LogPage, LogQuery } from './log-filter.js';
+
+/**
+ * The durable tier as the core uses it. The core owns this interface and the storage
+ * implementations (server/storage/) implement it, so the core never imports an engine.
+ */
 
 /** All-time counts for one (service, level), as persisted beside the logs. */
 export interface CounterRow {
@@ -33,10 +37,15 @@ export interface RawBatch {
   format: 'json' | 'ndjson';
 }
 
+/** Told about each commit of the durable tier: how many logs it held, and how long it took or that it failed. */
+export interface CommitObserver {
+  committed(logs: number, seconds: number): void;
+  failed(logs: number): void;
+}
+
 /**
- * The durable tier. Ingestion depends on this interface, never on an engine: SQLite is the
- * first implementation. `append` resolves only once the logs are committed; `query` answers
- * the same filters as the in-memory tier, with the same meaning.
+ * The durable tier. `append` resolves only once the logs are committed; `query` answers the
+ * same filters as the recent-logs buffer, with the same meaning (core/log-filter.ts).
  */
 export interface LogRepository {
   /** For the operator's log: the engine and where its data lives. */
@@ -51,7 +60,7 @@ export interface LogRepository {
    */
   append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void>;
   query(q: LogQuery): LogPage;
-  /** The newest `n` logs, oldest first (to refill the ring buffer at start). */
+  /** The newest `n` logs, oldest first (to refill the recent-logs buffer at start). */
   recent(n: number): StoredLog[];
   /** Logs with event time at or after `ts`, oldest first (to rebuild the analytics window). */
   since(ts: number): Iterable<StoredLog>;

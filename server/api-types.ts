@@ -1,0 +1,122 @@
+/**
+ * The wire contract: the JSON the read API answers with, as types. The dashboard (web/)
+ * imports this file and nothing else of the server, so it imports nothing itself and holds no
+ * code. The route schemas (server/http/schemas/) describe the same shapes for validation,
+ * serialization and GET /openapi.json; the compiler holds the two to each other.
+ */
+
+export type Level = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+
+/** A log as a client sends it to POST /api/logs (after validation against schemas/log.schema.json). */
+export interface LogInput {
+  timestamp: string;
+  level: Level;
+  service: string;
+  message: string;
+  user_id?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** A log in /api answers: what was sent, plus the id and receive time the server added. */
+export interface LogView extends LogInput {
+  id: number;
+  received_at: string;
+}
+
+/** GET /api/logs. */
+export interface LogPageView {
+  logs: LogView[];
+  count: number;
+  /** Pass as `before_id` for the next page; null on the last. */
+  next_before_id: number | null;
+}
+
+export type RuleName = 'error_rate' | 'high_volume' | 'service_down';
+export type AlertLevel = 'WARNING' | 'CRITICAL';
+export type AlertStatus = 'firing' | 'resolved';
+
+/** An alert in GET /api/alerts and the dashboard. */
+export interface AlertView {
+  rule: RuleName;
+  level: AlertLevel;
+  service: string;
+  /** Human text with the measured value and the threshold. */
+  message: string;
+  /** When it first fired (this episode), ISO 8601. */
+  timestamp: string;
+  /** When a notification for it was last sent; null while every notice was held back (cooldown, silence). */
+  last_notified: string | null;
+  status: AlertStatus;
+  value: number;
+  threshold: number;
+  /** Stable id of (rule, service): the same across episodes and restarts. */
+  fingerprint: string;
+  resolved_at?: string;
+  silenced_until?: string;
+}
+
+export type HealthStatus = 'healthy' | 'warning' | 'down';
+
+export interface ServiceHealth {
+  status: HealthStatus;
+  /** Last server receive time, ISO 8601. */
+  last_seen: string;
+  log_count: number;
+  /** Error rate over the alert window, 0..1. */
+  error_rate: number;
+}
+
+/** One minute of GET /api/time-series: `time` is the minute's key, `2024-01-15T14:30` (UTC). */
+export interface TimePoint {
+  time: string;
+  total: number;
+  errors: number;
+}
+
+export interface ErrorTrendPoint {
+  time: string;
+  error_rate: number;
+}
+
+/** GET /api/validation-stats: outcomes since start, failures counted per schema keyword. */
+export interface ValidationStatsView {
+  total: number;
+  valid: number;
+  invalid: number;
+  error_types: Record<string, number>;
+}
+
+/** GET /api/advanced-dashboard-data. */
+export interface DashboardData {
+  summary: {
+    total_logs: number;
+    total_errors: number;
+    error_rate: number;
+    active_services: number;
+    time_range: { first: string | null; last: string | null };
+  };
+  time_series: TimePoint[];
+  error_trends: ErrorTrendPoint[];
+  service_health: Record<string, ServiceHealth>;
+  most_active_services: { service: string; count: number }[];
+  user_activity: { user_id: string; count: number }[];
+  recent_logs: LogView[];
+  active_alerts: AlertView[];
+  validation_stats: ValidationStatsView;
+}
+
+/** GET /api/ui-config (public): what the page needs before its first data request. */
+export interface UiConfig {
+  refresh_seconds: number;
+  simulation_enabled: boolean;
+  error_rate_threshold: number;
+  max_minutes: number;
+  /** Whether reading works without a token; if not, the page asks for one. */
+  anonymous_read: boolean;
+}
+
+/** Every 4xx and 5xx of the API: what is wrong and what to do, and a stable code to branch on. */
+export interface ErrorBody {
+  error: string;
+  code: string;
+}
