@@ -89,7 +89,7 @@ export function registerErrorHandling(app: FastifyInstance, limitBytes: number):
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0];
     return reply.code(404).header('x-request-id', request.id).send({
-      error: `no route ${request.method} ${path}; see the API reference in the README`,
+      error: `no route ${request.method} ${path}; GET /openapi.json lists every route (browsable at /docs)`,
       code: 'NOT_FOUND',
     } satisfies ErrorBody);
   });
