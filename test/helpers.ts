@@ -73,3 +73,22 @@ export function auth(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
+/**
+ * Polls `condition` every `intervalMs` until it gives a value other than `undefined` or `false`,
+ * and resolves with that value; after `timeoutMs` it fails with "timed out after … waiting for
+ * <what>". `what` may be a function, called at the failure, to tell what was seen last. A
+ * condition that throws fails the wait at once (e.g. when the process it waits on has exited).
+ * For waiting on real processes and sockets only: code on the injected clock is moved, not waited on.
+ */
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  { timeoutMs = 10_000, intervalMs = 10, what }: { timeoutMs?: number; intervalMs?: number; what: string | (() => string) },
+): Promise<Exclude<T, undefined | false>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined && value !== false) return value as Exclude<T, undefined | false>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

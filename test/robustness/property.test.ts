@@ -38,15 +38,28 @@ const LEGACY = { authorization: `Token ${ADMIN_TOKEN}` };
 
 let app: FastifyInstance;
 const runs: Record<string, number> = {};
-/** Statuses answered, for the summary: shows every class of reply was reached. */
-const seen = new Map<number, number>();
+/** The property running now: params() names it as its fc.assert starts (the tests run one at a time). */
+let running = '';
 
-function tally(status: number): void {
-  seen.set(status, (seen.get(status) ?? 0) + 1);
+/**
+ * One answer a property drew, for the summary: which property, the status, and for a GET its
+ * route and what its query held (no parameter, only parameters the route knows, or some other).
+ */
+interface Answer {
+  property: string;
+  status: number;
+  route?: string;
+  query?: 'none' | 'known' | 'unknown';
+}
+const answers: Answer[] = [];
+
+function tally(status: number, get?: { route: string; query: 'none' | 'known' | 'unknown' }): void {
+  answers.push({ property: running, status, ...get });
 }
 
 function params(name: string, numRuns: number): { seed: number; numRuns: number; includeErrorInReport: boolean } {
   runs[name] = numRuns;
+  running = name;
   return { seed: SEED, numRuns, includeErrorInReport: true };
 }
 
@@ -620,20 +633,54 @@ describe('property (c): random query strings on the GET routes', () => {
     },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
   );
+  const TIMES = ['2024-01-15', '2024-01-15T14:30:00Z', '2024-01-15T14:30:00', '2024-01-15T14:30:00%2B01:00'];
+  /** Values every route that knows the parameter accepts (server/http/query.ts and the routes' readers). */
+  const VALID: Record<string, readonly string[]> = {
+    service: ['auth-service', 'a,b'],
+    level: ['INFO', 'error', 'WARNING,CRITICAL'],
+    severity: ['DEBUG', 'info,ERROR'],
+    from: TIMES,
+    to: TIMES,
+    received_from: TIMES,
+    received_to: TIMES,
+    timestamp_start: TIMES,
+    timestamp_end: TIMES,
+    received_at_start: TIMES,
+    received_at_end: TIMES,
+    user_id: ['user-42'],
+    q: ['logged', 'logged in'],
+    limit: ['1', '50', '1000'],
+    before_id: ['1', '9007199254740991'],
+    offset: ['0', '25'],
+    minutes: ['1', '30', '60'],
+    status: ['firing', 'resolved'],
+    rule: ['error_rate', 'high_volume,service_down'],
+  };
+  type Pair = [name: string, value: string, raw: boolean];
+  // Either any name with any value, or (picked by index once the route is known) one of the
+  // route's own parameters with a value it accepts: without those, hardly a query with
+  // parameters would be answered 200, and the summary could not hold the route to it.
   const query = fc.record({
     route: fc.nat({ max: routes.length - 1 }),
-    pairs: fc.array(fc.tuple(name, value, fc.boolean()), { maxLength: 4 }),
+    pairs: fc.array(fc.oneof(fc.tuple(name, value, fc.boolean()), fc.record({ own: fc.nat(), pick: fc.nat() })), { maxLength: 4 }),
   });
 
   test('never a 5xx; a 400 names a parameter that was sent; an unknown parameter is always a 400', async () => {
+    assert.deepEqual(Object.keys(VALID).sort(), [...allNames].sort(), 'a valid value for every known parameter');
     await fc.assert(
-      fc.asyncProperty(query, async ({ route, pairs }) => {
+      fc.asyncProperty(query, async ({ route, pairs: drawn }) => {
         const r = routes[route]!;
+        const pairs = drawn.flatMap((p): Pair[] => {
+          if (Array.isArray(p)) return [p];
+          if (r.known.length === 0) return [];
+          const own = r.known[p.own % r.known.length]!;
+          return [[own, VALID[own]![p.pick % VALID[own]!.length]!, true]];
+        });
         // A value from the pool is sent as it is written (percent signs and all); any other is encoded.
         const qs = pairs.map(([n, v, raw]) => `${encodeURIComponent(n)}=${raw && /^[\w%+,.:-]*$/.test(v) ? v : encodeURIComponent(v)}`).join('&');
         const url = `${r.path}${qs ? `?${qs}` : ''}`;
         const res = await app.inject({ method: 'GET', url, headers: r.headers ?? {} });
-        tally(res.statusCode);
+        tally(res.statusCode, { route: r.path, query: pairs.length === 0 ? 'none' : pairs.every(([n]) => r.known.includes(n)) ? 'known' : 'unknown' });
         assert.ok(res.statusCode < 500, `${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
         assert.ok(res.statusCode === 200 || res.statusCode === 400, `${url}: ${res.statusCode} ${res.body.slice(0, 300)}`);
         assert.match(String(res.headers['content-type']), /^application\/json/);
@@ -664,9 +711,81 @@ describe('property (c): random query strings on the GET routes', () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------------
+// Summary: the properties above only check the replies they happen to draw. This holds them to
+// having drawn every class of reply their inputs call for, so a server that (say) refuses every
+// request carrying a query parameter, or a generator that stops reaching a 207, cannot pass
+// unnoticed; and it checks each property ran its full count of executions, each answered.
+
+/** POST /api/logs answers these (README; rate limiting and load shedding are off here). */
+const INGEST_STATUSES = [201, 207, 400, 413];
+/** The GET routes answer these. */
+const QUERY_STATUSES = [200, 400];
+/** The ingest statuses each property must reach: what its inputs make certain over its run count. */
+const INGEST_REACHED: Record<string, number[]> = {
+  // Scalars, empty arrays and objects that are no log are 400s; arrays over the batch limit 413s.
+  'a: JSON value as JSON': [400, 413],
+  'a: anything as JSON': [400, 413],
+  'a: JSON values as NDJSON': [400, 413],
+  'a: random text as NDJSON': [400, 413],
+  // One log: 201 when it is still valid, 400 when a mutation broke it (never 207 or 413).
+  'b: one near-valid log': [201, 400],
+  // Batches: all valid, some valid, none valid, too many.
+  'b: batches of near-valid logs': [201, 207, 400, 413],
+};
+const QUERY_PROPERTY = 'c: random query strings';
+
+function countBy<K>(items: readonly Answer[], key: (a: Answer) => K): Map<K, number> {
+  const out = new Map<K, number>();
+  for (const a of items) out.set(key(a), (out.get(key(a)) ?? 0) + 1);
+  return out;
+}
+
 test('summary', (t) => {
   const total = Object.values(runs).reduce((a, b) => a + b, 0);
-  const statuses = [...seen.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`);
+  const statuses = [...countBy(answers, (a) => a.status)].sort(([a], [b]) => a - b).map(([s, n]) => `${s}: ${n}`);
   t.diagnostic(`property runs (seed ${SEED}): ${Object.entries(runs).map(([k, n]) => `${k} ${n}`).join('; ')}; ${total} in all`);
-  t.diagnostic(`statuses answered (ingest and query): {${statuses.join(', ')}}; 5xx: ${[...seen].filter(([s]) => s >= 500).reduce((a, [, n]) => a + n, 0)}`);
+  t.diagnostic(`statuses answered (ingest and query): {${statuses.join(', ')}}; 5xx: ${answers.filter((a) => a.status >= 500).length}`);
+
+  // Every property ran, every execution got exactly one answer (a failed, shrunk property runs more).
+  assert.deepEqual(Object.keys(runs).sort(), [...Object.keys(INGEST_REACHED), QUERY_PROPERTY].sort(), 'every property ran');
+  const perProperty = countBy(answers, (a) => a.property);
+  for (const [property, n] of Object.entries(runs)) {
+    assert.equal(perProperty.get(property), n, `${property}: ${n} executions, each answered once`);
+  }
+
+  // Ingest: only documented statuses, and every class each property is there to reach.
+  for (const [property, expected] of Object.entries(INGEST_REACHED)) {
+    const byStatus = countBy(answers.filter((a) => a.property === property), (a) => a.status);
+    const got = [...byStatus.keys()].sort((a, b) => a - b);
+    assert.deepEqual(got.filter((s) => !INGEST_STATUSES.includes(s)), [], `${property}: statuses outside ${INGEST_STATUSES.join(', ')}`);
+    for (const status of expected) assert.ok(byStatus.has(status), `${property}: no ${status} among ${got.join(', ')}`);
+  }
+
+  // Queries: only 200 and 400; on every route a bare request is a 200 and an unknown parameter a
+  // 400; on every route with parameters some request carrying only them is a 200; and some
+  // request carrying only known parameters was refused for a value.
+  const queries = answers.filter((a) => a.property === QUERY_PROPERTY);
+  const classes = countBy(queries, (a) => `${a.route} ${a.query} ${a.status}`);
+  const got = [...classes].map(([k, n]) => `${k}: ${n}`).sort();
+  assert.deepEqual([...new Set(queries.map((a) => a.status))].filter((s) => !QUERY_STATUSES.includes(s)), [], 'query statuses other than 200 and 400');
+  const QUERY_ROUTES: Array<[route: string, hasParams: boolean]> = [
+    ['/api/logs', true],
+    ['/api/time-series', true],
+    ['/api/advanced-dashboard-data', true],
+    ['/api/alerts', true],
+    ['/api/stats', false],
+    ['/api/validation-stats', false],
+    ['/logs', true],
+    ['/stats', false],
+  ];
+  assert.deepEqual([...new Set(queries.map((a) => a.route))].sort(), QUERY_ROUTES.map(([r]) => r).sort(), 'every route was queried');
+  for (const [route, hasParams] of QUERY_ROUTES) {
+    const reached = (query: Answer['query'], status: number): void =>
+      assert.ok(classes.has(`${route} ${query} ${status}`), `${route}: no ${status} to a query with ${query === 'none' ? 'no' : `${query}`} parameters; got ${got.filter((k) => k.startsWith(`${route} `)).join('; ')}`);
+    reached('none', 200);
+    reached('unknown', 400);
+    if (hasParams) reached('known', 200);
+  }
+  assert.ok(queries.some((a) => a.query === 'known' && a.status === 400), 'no request with only known parameters was refused for its values');
 });

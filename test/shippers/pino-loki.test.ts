@@ -9,7 +9,7 @@ import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import type { LogView } from '../../server/core/log.js';
-import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
+import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, READER_TOKEN, testConfig, waitFor } from '../helpers.js';
 import { recordRequests } from './support.js';
 
 /**
@@ -36,7 +36,6 @@ function pinoLokiMissing(): string | false {
 const skip = pinoLokiMissing();
 if (skip) process.stdout.write(`# pino-loki shipper tests skipped: ${skip}\n`);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** WAIT_MS on a timer that does not keep the test process alive once everything else is done. */
 const timeout = (): Promise<void> => delay(WAIT_MS, undefined, { ref: false });
 
@@ -80,15 +79,15 @@ async function storedLogs(app: FastifyInstance, query = ''): Promise<LogView[]> 
 
 /** Polls until the server holds `count` logs, failing after WAIT_MS with what the pushes got. */
 async function waitForLogs(server: Server, count: number): Promise<LogView[]> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const logs = await storedLogs(server.app);
-    if (logs.length >= count) return logs;
-    if (Date.now() > deadline) {
-      assert.fail(`timed out after ${WAIT_MS} ms waiting for ${count} log(s), have ${logs.length}; pushes: ${JSON.stringify(server.pushes)}`);
-    }
-    await sleep(50);
-  }
+  let have = 0;
+  return waitFor(
+    async () => {
+      const logs = await storedLogs(server.app);
+      have = logs.length;
+      return logs.length >= count ? logs : undefined;
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 50, what: () => `${count} log(s), have ${have}; pushes: ${JSON.stringify(server.pushes)}` },
+  );
 }
 
 /** One pino call in the logging process: `logger[level](fields, msg)`, on a child logger with `child` bindings if given. */
@@ -300,11 +299,11 @@ describe('pino with the pino-loki transport', { skip }, () => {
     );
     for (const n of steps.keys()) {
       await app.logged(n);
-      const deadline = Date.now() + WAIT_MS;
-      while (server.pushes.filter((p) => p.status !== undefined).length < n + 1) {
-        if (Date.now() > deadline) assert.fail(`timed out waiting for push ${n + 1}; pushes: ${JSON.stringify(server.pushes)}; app: ${app.output()}`);
-        await sleep(20);
-      }
+      await waitFor(() => server.pushes.filter((p) => p.status !== undefined).length >= n + 1, {
+        timeoutMs: WAIT_MS,
+        intervalMs: 20,
+        what: () => `push ${n + 1} to be answered; pushes: ${JSON.stringify(server.pushes)}; app: ${app.output()}`,
+      });
       app.proceed();
     }
     assert.equal(await app.exited, 0, app.output());

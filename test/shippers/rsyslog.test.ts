@@ -6,7 +6,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
-import { INGEST_TOKEN, freePort, testConfig } from '../helpers.js';
+import { INGEST_TOKEN, freePort, testConfig, waitFor } from '../helpers.js';
 import type { LogView } from '../../server/core/log.js';
 import { recordRequests, supervise } from './support.js';
 
@@ -60,9 +60,6 @@ function rsyslogMissing(): string | false {
 
 const skip = rsyslogMissing();
 if (skip) process.stdout.write(`# rsyslog shipper tests skipped: ${skip}\n`);
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 
 /** What the server saw of one request. */
 interface SeenRequest {
@@ -154,15 +151,15 @@ function startRsyslog(t: TestContext, port: number): Rsyslog {
 }
 
 /** Polls `probe` until it returns a value, failing after `waitMs` or as soon as rsyslogd exits. */
-async function waitFor<T>(what: string, rsyslog: Rsyslog, probe: () => Promise<T | undefined> | T | undefined, waitMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (rsyslog.exited()) assert.fail(`rsyslogd exited while waiting for ${what}:\n${rsyslog.output()}`);
-    if (Date.now() > deadline) assert.fail(`timed out after ${waitMs} ms waiting for ${what}; rsyslogd said:\n${rsyslog.output()}`);
-    await sleep(50);
-  }
+async function waitWhileUp<T>(what: string, rsyslog: Rsyslog, probe: () => Promise<T | undefined> | T | undefined, waitMs = WAIT_MS): Promise<T> {
+  return waitFor(
+    async () => {
+      const value = await probe();
+      if (value === undefined && rsyslog.exited()) assert.fail(`rsyslogd exited while waiting for ${what}:\n${rsyslog.output()}`);
+      return value;
+    },
+    { timeoutMs: waitMs, intervalMs: 50, what: () => `${what}; rsyslogd said:\n${rsyslog.output()}` },
+  );
 }
 
 /** PRI = facility * 8 + severity (RFC 3164). */
@@ -252,7 +249,7 @@ describe('rsyslog omelasticsearch with the shipped LogSentinel output', { skip }
     const sentAt = Date.now();
     rsyslog.write([...expected.slice(0, 4).map((c) => c.line), tooLong, ...expected.slice(4).map((c) => c.line)]);
 
-    const logs = await waitFor(`the server to hold ${expected.length} logs`, rsyslog, async () => {
+    const logs = await waitWhileUp(`the server to hold ${expected.length} logs`, rsyslog, async () => {
       const stored = await storedLogs(server.app);
       return stored.length >= expected.length ? stored : undefined;
     });
@@ -261,7 +258,7 @@ describe('rsyslog omelasticsearch with the shipped LogSentinel output', { skip }
 
     // rsyslog saw the per-item failure: its error file holds the request and our reply, whose
     // item for the long line is a 400 naming the limit, while the items around it are 201.
-    const records = await waitFor('rsyslog to write its error file', rsyslog, () => {
+    const records = await waitWhileUp('rsyslog to write its error file', rsyslog, () => {
       const found = errorRecords(rsyslog.errorFile);
       return found.length > 0 ? found : undefined;
     });
@@ -297,10 +294,10 @@ describe('rsyslog omelasticsearch with the shipped LogSentinel output', { skip }
     const rsyslog = startRsyslog(t, port);
     const expected = cases().slice(0, 3);
     rsyslog.write(expected.map((c) => c.line));
-    await waitFor('rsyslog to find the server unreachable', rsyslog, () => (/suspend|Couldn't connect/i.test(rsyslog.output()) ? true : undefined));
+    await waitWhileUp('rsyslog to find the server unreachable', rsyslog, () => (/suspend|Couldn't connect/i.test(rsyslog.output()) ? true : undefined));
     await server.listen();
 
-    const logs = await waitFor(
+    const logs = await waitWhileUp(
       `the server to hold ${expected.length} logs`,
       rsyslog,
       async () => {

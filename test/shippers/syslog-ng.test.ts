@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { NdjsonBody } from '../../server/http/body/ndjson.js';
 import { IngestBody } from '../../server/http/body/parsers.js';
-import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, testConfig } from '../helpers.js';
+import { AUTH_SERVICE_TOKEN, INGEST_TOKEN, testConfig, waitFor } from '../helpers.js';
 import { recordRequests, supervise } from './support.js';
 
 /**
@@ -46,8 +46,6 @@ function syslogNgMissing(): string | false {
 
 const skip = syslogNgMissing();
 if (skip) process.stdout.write(`# syslog-ng shipper tests skipped: ${skip}\n`);
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface StoredLog {
   id: number;
@@ -155,15 +153,15 @@ function startSyslogNg(t: TestContext, destination: string): SyslogNg {
 }
 
 /** Polls `probe` until it returns a value, failing after WAIT_MS or as soon as syslog-ng exits. */
-async function waitFor<T>(what: string, syslogNg: SyslogNg, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (syslogNg.exited()) assert.fail(`syslog-ng exited while waiting for ${what}:\n${syslogNg.output()}`);
-    if (Date.now() > deadline) assert.fail(`timed out after ${WAIT_MS} ms waiting for ${what}; syslog-ng said:\n${syslogNg.output()}`);
-    await sleep(50);
-  }
+async function waitWhileUp<T>(what: string, syslogNg: SyslogNg, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  return waitFor(
+    async () => {
+      const value = await probe();
+      if (value === undefined && syslogNg.exited()) assert.fail(`syslog-ng exited while waiting for ${what}:\n${syslogNg.output()}`);
+      return value;
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 50, what: () => `${what}; syslog-ng said:\n${syslogNg.output()}` },
+  );
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -245,7 +243,7 @@ function assertDelivered(logs: StoredLog[], cases: Case[], sentAt: number): void
 }
 
 async function waitForLogs(server: Server, syslogNg: SyslogNg, count: number): Promise<StoredLog[]> {
-  return waitFor(`the server to hold ${count} log(s)`, syslogNg, async () => {
+  return waitWhileUp(`the server to hold ${count} log(s)`, syslogNg, async () => {
     const logs = await storedLogs(server.app);
     return logs.length >= count ? logs : undefined;
   });
@@ -253,7 +251,7 @@ async function waitForLogs(server: Server, syslogNg: SyslogNg, count: number): P
 
 /** Statuses are recorded once a reply is sent, which can be just after its logs are queryable. */
 async function answeredRequests(server: Server, syslogNg: SyslogNg): Promise<SeenRequest[]> {
-  return waitFor('every request to be answered', syslogNg, () =>
+  return waitWhileUp('every request to be answered', syslogNg, () =>
     server.requests.every((r) => r.status !== undefined) ? server.requests : undefined,
   );
 }
@@ -312,7 +310,7 @@ describe('syslog-ng with the shipped LogSentinel destination', { skip }, () => {
     const send = async (program: string, message: string, answer: 'stored' | number): Promise<void> => {
       syslogNg.write([line(program, message)]);
       if (answer === 'stored') await waitForLogs(server, syslogNg, ++stored);
-      else await waitFor(`a ${answer}`, syslogNg, () => (statuses().includes(answer) ? true : undefined));
+      else await waitWhileUp(`a ${answer}`, syslogNg, () => (statuses().includes(answer) ? true : undefined));
     };
 
     await send('auth-service', 'first sent while the server is overloaded', 'stored');

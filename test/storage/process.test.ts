@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../helpers.js';
 import { startServerProcess, type ServerProcess } from '../server-process.js';
 
 /**
@@ -127,9 +128,16 @@ describe('the server process on a real database file', () => {
         assert.deepEqual(lost, [], `round ${round}: ${lost.length} of ${acked.size} acknowledged logs lost`);
       }
       const stream = ingestStream(server.base, 8, Infinity, `r${round}-loop`);
-      const deadline = Date.now() + 20_000;
-      while (stream.acked.size < 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      // Kill while requests are on the wire (eight loops keep some in flight nearly always).
+      // Should a wait below fail, the loops still stop (the process is killed when the file ends).
+      t.after(() => stream.stop());
+      await waitFor(() => stream.acked.size >= 300, {
+        timeoutMs: 20_000,
+        intervalMs: 5,
+        what: () => `round ${round}: 300 logs acknowledged (have ${stream.acked.size}; problems: ${stream.problems.slice(0, 3).join('; ')})`,
+      });
+      // Kill while requests are on the wire (eight loops keep some in flight nearly always). A
+      // spin on setImmediate, not a timed poll: the kill must land in the very turn one is in flight.
+      const deadline = Date.now() + 5_000;
       while (stream.inFlight() === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
       const inFlightAtKill = stream.inFlight();
       const ackedBeforeKill = stream.acked.size;
@@ -209,7 +217,12 @@ describe('the server process on a real database file', () => {
     const config = writeConfig(dir, dbPath, { commit_interval_ms: 300 });
     const first = await startServerProcess(config);
     const tail = ingestStream(first.base, 10, 1);
-    await new Promise((r) => setTimeout(r, 100));
+    // In flight means inside the server: all ten logs validated (GET /api/validation-stats counts
+    // them before they wait for their commit group), their requests not yet answered.
+    await waitFor(async () => (await getJson(`${first.base}/api/validation-stats`)).valid === 10, {
+      timeoutMs: 10_000,
+      what: () => `the server to have received all 10 requests (${tail.acked.size} answered, problems: ${tail.problems.join('; ')})`,
+    });
     assert.ok(tail.inFlight() > 0, 'requests are in flight');
     const t0 = Date.now();
     first.child.kill('SIGTERM');
