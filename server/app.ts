@@ -1,23 +1,25 @@
 import fastifySchedule from '@fastify/schedule';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { API_HEADERS, sendHeaders } from './http/security-headers.js';
 import { AsyncTask, SimpleIntervalJob, Task } from 'toad-scheduler';
+import type { ErrorBody } from './api-types.js';
 import { coreOptions, storageOptions, type Config } from './config.js';
-import { LogServer } from './core/log-server.js';
 import type { AlertHandler } from './core/alerting/types.js';
+import { LogServer } from './core/log-server.js';
 import type { LogRepository } from './core/repository.js';
 import type { Random } from './core/simulator.js';
 import type { Clock } from './core/time.js';
-import { openRepository } from './storage/open.js';
+import { withLimits } from './core/validation.js';
 import authPlugin from './http/auth.js';
 import { registerBodyParsers } from './http/body/parsers.js';
 import { dashboardRoutes } from './http/dashboard.js';
-import { registerErrorHandling, type ErrorBody } from './http/errors.js';
+import { registerErrorHandling } from './http/errors.js';
 import metricsPlugin, { metricsRoute } from './http/metrics.js';
+import { openApiRoutes, registerOpenApi } from './http/openapi.js';
 import { registerProtection } from './http/protection.js';
 import { alertRoutes } from './http/routes/alerts.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
 import { elasticsearchRoutes } from './http/routes/elasticsearch.js';
+import { healthRoutes } from './http/routes/health.js';
 import { ingestRoutes } from './http/routes/ingest.js';
 import { legacyRoutes } from './http/routes/legacy.js';
 import { logRoutes } from './http/routes/logs.js';
@@ -25,6 +27,10 @@ import { lokiRoutes } from './http/routes/loki.js';
 import { otlpRoutes } from './http/routes/otlp.js';
 import { simulateRoutes } from './http/routes/simulate.js';
 import { tailRoutes } from './http/routes/tail.js';
+import { API_HEADERS, sendHeaders } from './http/security-headers.js';
+import { registerValidation } from './http/validation.js';
+import { loadSchema } from './schemas.js';
+import { openRepository } from './storage/open.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,6 +38,8 @@ declare module 'fastify' {
     config: Config;
     /** Everything but HTTP: ingest, the tiers, analytics, alerts (core/log-server.ts). */
     core: LogServer;
+    /** The log schema with this server's limits: what ingest checks each log against, as GET /openapi.json shows it. */
+    logSchema: Record<string, unknown>;
   }
 }
 
@@ -90,6 +98,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   const core: LogServer = new LogServer(coreOptions(config), { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers, repository });
   app.decorate('config', config);
   app.decorate('core', core);
+  const { $schema: _dialect, $id: _id, ...logSchema } = withLimits(loadSchema('log.schema.json'), config.limits);
+  app.decorate('logSchema', logSchema);
   app.addHook('onClose', async () => core.close());
 
   // Fastify closes only the connections idle when shutdown starts; a keep-alive connection
@@ -117,14 +127,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   registerErrorHandling(app, config.limits.max_body_bytes);
-  // JSON answers get the API's headers; the dashboard's routes replace them with the page's (http/dashboard.ts).
+  // JSON answers get the API's headers; the page's routes replace them with the page's (http/dashboard.ts, http/openapi.ts).
   sendHeaders(app, API_HEADERS);
   registerBodyParsers(app);
+  registerValidation(app);
+  // Records every route registered after it, for GET /openapi.json.
+  await registerOpenApi(app);
   // Before protection and auth, so refused requests are measured too.
   await app.register(metricsPlugin, { config });
   // CORS, load shedding and rate limiting: before auth and the routes (see protection.ts for why).
   await registerProtection(app, config);
   await app.register(authPlugin, { config });
+  await app.register(healthRoutes);
   await app.register(ingestRoutes);
   await app.register(logRoutes);
   await app.register(tailRoutes);
@@ -138,5 +152,6 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(otlpRoutes);
   await app.register(elasticsearchRoutes);
   await app.register(dashboardRoutes, { root: deps.dashboardRoot });
+  await app.register(openApiRoutes);
   return app;
 }

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppDeps } from '../server/app.js';
 import { deepMerge, resolveConfig, type Config } from '../server/config.js';
@@ -91,4 +92,30 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * Every `METHOD /path` the app registered, read from `printRoutes()`: one tree line per
+ * shared prefix or path segment, four columns per level, methods in parentheses. (With
+ * `commonPrefix: false` the printer drops the segment before a wildcard: `/docs/static/*`
+ * prints as `/docs*`.) The parse is checked against the router itself.
+ */
+export function registeredRoutes(app: FastifyInstance): string[] {
+  const out: string[] = [];
+  const paths: string[] = [];
+  for (const line of app.printRoutes().split('\n')) {
+    if (line.trim() === '') continue;
+    const m = /^((?:[│ ] {3})*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (m === null) throw new Error(`printRoutes line not understood: ${JSON.stringify(line)}`);
+    const depth = m[1]!.length / 4;
+    const path = (depth === 0 ? '' : paths[depth - 1]!) + m[2]!;
+    paths.length = depth;
+    paths[depth] = path;
+    for (const method of m[3]?.split(', ') ?? []) out.push(`${method} ${path}`);
+  }
+  for (const route of out) {
+    const [method, url] = route.split(' ') as [string, string];
+    assert.ok(app.hasRoute({ method: method as 'GET', url }), `parsed ${route} but the app has no such route`);
+  }
+  return out.sort();
 }

@@ -1,5 +1,4 @@
 import { Ajv2020, _, type ErrorObject, type KeywordCxt, type ValidateFunction } from 'ajv/dist/2020.js';
-import { AppError } from './errors.js';
 import { parseRfc3339 } from './time.js';
 import type { LogInput } from './log.js';
 
@@ -91,14 +90,18 @@ export function describe(err: ErrorObject): string {
   }
 }
 
-/** A validator for small request bodies (simulation parameters) that throws a 400 naming every problem. */
-export function compileBodyCheck<T>(schema: Record<string, unknown>): (value: unknown) => T {
-  const ajv = new Ajv2020({ allErrors: true, strict: true, verbose: true });
-  const validate = ajv.compile<T>(schema);
-  return (value) => {
-    if (validate(value)) return value;
-    throw new AppError(400, 'INVALID_BODY', validate.errors!.map(describe).join('; '));
-  };
+/**
+ * The log schema (schemas/log.schema.json) with the configured caps in place of its defaults:
+ * each property marked `x-limit` takes the limit that key names. What ingest validates
+ * against, and what GET /openapi.json shows a client.
+ */
+export function withLimits(schema: Record<string, unknown>, limits: FieldLimits): Record<string, unknown> {
+  const copy = structuredClone(schema) as { properties: Record<string, Record<string, unknown>> };
+  for (const prop of Object.values(copy.properties)) {
+    const limitKey = prop['x-limit'] as keyof FieldLimits | undefined;
+    if (limitKey !== undefined) prop['maxProperties' in prop ? 'maxProperties' : 'maxLength'] = limits[limitKey];
+  }
+  return copy;
 }
 
 /**
@@ -117,10 +120,8 @@ export function compileLogSchema(
   allErrors = true,
   codeUnits = false,
 ): ValidateFunction<LogInput> {
-  const copy = structuredClone(schema) as { properties: Record<string, Record<string, unknown>> };
+  const copy = withLimits(schema, limits) as { properties: Record<string, Record<string, unknown>> };
   for (const prop of Object.values(copy.properties)) {
-    const limitKey = prop['x-limit'] as keyof FieldLimits | undefined;
-    if (limitKey !== undefined) prop['maxProperties' in prop ? 'maxProperties' : 'maxLength'] = limits[limitKey];
     if (!codeUnits) continue;
     if (typeof prop.maxLength === 'number') {
       prop.maxCodeUnits = prop.maxLength;

@@ -6,19 +6,24 @@ import { AppError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../schemas.js';
 import { DOCUMENT_HEADERS, sendHeaders } from './security-headers.js';
 import type { UiConfig } from '../api-types.js';
+import { UiConfigSchema } from './schemas/analytics.js';
 
 export const DASHBOARD_DIR = join(PROJECT_ROOT, 'web', 'dist');
 
 /** Serves the built dashboard; hashed assets are cached for a year, the page itself is revalidated. */
 export async function dashboardRoutes(app: FastifyInstance, opts: { root?: string }): Promise<void> {
   const { config } = app;
-  app.get('/api/ui-config', async (): Promise<UiConfig> => ({
-    refresh_seconds: config.dashboard.refresh_seconds,
-    simulation_enabled: config.simulation.enabled,
-    error_rate_threshold: config.alerting.error_rate_threshold,
-    max_minutes: config.analytics.max_buckets,
-    anonymous_read: config.auth.anonymous_scopes.includes('read'),
-  }));
+  app.get(
+    '/api/ui-config',
+    { schema: { summary: 'What the page needs before its first request', description: 'Public.', tags: ['operations'], response: { 200: UiConfigSchema } } },
+    async (): Promise<UiConfig> => ({
+      refresh_seconds: config.dashboard.refresh_seconds,
+      simulation_enabled: config.simulation.enabled,
+      error_rate_threshold: config.alerting.error_rate_threshold,
+      max_minutes: config.analytics.max_buckets,
+      anonymous_read: config.auth.anonymous_scopes.includes('read'),
+    }),
+  );
 
   // The page and its files in their own context: they get the page's headers, /api/ui-config keeps the API's.
   await app.register(pageRoutes, { root: opts.root ?? DASHBOARD_DIR });

@@ -5,7 +5,8 @@ import type { Config } from '../config.js';
 import { RULES } from '../core/alerting/types.js';
 import type { LogServer } from '../core/log-server.js';
 import { INGEST_PROTOCOLS } from './protocols.js';
-import { refuseQuery } from './query.js';
+import { ERRORS } from './schemas/common.js';
+import { NO_QUERY } from './schemas/query.js';
 
 /**
  * GET /metrics in Prometheus text format, and the request hook that feeds it.
@@ -289,11 +290,23 @@ export async function metricsRoute(app: FastifyInstance): Promise<void> {
   const registry = app.metricsRegistry;
   if (registry === undefined) return;
   const access = app.config.metrics.public ? { scope: null } : { scope: 'read' as const, door: 'api' as const };
-  app.get('/metrics', { config: { access } }, async (request, reply) => {
-    refuseQuery(request.query as Record<string, string>);
-    const text = await registry.metrics();
-    return reply.type(registry.contentType).send(text);
-  });
+  app.get(
+    '/metrics',
+    {
+      config: { access },
+      schema: {
+        summary: 'Prometheus metrics',
+        description: 'Prometheus text format: logs ingested and rejected per protocol, request durations, commits, alerts, notifications, tails, process figures.',
+        tags: ['operations'],
+        querystring: NO_QUERY,
+        response: { 200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } }, ...ERRORS },
+      },
+    },
+    async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    },
+  );
 }
 
 export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x' });

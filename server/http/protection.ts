@@ -25,6 +25,23 @@ declare module 'fastify' {
     /** Set on every route at registration: whether load shedding and rate limiting apply to it. */
     guarded?: boolean;
   }
+  interface FastifyInstance {
+    /** The load measurements and refusal counts GET /health reports (routes/health.ts). */
+    protectionReport(): ProtectionReport;
+  }
+}
+
+export interface ProtectionReport {
+  pressure: {
+    status: 'off' | 'ok' | 'shedding';
+    reason?: string;
+    event_loop_delay_ms: number | null;
+    heap_used_bytes: number;
+    rss_bytes: number;
+    limits: { max_event_loop_delay_ms: number; max_heap_used_bytes: number; max_rss_bytes: number };
+    shed: number;
+  };
+  rate_limit: { enabled: boolean; refused: number };
 }
 
 type RateClass = keyof RateBudget;
@@ -69,14 +86,9 @@ export async function registerProtection(app: FastifyInstance, config: Config): 
     if (guarded && limiters !== undefined) {
       route.onRequest = [...hooksOf(route.onRequest), limiters[route.config.access!.scope === 'ingest' ? 'ingest' : 'read']];
     }
-    if (route.url === '/health') {
-      // /health (routes/analytics.ts) answers under pressure too, and says so: its answer gets `pressure` and `rate_limit`.
-      const report = (_request: FastifyRequest, _reply: unknown, payload: unknown, done: (err: null, payload: unknown) => void): void => {
-        done(null, typeof payload === 'object' && payload !== null ? { ...payload, ...healthReport(app, config, state) } : payload);
-      };
-      route.preSerialization = [...hooksOf(route.preSerialization), report];
-    }
   });
+
+  app.decorate('protectionReport', () => healthReport(app, config, state));
 
   if (config.cors.origins.length > 0) {
     const origins = config.cors.origins;
@@ -96,8 +108,8 @@ export async function registerProtection(app: FastifyInstance, config: Config): 
   return state;
 }
 
-/** The pressure measurements and refusal counts /health adds to its answer. */
-function healthReport(app: FastifyInstance, config: Config, state: ProtectionState): Record<string, unknown> {
+/** The pressure measurements and refusal counts /health reports. */
+function healthReport(app: FastifyInstance, config: Config, state: ProtectionState): ProtectionReport {
   const ls = config.load_shedding;
   const m = app.memoryUsage();
   const reason = ls.enabled ? pressureReason(config, m.eventLoopDelay, m.heapUsed, m.rssBytes) : undefined;

@@ -4,7 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DASHBOARD_DIR } from '../../server/http/dashboard.js';
-import { buildTestApp, log } from '../helpers.js';
+import { buildTestApp, log, registeredRoutes } from '../helpers.js';
 
 /**
  * Every route the app registers, called with every kind of credential. The routes come from
@@ -90,6 +90,15 @@ const ROUTES: Record<string, RouteRow> = {
   },
   'GET /api/ui-config': { need: 'public', ok: 200, request: () => ({ url: '/api/ui-config' }) },
   'GET /health': { need: 'public', ok: 200, request: () => ({ url: '/health' }) },
+  'GET /openapi.json': { need: 'public', ok: 200, check: (body) => assert.match((body as { openapi: string }).openapi, /^3\.1\./), request: () => ({ url: '/openapi.json' }) },
+  // The API reference (@fastify/swagger-ui): its page, its files, and the document again.
+  'GET /docs': { need: 'public', ok: 200, request: () => ({ url: '/docs' }) },
+  // Redirects to the page at /docs.
+  'GET /docs/static/index.html': { need: 'public', ok: 302, request: () => ({ url: '/docs/static/index.html' }) },
+  'GET /docs/static/swagger-initializer.js': { need: 'public', ok: 200, request: () => ({ url: '/docs/static/swagger-initializer.js' }) },
+  'GET /docs/static/*': { need: 'public', ok: 200, request: () => ({ url: '/docs/static/swagger-ui.css' }) },
+  'GET /docs/json': { need: 'public', ok: 200, request: () => ({ url: '/docs/json' }) },
+  'GET /docs/yaml': { need: 'public', ok: 200, request: () => ({ url: '/docs/yaml' }) },
   'GET /metrics': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/metrics' }) },
   'POST /logs': {
     need: 'ingest',
@@ -159,31 +168,6 @@ function rowOf(route: string): RouteRow | undefined {
   if (TABLE[route] !== undefined) return TABLE[route];
   if (route.startsWith('HEAD ')) return TABLE[`GET ${route.slice(5)}`];
   return undefined;
-}
-
-/**
- * Every `METHOD /path` the app registered, read from `printRoutes({ commonPrefix: false })`:
- * one tree line per path segment, four columns per level, methods in parentheses.
- */
-function registeredRoutes(app: FastifyInstance): string[] {
-  const out: string[] = [];
-  const paths: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    if (line.trim() === '') continue;
-    const m = /^((?:[│ ] {3})*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (m === null) throw new Error(`printRoutes line not understood: ${JSON.stringify(line)}`);
-    const depth = m[1]!.length / 4;
-    const path = (depth === 0 ? '' : paths[depth - 1]!) + m[2]!;
-    paths.length = depth;
-    paths[depth] = path;
-    for (const method of m[3]?.split(', ') ?? []) out.push(`${method} ${path}`);
-  }
-  // The parse is checked against the router itself.
-  for (const route of out) {
-    const [method, url] = route.split(' ') as [string, string];
-    assert.ok(app.hasRoute({ method: method as 'GET', url }), `parsed ${route} but the app has no such route`);
-  }
-  return out.sort();
 }
 
 interface Credential {

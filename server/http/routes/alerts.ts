@@ -1,9 +1,8 @@
-import type { FastifyInstance } from 'fastify';
-import { RULES } from '../../core/alerting/types.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AppError } from '../../core/errors.js';
-import { compileBodyCheck } from '../../core/validation.js';
-import { QueryReader } from '../query.js';
-import { jsonBodyOf } from './simulate.js';
+import { ERRORS } from '../schemas/common.js';
+import { AlertsQuerystring, AlertsSchema, FingerprintParams, SilenceBody, SilencedSchema } from '../schemas/alerts.js';
+import { jsonObjectBody } from './simulate.js';
 
 const MAX_SILENCE_SECONDS = 30 * 24 * 3600;
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -16,46 +15,51 @@ export function parseDuration(value: number | string): number {
   return Number(m[1]) * UNIT_SECONDS[m[2]!]!;
 }
 
-export async function alertRoutes(app: FastifyInstance): Promise<void> {
+const TAGS = ['alerts'];
+
+export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { core } = app;
-  const checkSilence = compileBodyCheck<{ duration: number | string }>({
-    type: 'object',
-    additionalProperties: false,
-    required: ['duration'],
-    properties: { duration: { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string' }] } },
-  });
 
-  app.get('/api/alerts', { config: { access: { scope: 'read', door: 'api' } } }, async (request) => {
-    const r = new QueryReader(request.query as Record<string, string>, ['status', 'service', 'rule']);
-    const status = r.string('status');
-    if (status !== undefined && status !== 'firing' && status !== 'resolved') {
-      throw new AppError(400, 'INVALID_QUERY', `query parameter 'status' must be firing or resolved (got '${status.slice(0, 40)}')`);
-    }
-    const services = r.list('service');
-    const rules = r.list('rule');
-    for (const rule of rules ?? []) {
-      if (!(RULES as readonly string[]).includes(rule)) {
-        throw new AppError(400, 'INVALID_QUERY', `query parameter 'rule' must be one or more of ${RULES.join(', ')} (got '${rule.slice(0, 40)}')`);
-      }
-    }
-    const all = [
-      ...(status === 'resolved' ? [] : core.alerts.activeAlerts()),
-      ...(status === 'firing' ? [] : core.alerts.resolvedAlerts()),
-    ];
-    return {
-      alerts: all.filter((a) => (services === undefined || services.includes(a.service)) && (rules === undefined || rules.includes(a.rule))),
-      silences: core.alerts.activeSilences(),
-      rules: core.alerts.counters,
-      handlers: core.dispatcher.stats(),
-      webhooks: core.webhooks.map((w) => w.stats()),
-    };
-  });
-
-  app.post<{ Params: { fingerprint: string } }>(
-    '/api/alerts/:fingerprint/silence',
-    { config: { access: { scope: 'admin', door: 'api' } } },
+  app.get(
+    '/api/alerts',
+    {
+      config: { access: { scope: 'read', door: 'api' } },
+      schema: {
+        summary: 'Alerts, silences and notification counts',
+        tags: TAGS,
+        querystring: AlertsQuerystring,
+        response: { 200: AlertsSchema, ...ERRORS },
+      },
+    },
     async (request) => {
-      const seconds = parseDuration(checkSilence(jsonBodyOf(request) ?? {}).duration);
+      const { status, service: services, rule: rules } = request.query;
+      const all = [...(status === 'resolved' ? [] : core.alerts.activeAlerts()), ...(status === 'firing' ? [] : core.alerts.resolvedAlerts())];
+      return {
+        alerts: all.filter((a) => (services === undefined || services.includes(a.service)) && (rules === undefined || rules.includes(a.rule))),
+        silences: core.alerts.activeSilences(),
+        rules: core.alerts.counters,
+        handlers: core.dispatcher.stats(),
+        webhooks: core.webhooks.map((w) => w.stats()),
+      };
+    },
+  );
+
+  app.post(
+    '/api/alerts/:fingerprint/silence',
+    {
+      config: { access: { scope: 'admin', door: 'api' } },
+      preValidation: jsonObjectBody,
+      schema: {
+        summary: 'Silence an alert',
+        description: 'Mutes its notifications (firing and resolved) until the time given; it keeps being evaluated and listed.',
+        tags: TAGS,
+        params: FingerprintParams,
+        body: SilenceBody,
+        response: { 200: SilencedSchema, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const seconds = parseDuration(request.body.duration);
       if (seconds < 1 || seconds > MAX_SILENCE_SECONDS) {
         throw new AppError(400, 'INVALID_BODY', `'duration' must be from 1 s to 30 days (got ${seconds} s)`);
       }
@@ -67,4 +71,4 @@ export async function alertRoutes(app: FastifyInstance): Promise<void> {
       return { fingerprint, silenced_until: new Date(until).toISOString() };
     },
   );
-}
+};

@@ -5,6 +5,7 @@ import { UNKNOWN_SERVICE } from '../adapters/shared.js';
 import { NDJSON_TYPES } from '../body/ndjson.js';
 import { textBodyParser } from '../body/parsers.js';
 import { ingestVia } from '../protocols.js';
+import { BulkBodySchema, BulkErrorSchema, BulkResponseSchema, IndexParams, SELF_CHECKED } from '../schemas/ingest.js';
 
 /**
  * What Elasticsearch clients send a bulk body as: NDJSON under its own name, and under
@@ -56,9 +57,21 @@ export async function elasticsearchRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(200).send(bulkResponse(batch, result, lastId - result.accepted + 1, took));
   };
 
-  const access = { config: { access: { scope: 'ingest' as const, door: 'api' as const } } };
   for (const url of ['/_bulk', '/:index/_bulk']) {
-    app.post(url, access, bulk);
-    app.put(url, access, bulk);
+    const options = {
+      config: { access: { scope: 'ingest' as const, door: 'api' as const } },
+      ...SELF_CHECKED,
+      schema: {
+        summary: `Elasticsearch bulk${url === '/_bulk' ? '' : ' into an index'}`,
+        description:
+          'index and create actions, each followed by its document: the service from service.name, service or the index, the level from log.level or level, the message from message, the time from @timestamp. Always 200 with an item per action unless the body cannot be read (400 in Elasticsearch\'s shape).',
+        tags: ['other protocols'],
+        ...(url === '/_bulk' ? {} : { params: IndexParams }),
+        body: { content: { 'application/x-ndjson': { schema: BulkBodySchema }, 'application/json': { schema: BulkBodySchema } } },
+        response: { 200: BulkResponseSchema, 400: BulkErrorSchema },
+      },
+    };
+    app.post(url, options, bulk);
+    app.put(url, options, bulk);
   }
 }

@@ -1,21 +1,22 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
 import { UnparseableLine, type IngestResult } from '../../core/ingest.js';
 import type { StoredLog } from '../../core/log.js';
-import type { LogQuery } from '../../core/log-filter.js';
 import { isNaiveDateTime, toNaiveUtc } from '../../core/time.js';
 import { toBatch } from '../body/batch.js';
-import { QueryReader, refuseQuery } from '../query.js';
-import { batchReply, batchStatus } from './ingest.js';
-import { readBefore, readFilters } from './logs.js';
 import { ingestVia } from '../protocols.js';
+import { ERRORS } from '../schemas/common.js';
+import { BatchReplySchema, batchBody, SELF_CHECKED } from '../schemas/ingest.js';
+import { LEGACY_PAGE_DEFAULT, LegacyLogSchema, LegacyMessageSchema, LegacyQuerystring, LegacyStatsSchema, legacyInputSchema } from '../schemas/legacy.js';
+import { DeleteQuerystring } from '../schemas/logs.js';
+import { NO_QUERY } from '../schemas/query.js';
+import { batchReply, batchStatus } from './ingest.js';
 
 /**
  * The compatibility API (POST/GET/DELETE /logs, GET /stats) as a thin adapter over the same core:
  * its `severity` field is our `level`, its naive timestamps are UTC, its times render as
  * `YYYY-MM-DDTHH:MM:SS` in UTC, and every route needs a token.
  */
-
-const LEGACY_PARAMS = ['timestamp_start', 'timestamp_end', 'received_at_start', 'received_at_end', 'service', 'severity', 'limit', 'offset'];
 
 /** A log in POST /logs' shape to ours: `severity` becomes `level`, a naive timestamp gets a `Z`. */
 export function fromLegacy(item: unknown): unknown {
@@ -34,8 +35,8 @@ export function toLegacyErrors(result: IngestResult): IngestResult {
   return { ...result, rejected: result.rejected.map((r) => ({ ...r, errors: r.errors.map(rename) })) };
 }
 
-function toLegacyView(log: StoredLog): Record<string, unknown> {
-  const view: Record<string, unknown> = {
+function toLegacyView(log: StoredLog): Static<typeof LegacyLogSchema> {
+  const view: Static<typeof LegacyLogSchema> = {
     id: log.id,
     timestamp: toNaiveUtc(log.ts),
     service: log.service,
@@ -48,53 +49,94 @@ function toLegacyView(log: StoredLog): Record<string, unknown> {
   return view;
 }
 
-export function readLegacyQuery(raw: Record<string, string | string[] | undefined>): LogQuery {
-  const r = new QueryReader(raw, LEGACY_PARAMS);
-  return {
-    ...readFilters(r, {
-      service: 'service',
-      level: 'severity',
-      from: 'timestamp_start',
-      to: 'timestamp_end',
-      receivedFrom: 'received_at_start',
-      receivedTo: 'received_at_end',
-    }),
-    limit: r.int('limit', 1, 10_000) ?? 1000,
-    offset: r.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0,
-  };
-}
+const TAGS = ['compatibility API'];
 
-export async function legacyRoutes(app: FastifyInstance): Promise<void> {
+export const legacyRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { core } = app;
   const access = (scope: 'ingest' | 'read' | 'admin') => ({ access: { scope, door: 'legacy' as const } });
 
-  app.post('/logs', { config: access('ingest') }, async (request, reply) => {
-    const batch = toBatch(request.body, app.config.limits.max_batch_items);
-    const result = toLegacyErrors(await ingestVia(core, 'legacy', batch.items.map(fromLegacy), { boundService: request.principal.service }));
-    const code = batchStatus(result);
-    if (code === 201) return reply.code(201).send({ message: 'Log(s) saved successfully' });
-    return reply.code(code).send({
-      error: `${result.rejected.length} of ${batch.items.length} log(s) rejected; fix them and send those again`,
-      ...batchReply(result),
-    });
-  });
-
-  app.get('/logs', { config: access('read') }, async (request) =>
-    core.query(readLegacyQuery(request.query as Record<string, string>)).logs.map(toLegacyView),
+  app.post(
+    '/logs',
+    {
+      config: access('ingest'),
+      ...SELF_CHECKED,
+      schema: {
+        summary: 'Store logs (compatibility API)',
+        description: "`severity` in place of `level` (any case); a timestamp without offset is UTC. Each log is checked on its own: 207 when some were stored.",
+        tags: TAGS,
+        body: batchBody(legacyInputSchema(app.logSchema), 'One log, a JSON array of logs, or NDJSON.'),
+        response: {
+          201: LegacyMessageSchema,
+          207: Type.Object({ error: Type.String(), ...BatchReplySchema.properties }),
+          400: Type.Object({ error: Type.String(), ...BatchReplySchema.properties }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const batch = toBatch(request.body, app.config.limits.max_batch_items);
+      const result = toLegacyErrors(await ingestVia(core, 'legacy', batch.items.map(fromLegacy), { boundService: request.principal.service }));
+      const code = batchStatus(result);
+      if (code === 201) return reply.code(201).send({ message: 'Log(s) saved successfully' });
+      return reply.code(code).send({
+        error: `${result.rejected.length} of ${batch.items.length} log(s) rejected; fix them and send those again`,
+        ...batchReply(result),
+      });
+    },
   );
 
-  app.get('/stats', { config: access('read') }, async (request) => {
-    refuseQuery(request.query as Record<string, string>);
-    const { stats } = core;
-    return {
-      logs_per_service: stats.countPerService(),
-      logs_per_severity: stats.levelCounts(),
-      last_log_per_service: stats.lastEventPerService(toNaiveUtc),
-    };
-  });
+  app.get(
+    '/logs',
+    {
+      config: access('read'),
+      schema: {
+        summary: 'Query logs (compatibility API)',
+        description: 'Newest first, paged by offset.',
+        tags: TAGS,
+        querystring: LegacyQuerystring,
+        response: { 200: Type.Array(LegacyLogSchema), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const page = core.query({
+        services: q.service,
+        levels: q.severity,
+        from: q.timestamp_start,
+        to: q.timestamp_end,
+        receivedFrom: q.received_at_start,
+        receivedTo: q.received_at_end,
+        limit: q.limit ?? LEGACY_PAGE_DEFAULT,
+        offset: q.offset ?? 0,
+      });
+      return page.logs.map(toLegacyView);
+    },
+  );
 
-  app.delete('/logs', { config: access('admin') }, async (request) => {
-    const deleted = core.deleteBefore(readBefore(request.query as Record<string, string>));
-    return { message: `${deleted} log(s) deleted` };
-  });
-}
+  app.get(
+    '/stats',
+    {
+      config: access('read'),
+      schema: { summary: 'All-time counts (compatibility API)', tags: TAGS, querystring: NO_QUERY, response: { 200: LegacyStatsSchema, ...ERRORS } },
+    },
+    async () => {
+      const { stats } = core;
+      return {
+        logs_per_service: stats.countPerService(),
+        logs_per_severity: stats.levelCounts(),
+        last_log_per_service: stats.lastEventPerService(toNaiveUtc),
+      };
+    },
+  );
+
+  app.delete(
+    '/logs',
+    {
+      config: access('admin'),
+      schema: { summary: 'Delete logs older than a time (compatibility API)', tags: TAGS, querystring: DeleteQuerystring, response: { 200: LegacyMessageSchema, ...ERRORS } },
+    },
+    async (request) => {
+      const deleted = core.deleteBefore(request.query.before);
+      return { message: `${deleted} log(s) deleted` };
+    },
+  );
+};

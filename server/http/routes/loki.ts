@@ -1,11 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { AppError } from '../../core/errors.js';
 import type { IngestResult } from '../../core/ingest.js';
 import { lokiPushToBatch, type EntryPosition } from '../adapters/loki.js';
 import { UNKNOWN_SERVICE } from '../adapters/shared.js';
 import { NdjsonBody } from '../body/ndjson.js';
-import { batchReply, type BatchReply } from './ingest.js';
 import { ingestVia } from '../protocols.js';
+import { ErrorBodySchema } from '../schemas/common.js';
+import { LokiPushSchema, LokiRejectionSchema, SELF_CHECKED } from '../schemas/ingest.js';
+import { batchReply, type BatchReply } from './ingest.js';
 
 export const LOKI_PUSH_PATH = '/loki/api/v1/push';
 
@@ -58,16 +61,31 @@ export async function lokiRoutes(app: FastifyInstance): Promise<void> {
   // Encapsulated in this plugin: other routes keep the generic 415. Refused before a byte of the body is read.
   app.addContentTypeParser(['application/x-protobuf', '*'], (request, _payload, done) => done(unsupportedType(request), undefined));
 
-  app.post(LOKI_PUSH_PATH, { config: { access: { scope: 'ingest', door: 'api' } } }, async (request, reply) => {
-    if (request.body instanceof NdjsonBody) throw unsupportedType(request);
-    const batch = lokiPushToBatch(request.body, {
-      defaultService: request.principal.service ?? UNKNOWN_SERVICE,
-      maxItems: limits.max_batch_items,
-      maxMetadataKeys: limits.max_metadata_keys,
-    });
-    if (batch.items.length === 0) return reply.code(204).send();
-    const result = await ingestVia(core, 'loki', batch.items, { boundService: request.principal.service });
-    if (result.rejected.length === 0) return reply.code(204).send();
-    return reply.code(400).send(rejection(result, batch.positions));
-  });
+  app.post(
+    LOKI_PUSH_PATH,
+    {
+      config: { access: { scope: 'ingest', door: 'api' } },
+      ...SELF_CHECKED,
+      schema: {
+        summary: 'Loki push (JSON)',
+        description:
+          "Each entry becomes a log: the service from the stream label service, service_name or job (else the token's bound service, else unknown_service), the level from level, severity or detected_level; other labels and structured metadata become metadata. 204 when every entry was stored; 400 naming the rejected entries (the others are stored: do not resend).",
+        tags: ['other protocols'],
+        body: LokiPushSchema,
+        response: { 204: { description: 'Every entry stored.', type: 'null' }, 400: Type.Union([LokiRejectionSchema, ErrorBodySchema]) },
+      },
+    },
+    async (request, reply) => {
+      if (request.body instanceof NdjsonBody) throw unsupportedType(request);
+      const batch = lokiPushToBatch(request.body, {
+        defaultService: request.principal.service ?? UNKNOWN_SERVICE,
+        maxItems: limits.max_batch_items,
+        maxMetadataKeys: limits.max_metadata_keys,
+      });
+      if (batch.items.length === 0) return reply.code(204).send();
+      const result = await ingestVia(core, 'loki', batch.items, { boundService: request.principal.service });
+      if (result.rejected.length === 0) return reply.code(204).send();
+      return reply.code(400).send(rejection(result, batch.positions));
+    },
+  );
 }

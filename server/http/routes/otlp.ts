@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../core/errors.js';
 import { exportLogsResponse, mapExportLogsRequest } from '../adapters/otlp.js';
 import { ingestVia } from '../protocols.js';
+import { ErrorBodySchema } from '../schemas/common.js';
+import { OtlpRequestSchema, OtlpResponseSchema, SELF_CHECKED } from '../schemas/ingest.js';
 
 const PROTOBUF_REFUSED =
   'this server takes OTLP/HTTP logs in the JSON encoding only; send Content-Type: application/json ' +
@@ -24,12 +26,27 @@ export async function otlpRoutes(app: FastifyInstance): Promise<void> {
   app.addContentTypeParser(['application/x-protobuf', 'application/protobuf'], refuse);
   app.addContentTypeParser('*', refuse);
 
-  app.post('/v1/logs', { config: { access: { scope: 'ingest', door: 'api' } } }, async (request, reply) => {
-    const boundService = request.principal.service;
-    const batch = mapExportLogsRequest(request.body, { boundService, maxItems, maxDepth });
-    const result = await ingestVia(core, 'otlp', batch.items, { boundService });
-    // Exactly `application/json`, as a Buffer so Fastify appends no charset: the Collector's
-    // otlphttp exporter reads a partial success only under that exact Content-Type.
-    return reply.code(200).type('application/json').send(Buffer.from(JSON.stringify(exportLogsResponse(result, batch))));
-  });
+  app.post(
+    '/v1/logs',
+    {
+      config: { access: { scope: 'ingest', door: 'api' } },
+      ...SELF_CHECKED,
+      schema: {
+        summary: 'OTLP/HTTP logs (JSON encoding)',
+        description:
+          'Each LogRecord becomes a log: the service from the resource attribute service.name, the level from severityText or severityNumber, attributes become metadata. 200 with a partialSuccess naming the rejected records when some were refused.',
+        tags: ['other protocols'],
+        body: OtlpRequestSchema,
+        response: { 200: OtlpResponseSchema, '4xx': ErrorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const boundService = request.principal.service;
+      const batch = mapExportLogsRequest(request.body, { boundService, maxItems, maxDepth });
+      const result = await ingestVia(core, 'otlp', batch.items, { boundService });
+      // Exactly `application/json`, as a Buffer so Fastify appends no charset: the Collector's
+      // otlphttp exporter reads a partial success only under that exact Content-Type.
+      return reply.code(200).type('application/json').send(Buffer.from(JSON.stringify(exportLogsResponse(result, batch))));
+    },
+  );
 }
