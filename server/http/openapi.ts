@@ -1,15 +1,24 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { Type } from 'typebox';
-import { DOCUMENT_HEADERS, sendHeaders } from './security-headers.js';
+import { DASHBOARD_DIR } from './dashboard.js';
+import { DOCS_HEADERS, sendHeaders } from './security-headers.js';
 
 /**
  * The API describes itself: @fastify/swagger builds an OpenAPI 3.1 document from every route's
  * schema (served at GET /openapi.json), and @fastify/swagger-ui serves a browsable reference at
- * /docs from its bundled files (no CDN) under the dashboard's CSP. Each operation says which
+ * /docs from its bundled files (no CDN) under the dashboard's CSP (security-headers.ts). Each operation says which
  * scope it needs (`x-scope`, and in words), as read from the route's access rule (auth.ts).
  */
+
+/** The dashboard's icon as the reference's logo, a link back to the dashboard; Swagger UI's own while the page is not built. */
+function logo(): { type: string; content: Buffer; href: string; target: '_self' } | undefined {
+  const icon = join(DASHBOARD_DIR, 'favicon.svg');
+  return existsSync(icon) ? { type: 'image/svg+xml', content: readFileSync(icon), href: '/', target: '_self' } : undefined;
+}
 
 const SECURITY_SCHEMES = {
   bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <token>' },
@@ -99,13 +108,15 @@ export async function openApiRoutes(app: FastifyInstance): Promise<void> {
 }
 
 async function docsPage(app: FastifyInstance): Promise<void> {
-  // The page's policy, not the API's (which forbids every script).
-  sendHeaders(app, DOCUMENT_HEADERS);
+  // A page's policy, not the API's (which forbids every script).
+  sendHeaders(app, DOCS_HEADERS);
   await app.register(fastifySwaggerUi, {
     routePrefix: '/docs',
     staticCSP: false,
     // No calls to validator.swagger.io: the page talks to this server only.
     validatorUrl: false,
-    uiConfig: { url: '/openapi.json', docExpansion: 'list', deepLinking: true, defaultModelsExpandDepth: 0 },
+    uiConfig: { docExpansion: 'list', deepLinking: true, defaultModelsExpandDepth: 0 },
+    theme: { title: 'LogSentinel API' },
+    logo: logo(),
   });
 }
