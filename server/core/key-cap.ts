@@ -37,8 +37,8 @@ export class KeyCap implements KeyNames {
   }
 
   /**
-   * Admits `key` if there is room, counts a fold if not (ingest calls it once per accepted
-   * log, through admitKey or admitIndex). Returns the interned string for an admitted key, `key` itself otherwise.
+   * Admits `key` if there is room, counts a fold if not (the start-up restore admits the
+   * services it reloads). Returns the interned string for an admitted key, `key` itself otherwise.
    */
   admit(key: string): string {
     const index = this.lookup(key);
@@ -46,17 +46,9 @@ export class KeyCap implements KeyNames {
   }
 
   /**
-   * `admit` for a value that also needs its counting key: the interned string when admitted
-   * (which is then also the key), else OTHER (and the caller keeps its own string).
-   */
-  admitKey(key: string): string {
-    const index = this.lookup(key);
-    return index < 0 ? OTHER : this.keys[index]!;
-  }
-
-  /**
-   * `admitKey` as a small integer, for counters kept in arrays: `keyAt` of it is the counting
-   * key. Equal counting keys get equal indexes, OTHER included.
+   * Admits `key` like `admit` (ingest calls it once per accepted log) and returns the index of
+   * its counting key, for counters kept in arrays: `keyAt` of it is the interned key, or OTHER
+   * past the cap. Equal counting keys get equal indexes, OTHER included.
    */
   admitIndex(key: string): number {
     const index = this.lookup(key);

@@ -45,8 +45,6 @@ export interface Problem {
   message: string;
 }
 
-export type Verdict = { ok: true; log: LogInput; ts: number } | { ok: false; problems: Problem[] };
-
 function fieldName(err: ErrorObject): string {
   return err.instancePath.split('/').slice(1).join('.');
 }
@@ -150,11 +148,6 @@ export class ValidationStats {
   invalid = 0;
   readonly errorTypes = new Map<string, number>();
 
-  record(verdict: Verdict): void {
-    if (verdict.ok) this.recordValid();
-    else this.recordInvalid(verdict.problems);
-  }
-
   recordValid(): void {
     this.total++;
     this.valid++;
@@ -199,12 +192,6 @@ export class LogValidator {
     this.quick = compileLogSchema(schema, limits, remember, false, true);
     this.thorough = compileLogSchema(schema, limits, parseRfc3339, true);
     this.maxDepth = limits.max_metadata_depth;
-  }
-
-  /** The friendly form of `validate`, for callers that are not on the hot path. */
-  check(value: unknown): Verdict {
-    const result = this.validate(value);
-    return typeof result === 'number' ? { ok: true, log: value as LogInput, ts: result } : { ok: false, problems: result };
   }
 
   /**

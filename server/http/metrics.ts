@@ -183,6 +183,13 @@ function appMetrics(core: LogServer): AppMetrics {
 
   lazyGauge(registry, `${PREFIX}buffer_logs`, 'Logs held in the in-memory recent-logs buffer.', [], () => [[{}, core.recent.size]]);
   lazyGauge(registry, `${PREFIX}buffer_capacity_logs`, 'Logs the in-memory recent-logs buffer holds at most (storage.max_logs).', [], () => [[{}, core.recent.capacity]]);
+  lazyGauge(
+    registry,
+    `${PREFIX}buffer_bytes`,
+    'Bytes of off-heap memory the recent-logs buffer holds for the texts of its logs (the rest of a log is a few typed-array columns).',
+    [],
+    () => [[{}, core.recent.segmentMemory]],
+  );
 
   const repository = core.repository;
   let stopObserving = (): void => {};
@@ -206,6 +213,13 @@ function appMetrics(core: LogServer): AppMetrics {
     stopObserving = () => observeCommits(undefined);
   }
 
+  lazyGauge(
+    registry,
+    `${PREFIX}alert_state_pairs`,
+    'The (rule, service) pairs the alert engine keeps state for: bounded by the rules times limits.max_services (plus other, and the all-services rule).',
+    [],
+    () => [[{}, core.alerts.trackedPairs]],
+  );
   mirroredCounter(registry, `${PREFIX}alerts_fired_total`, 'Alerts that started firing, by rule.', ['rule'], () =>
     RULES.map((rule): Labeled<'rule'> => [{ rule }, core.alerts.counters[rule].fired]),
   );

@@ -50,15 +50,16 @@ describe('KeyCap', () => {
     assert.equal(cap.size, 0);
   });
 
-  test('admitKey admits like admit and returns the counting key: the interned string, or OTHER past the cap', () => {
+  test('admitIndex admits like admit; keyAt of its index is the counting key: the interned string, or OTHER past the cap', () => {
     const cap = new KeyCap(2);
     const first = ['svc', 'a'].join('-');
-    assert.equal(cap.admitKey(first), 'svc-a');
-    assert.equal(cap.admitKey('svc-b'), 'svc-b');
-    assert.equal(cap.admitKey(['svc', 'a'].join('-')), first);
+    const countingKey = (key: string): string => cap.keyAt(cap.admitIndex(key));
+    assert.equal(countingKey(first), 'svc-a');
+    assert.equal(countingKey('svc-b'), 'svc-b');
+    assert.equal(countingKey(['svc', 'a'].join('-')), first);
     assert.equal(cap.folded, 0);
-    assert.equal(cap.admitKey('svc-c'), OTHER);
-    assert.equal(cap.admitKey('svc-c'), OTHER);
+    assert.equal(countingKey('svc-c'), OTHER);
+    assert.equal(countingKey('svc-c'), OTHER);
     assert.equal(cap.folded, 2, 'counted once per call, as admit does');
     assert.equal(cap.keyOf('svc-c'), OTHER);
     assert.equal(cap.size, 2);

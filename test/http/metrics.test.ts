@@ -130,6 +130,8 @@ describe('GET /metrics: families', () => {
       [REQUESTS]: 'HISTOGRAM',
       logsentinel_buffer_logs: 'GAUGE',
       logsentinel_buffer_capacity_logs: 'GAUGE',
+      logsentinel_buffer_bytes: 'GAUGE',
+      logsentinel_alert_state_pairs: 'GAUGE',
       logsentinel_alerts_fired_total: 'COUNTER',
       logsentinel_alert_notifications_total: 'COUNTER',
       logsentinel_alert_handler_queue_length: 'GAUGE',
@@ -285,12 +287,19 @@ describe('GET /metrics: request latency', () => {
 });
 
 describe('GET /metrics: buffer and database', () => {
-  test('buffer fill: logs held and capacity', async () => {
+  test('buffer fill: logs held, capacity, and the bytes their texts take; alert state pairs', async () => {
     const { app } = await build({ storage: { max_logs: 5 } });
-    assert.equal((await postJson(app, '/api/logs', Array.from({ length: 3 }, () => log()))).statusCode, 201);
     let families = await scrape(app);
+    assert.equal(valueOf(families, 'logsentinel_buffer_bytes'), 0, 'nothing held, nothing allocated');
+    assert.equal(valueOf(families, 'logsentinel_alert_state_pairs'), 0);
+    assert.equal((await postJson(app, '/api/logs', Array.from({ length: 3 }, () => log()))).statusCode, 201);
+    families = await scrape(app);
     assert.equal(valueOf(families, 'logsentinel_buffer_logs'), 3);
     assert.equal(valueOf(families, 'logsentinel_buffer_capacity_logs'), 5);
+    // One segment of the smallest size (64 KiB) holds the texts of a small buffer.
+    assert.equal(valueOf(families, 'logsentinel_buffer_bytes'), 64 * 1024);
+    // One service seen: its three rules, and the error rate over all services.
+    assert.equal(valueOf(families, 'logsentinel_alert_state_pairs'), 4);
     assert.equal((await postJson(app, '/api/logs', Array.from({ length: 4 }, () => log()))).statusCode, 201);
     families = await scrape(app);
     assert.equal(valueOf(families, 'logsentinel_buffer_logs'), 5);

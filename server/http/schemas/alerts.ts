@@ -6,7 +6,7 @@ import { Param, querystring } from './query.js';
 
 const Count = Type.Integer({ minimum: 0 });
 
-export const RuleSchema = Type.Unsafe<(typeof RULES)[number]>({ type: 'string', enum: [...RULES] });
+const RuleSchema = Type.Unsafe<(typeof RULES)[number]>({ type: 'string', enum: [...RULES] });
 
 export const AlertViewSchema = Type.Object({
   rule: RuleSchema,

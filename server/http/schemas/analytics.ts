@@ -13,7 +13,7 @@ export function minutesQuerystring(maxMinutes: number, defaultMinutes: number) {
   return querystring({ minutes: Param.integer(1, maxMinutes, 'Minutes of history, ending at the current minute', defaultMinutes) });
 }
 
-export const TimePointSchema = Type.Object({
+const TimePointSchema = Type.Object({
   time: Type.String({ description: 'The minute, UTC: 2024-01-15T14:30.' }),
   total: Count,
   errors: Count,
@@ -27,7 +27,7 @@ const CardinalityCap = Type.Object({
   cap: Count,
   folded: Type.Integer({ minimum: 0, description: "Logs counted under 'other' because the cap was reached." }),
 });
-export const CardinalitySchema = Type.Object({ services: CardinalityCap, users: CardinalityCap });
+const CardinalitySchema = Type.Object({ services: CardinalityCap, users: CardinalityCap });
 
 export const StatsSchema = Type.Object({
   total_logs: Count,
@@ -46,7 +46,7 @@ export const ValidationStatsSchema = Type.Object({
 });
 export type ValidationStatsChecked = Holds<Same<Static<typeof ValidationStatsSchema>, ValidationStatsView>>;
 
-export const ServiceHealthSchema = Type.Object({
+const ServiceHealthSchema = Type.Object({
   status: Type.Unsafe<ServiceHealth['status']>({ type: 'string', enum: ['healthy', 'warning', 'down'] }),
   last_seen: IsoTime,
   log_count: Count,

@@ -1,9 +1,10 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import type { ErrorBody } from '../../api-types.js';
+import type { Holds } from '../../core/log.js';
 
-/** Compiles only when A and B are the same type: holds a schema to the wire type it describes (server/api-types.ts). */
+/** True when A and B are the same type: with Holds, holds a schema to the wire type it describes (server/api-types.ts). */
 export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-export type Holds<T extends true> = T;
+export type { Holds };
 
 /** An object with any keys (service names, user ids) and values of `value`. */
 export function Dict<V extends TSchema>(value: V, description?: string) {
@@ -34,6 +35,3 @@ export const ERRORS = {
   '4xx': ErrorBodySchema,
   '5xx': ErrorBodySchema,
 } as const;
-
-/** A JSON body Fastify hands over as it came: for routes that validate it themselves (ingest, item by item). */
-export const AnyJson = Type.Unknown();

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import type { LogInput, LogPageView, LogView } from '../../api-types.js';
+import type { LogPageView, LogView } from '../../api-types.js';
 import { LEVELS } from '../../core/log.js';
 import { Dict, IsoTime, Nullable, type Holds, type Same } from './common.js';
 import { Param, querystring } from './query.js';
@@ -15,10 +15,6 @@ const logFields = {
   user_id: Type.Optional(Type.String()),
   metadata: Type.Optional(Dict(Type.Unknown(), 'Any JSON object the client sent.')),
 };
-
-/** A log as a client sends it (schemas/log.schema.json holds the limits; ingest checks each log against it). */
-export const LogInputSchema = Type.Object(logFields, { additionalProperties: false });
-export type LogInputChecked = Holds<Same<Static<typeof LogInputSchema>, LogInput>>;
 
 export const LogViewSchema = Type.Object({
   id: Type.Integer({ minimum: 1 }),
