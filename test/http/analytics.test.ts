@@ -200,7 +200,7 @@ describe('GET /api/advanced-dashboard-data', () => {
     await app.close();
   });
 
-  test('empty server: exactly seed 004\'s keys, zeros and nulls', async () => {
+  test('empty server: exactly the documented keys, zeros and nulls', async () => {
     const d = await getJson(app, '/api/advanced-dashboard-data');
     assert.deepEqual(Object.keys(d).sort(), [
       'active_alerts',

@@ -167,7 +167,7 @@ describe('auth: anonymous_scopes', () => {
     }
   });
 
-  test('with the default anonymous scopes (seed 004), anonymous ingest and read work but delete needs admin', async () => {
+  test('with the default anonymous scopes (the shipped config), anonymous ingest and read work but delete needs admin', async () => {
     const { app } = await buildTestApp();
     try {
       assert.equal((await postJson(app, '/api/logs', log())).statusCode, 201);

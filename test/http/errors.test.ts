@@ -100,7 +100,7 @@ describe('client errors never leak internals', () => {
     for (const [what, opts, status] of cases) assertErrorBody(await app.inject(opts), status, what);
   });
 
-  test('validation failures (seed 004 shape) carry no stack either', async () => {
+  test('validation failures (the single-log shape) carry no stack either', async () => {
     const single = await app.inject({ method: 'POST', url: '/api/logs', payload: JSON.stringify({ level: 'INFO' }), headers: { 'content-type': 'application/json' } });
     assert.equal(single.statusCode, 400);
     assert.equal(single.json().status, 'invalid');

@@ -17,7 +17,7 @@ function postRaw(app: FastifyInstance, payload: string, headers: Record<string, 
   return app.inject({ method: 'POST', url: '/api/logs', payload, headers });
 }
 
-describe('POST /api/logs: single object (seed 004 shapes)', () => {
+describe('POST /api/logs: single object (the documented shapes)', () => {
   let app: FastifyInstance;
   before(async () => {
     ({ app } = await buildTestApp());
@@ -26,7 +26,7 @@ describe('POST /api/logs: single object (seed 004 shapes)', () => {
     await app.close();
   });
 
-  test('seed 004 example body is accepted with exactly {"status":"accepted"} and stored as sent', async () => {
+  test('the README\'s example body is accepted with exactly {"status":"accepted"} and stored as sent', async () => {
     const body = {
       timestamp: '2024-01-15T14:30:00+00:00',
       level: 'ERROR',
@@ -57,7 +57,7 @@ describe('POST /api/logs: single object (seed 004 shapes)', () => {
     assert.equal(typeof logs[0].id, 'number');
   });
 
-  test('missing level gives seed 004\'s exact error shape', async () => {
+  test('missing level gives the documented error shape', async () => {
     const res = await postJson(app, '/api/logs', { timestamp: '2024-01-15T14:30:00+00:00', service: 'auth-service', message: 'x' });
     assert.equal(res.statusCode, 400);
     assert.deepEqual(res.json(), { status: 'invalid', errors: ["'level' is a required property"] });

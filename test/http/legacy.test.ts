@@ -25,7 +25,7 @@ function getLogs(app: FastifyInstance, qs: string, t: string = AUTH_TOKEN): Prom
   return app.inject({ method: 'GET', url: `/logs${qs}`, headers: token(t) });
 }
 
-/** The app as the shipped config.yaml configures it (seed 000's tokens), logging silenced. */
+/** The app as the shipped config.yaml configures it (its demo tokens), logging silenced. */
 async function buildFromShippedConfig(clock: ManualClock): Promise<FastifyInstance> {
   const raw = parseYaml(readFileSync(new URL('../../config.yaml', import.meta.url), 'utf8')) as unknown;
   const config = resolveConfig(deepMerge(raw, { server: { log_level: 'silent' }, storage: { persistence: { enabled: false } } }));
@@ -34,9 +34,9 @@ async function buildFromShippedConfig(clock: ManualClock): Promise<FastifyInstan
   return app;
 }
 
-describe('seed 000: every curl example against the shipped config.yaml', () => {
+describe('the compatibility API: every documented curl example against the shipped config.yaml', () => {
   let app: FastifyInstance;
-  // The receive time of seed 000's example response.
+  // The receive time of the documented example response.
   const clock = new ManualClock(Date.parse('2025-04-01T12:00:01Z'));
   before(async () => {
     app = await buildFromShippedConfig(clock);
@@ -127,7 +127,7 @@ describe('seed 000: every curl example against the shipped config.yaml', () => {
     );
   });
 
-  test('GET /logs without filters returns every log in seed 000\'s shape', async () => {
+  test('GET /logs without filters returns every log in the compatibility API\'s shape', async () => {
     const res = await getLogs(app, '', NOTIFICATION_TOKEN);
     assert.equal(res.statusCode, 200);
     const body = res.json();
@@ -185,7 +185,7 @@ describe('seed 000: every curl example against the shipped config.yaml', () => {
   });
 });
 
-describe('seed 000 routes: authentication', () => {
+describe('compatibility API routes: authentication', () => {
   let app: FastifyInstance;
   before(async () => {
     ({ app } = await buildTestApp());
@@ -248,7 +248,7 @@ describe('seed 000 routes: authentication', () => {
   });
 });
 
-describe('seed 000 routes: validation and filters', () => {
+describe('compatibility API routes: validation and filters', () => {
   let app: FastifyInstance;
   let clock: ManualClock;
   before(async () => {
@@ -372,20 +372,20 @@ describe('seed 000 routes: validation and filters', () => {
     assert.equal(ct.statusCode, 415);
   });
 
-  test('error messages on POST /logs name seed 000\'s field `severity`, not the internal `level`', async () => {
+  test('error messages on POST /logs name the compatibility API\'s field `severity`, not the internal `level`', async () => {
     const missing = await post(app, { timestamp: '2024-01-15T14:00:00', service: 'auth-service', message: 'no severity' }, AUTH_SERVICE_TOKEN);
     assert.equal(missing.statusCode, 400);
     const missingErrors: string[] = missing.json().rejected_items[0].errors;
     assert.ok(
       missingErrors.some((e) => e.includes("'severity'")),
-      `a seed 000 client omitting severity is told: ${JSON.stringify(missingErrors)}`,
+      `a compatibility-API client omitting severity is told: ${JSON.stringify(missingErrors)}`,
     );
     const wrong = await post(app, { timestamp: '2024-01-15T14:00:00', service: 'auth-service', severity: 'LOUD', message: 'bad severity' }, AUTH_SERVICE_TOKEN);
     assert.equal(wrong.statusCode, 400);
     const wrongErrors: string[] = wrong.json().rejected_items[0].errors;
     assert.ok(
       wrongErrors.some((e) => e.includes("'severity'")),
-      `a seed 000 client sending severity LOUD is told: ${JSON.stringify(wrongErrors)}`,
+      `a compatibility-API client sending severity LOUD is told: ${JSON.stringify(wrongErrors)}`,
     );
   });
 
@@ -398,7 +398,7 @@ describe('seed 000 routes: validation and filters', () => {
   });
 });
 
-describe('seed 000 and seed 004 share one store', () => {
+describe('the compatibility API and /api share one store', () => {
   let app: FastifyInstance;
   before(async () => {
     ({ app } = await buildTestApp());

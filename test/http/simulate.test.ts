@@ -26,7 +26,7 @@ function expectBadBody(res: { statusCode: number; json: () => any }, ...mentions
   for (const m of mentions) assert.match(body.error, m);
 }
 
-describe('POST /api/simulate-logs and /api/simulate-errors: seed 004 curl examples', () => {
+describe('POST /api/simulate-logs and /api/simulate-errors: the documented curl examples', () => {
   let app: FastifyInstance;
   let clock: ManualClock;
   before(async () => {
@@ -72,7 +72,7 @@ describe('POST /api/simulate-logs and /api/simulate-errors: seed 004 curl exampl
     }
     const dash = (await app.inject({ method: 'GET', url: '/api/advanced-dashboard-data' })).json();
     assert.ok(Array.isArray(dash.active_alerts));
-    assert.ok(dash.active_alerts.length > 0, 'seed 004: injecting errors triggers alerts');
+    assert.ok(dash.active_alerts.length > 0, 'injecting errors triggers alerts');
   });
 
   test('simulate-errors {"count": 30, "error_rate": 1.0, "service": "payment-service"} → 30 ERROR/CRITICAL payment-service logs', async () => {

@@ -104,7 +104,7 @@ describe('rate limiting', () => {
     assert.doesNotMatch(message, /batches/);
     // A reader's budget is its own.
     assert.equal((await read(app, '/api/stats', auth(READER_TOKEN))).statusCode, 200);
-    // Admin routes count as reads; seed 000's routes are limited too.
+    // Admin routes count as reads; the compatibility API's routes are limited too.
     expect429(await app.inject({ method: 'DELETE', url: '/api/logs?before=2000-01-01T00:00:00Z', headers: auth(ADMIN_TOKEN) }), 2);
     expect429(await read(app, '/stats', auth(ADMIN_TOKEN)), 2);
     // So are the scrape, and the other protocols' ingest doors.

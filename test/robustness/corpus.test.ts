@@ -76,9 +76,9 @@ function without(field: string): Record<string, unknown> {
 /**
  * The documented error shapes:
  * - `error`: `{error, code}`, every error reply but the two below;
- * - `invalid`: seed 004's one-log reply `{status: "invalid", errors: [...]}`;
+ * - `invalid`: POST /api/logs' one-log reply `{status: "invalid", errors: [...]}`;
  * - `batch`: the batch reply with nothing accepted, `{status: "invalid", accepted: 0, rejected, rejected_items}`;
- * - `legacy`: seed 000's batch reply on POST /logs, the batch reply plus `error`.
+ * - `legacy`: the batch reply of POST /logs, the batch reply plus `error`.
  */
 type Shape = 'error' | 'invalid' | 'batch' | 'legacy';
 
@@ -108,7 +108,7 @@ interface PartialRow {
   rejected: number[];
   /** What each rejected item's errors must match. */
   match: RegExp;
-  /** POST /logs answers in seed 000's shape. */
+  /** POST /logs answers in its own shape. */
   legacy?: boolean;
   /** A defect to fix outside the files this corpus may change: the row runs as a todo. */
   knownBug?: string;
@@ -124,12 +124,12 @@ function postLogs(payload: string | Buffer, headers: Record<string, string> = JS
   return { method: 'POST', url, payload, headers };
 }
 
-/** POST /logs, seed 000's door, with a token. */
+/** POST /logs, the compatibility API's door, with a token. */
 function postLegacy(payload: string, headers: Record<string, string> = JSON_CT): InjectOptions {
   return postLogs(payload, { ...headers, ...LEGACY }, '/logs');
 }
 
-/** A log in seed 000's words (`severity`, a naive timestamp). */
+/** A log in the compatibility API's words (`severity`, a naive timestamp). */
 function legacyLog(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { timestamp: '2025-04-01T10:00:00', service: 's', severity: 'INFO', message: 'm', ...overrides };
 }

@@ -24,7 +24,7 @@ interface RequestContext {
 
 interface RouteRow {
   need: Need;
-  /** `legacy`: seed 000's routes, which always need a token whatever `auth.anonymous_scopes` says. */
+  /** `legacy`: the compatibility API's routes, which always need a token whatever `auth.anonymous_scopes` says. */
   door?: 'api' | 'legacy';
   /** The request (without its method) that succeeds for a caller with the scope. */
   request: (ctx: RequestContext) => Omit<InjectOptions, 'method'>;
@@ -377,7 +377,7 @@ for (const scenario of SCENARIOS) {
       const method = route.slice(0, route.indexOf(' '));
       for (const cred of scenario.credentials) {
         const want = expectationFor(row, cred, scenario);
-        test(`${route} [${row.need}${row.door === 'legacy' ? ', seed 000' : ''}] · ${cred.name} → ${want.label}`, async () => {
+        test(`${route} [${row.need}${row.door === 'legacy' ? ', compatibility API' : ''}] · ${cred.name} → ${want.label}`, async () => {
           const req = row.request({ service: cred.service, fingerprint });
           const headers: Record<string, string> = { ...(req.headers as Record<string, string> | undefined) };
           if (cred.authorization !== undefined) headers.authorization = cred.authorization;

@@ -24,7 +24,7 @@ async function allIds(app: FastifyInstance, query = ''): Promise<number[]> {
   throw new Error('paging did not end');
 }
 
-/** Ids seed 000's GET /logs returns, in its order. */
+/** Ids GET /logs returns, in its order. */
 async function legacyIds(app: FastifyInstance): Promise<number[]> {
   return (await getJson(app, '/logs?limit=10000', auth(ADMIN_TOKEN))).map((l: { id: number }) => l.id);
 }
@@ -93,7 +93,7 @@ describe('DELETE /api/logs?before=', () => {
       assert.deepEqual(await allIds(b), kept, 'after restart');
       assert.equal(b.core.repository!.count(), 50);
       assert.equal((await getJson(b, '/api/stats')).total_logs, 100);
-      // Seed 000's DELETE /logs on the restarted server: the ten logs of 12:50-12:59 go.
+      // The compatibility API's DELETE /logs on the restarted server: the ten logs of 12:50-12:59 go.
       const res = await b.inject({ method: 'DELETE', url: '/logs?before=2024-01-15T13:00:00', headers: auth(ADMIN_TOKEN) });
       assert.equal(res.statusCode, 200, res.body);
       assert.deepEqual(res.json(), { message: '10 log(s) deleted' });

@@ -146,7 +146,7 @@ describe('writes failing at run time (database full)', () => {
       // A batch fails whole.
       const batch = await postJson(app, '/api/logs', [log({ message: 'small one' }), log({ message: `batch ${big}` })]);
       assert.equal(batch.statusCode, 503, batch.body);
-      // Seed 000's door too.
+      // The compatibility API's door too.
       const legacy = await postJson(app, '/logs', { timestamp: '2024-01-15T14:29:00', service: 'auth-service', severity: 'INFO', message: `legacy ${big}` }, { authorization: 'Bearer auth-service-token-001' });
       assert.equal(legacy.statusCode, 503, legacy.body);
       assert.equal(legacy.json().code, 'STORAGE_UNAVAILABLE');

@@ -76,8 +76,8 @@ async function ingestMix(app: FastifyInstance, clock: ManualClock): Promise<numb
   await post(app, '/api/logs', log({ timestamp: '2024-01-15T16:29:45.123+02:00', level: 'ERROR', service: 'payment-service', message: 'offset timestamp kept as sent' }));
   n += 2;
   clock.advance(30_000);
-  // Seed 000's door, with a service-bound token from the config's token list: severity, naive timestamp.
-  await post(app, '/logs', { timestamp: '2024-01-15T14:30:10', service: 'auth-service', severity: 'error', message: 'seed 000 failure', user_id: 'user-legacy', metadata: { ip: '10.0.0.1' } }, auth(AUTH_SERVICE_TOKEN));
+  // The compatibility API's door, with a service-bound token from the config's token list: severity, naive timestamp.
+  await post(app, '/logs', { timestamp: '2024-01-15T14:30:10', service: 'auth-service', severity: 'error', message: 'legacy-door failure', user_id: 'user-legacy', metadata: { ip: '10.0.0.1' } }, auth(AUTH_SERVICE_TOKEN));
   n += 1;
   const ndjson = mixedBatch(clock, 5, 'ndjson').map((l) => JSON.stringify(l)).join('\n');
   const res = await app.inject({ method: 'POST', url: '/api/logs', payload: ndjson, headers: { 'content-type': 'application/x-ndjson' } });
@@ -111,8 +111,8 @@ describe('restart on the same database file', () => {
     const byMessage = new Map(before.logs.map((l) => [l.message, l]));
     assert.equal(byMessage.get('a log from 2001')?.timestamp, '2001-09-09T01:46:40Z');
     assert.equal(byMessage.get('offset timestamp kept as sent')?.timestamp, '2024-01-15T16:29:45.123+02:00');
-    assert.equal(byMessage.get('seed 000 failure')?.timestamp, '2024-01-15T14:30:10Z');
-    assert.equal(byMessage.get('seed 000 failure')?.level, 'ERROR');
+    assert.equal(byMessage.get('legacy-door failure')?.timestamp, '2024-01-15T14:30:10Z');
+    assert.equal(byMessage.get('legacy-door failure')?.level, 'ERROR');
     assert.deepEqual(byMessage.get('first message 1 – ünïcødé ✓')?.metadata, {
       request_id: 'first-1',
       nested: { list: [1, 'two', null, true, { deep: 1.5 }], empty: {} },

@@ -181,7 +181,7 @@ describe('both tiers answer like one in-memory store', () => {
     }
   });
 
-  test('GET /logs (seed 000): offset and limit reaching past the buffer, with its filters', async () => {
+  test('GET /logs (compatibility API): offset and limit reaching past the buffer, with its filters', async () => {
     const sortedEvents = [...events].sort((a, b) => a - b);
     const filters = [
       '',
