@@ -1,5 +1,6 @@
 import { LEVELS, StoredLog, levelIndex, type LogInput } from '../core/log.js';
 import { parseRfc3339 } from '../core/time.js';
+import type { ChunkSummary } from '../core/log-filter.js';
 import type { RawBatch } from '../core/repository.js';
 
 /**
@@ -20,19 +21,14 @@ export const FORMAT_JSON = 0;
 export const FORMAT_NDJSON = 1;
 export const FORMAT_ROWS = 2;
 
-/** One row of the `chunks` table. */
-export interface Chunk {
+/**
+ * One row of the `chunks` table: the summary a query filter judges it by (ids, time ranges, the
+ * levels present, the distinct service names as a JSON array in which `"name"` occurs
+ * JSON-quoted for each), and its logs.
+ */
+export interface Chunk extends ChunkSummary {
   firstId: number;
-  lastId: number;
   count: number;
-  minTs: number;
-  maxTs: number;
-  minReceived: number;
-  maxReceived: number;
-  /** Bit `levelIndex(level)` set for every level present. */
-  levels: number;
-  /** The distinct service names as a JSON array: `"name"` (JSON-quoted) occurs in it for each. */
-  services: string;
   format: number;
   body: Buffer;
 }
