@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
-import { Type } from 'typebox';
+import { Type } from '@sinclair/typebox';
 import { DASHBOARD_DIR } from './dashboard.js';
 import { DOCS_HEADERS, sendHeaders } from './security-headers.js';
 
@@ -36,6 +36,13 @@ const TAGS = [
   { name: 'operations', description: 'Health, metrics, this document, the page.' },
 ];
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A route's description for GET /openapi.json alone, when Fastify must not check or serialize by it (the ingest doors). */
+    docs?: FastifySchema;
+  }
+}
+
 /** The words and the security requirement of a route's access rule. */
 function accessDoc(route: RouteOptions, anonymousScopes: readonly string[]): Pick<FastifySchema, 'security'> & { description: string; 'x-scope': string | null } {
   const access = route.config?.access;
@@ -65,7 +72,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       components: { securitySchemes: SECURITY_SCHEMES },
       tags: TAGS,
     },
-    transform: ({ schema, url, route }) => {
+    transform: ({ schema: declared, url, route }) => {
+      const schema = declared ?? route.config?.docs;
       // Routes without a schema are the page's files (the page itself is added below).
       if (schema === undefined || (schema as { hide?: boolean }).hide) return { schema: { ...schema, hide: true }, url };
       const { description, ...access } = accessDoc(route, anonymousScopes);

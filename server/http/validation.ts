@@ -1,6 +1,6 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import type { FastifyInstance } from 'fastify';
-import type { TSchema } from 'typebox';
+import type { TSchema } from '@sinclair/typebox';
 import { AppError } from '../core/errors.js';
 import { describe } from '../core/validation.js';
 import { compileQuerystring } from './schemas/query.js';

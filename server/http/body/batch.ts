@@ -8,16 +8,19 @@ export interface Batch {
   single: boolean;
   items: unknown[];
   /** The bytes the items came from, when the route's parser kept them (IngestBody). */
-  raw?: RawBatch;
+  raw: RawBatch | undefined;
 }
 
 /** Classifies an ingest body; anything but an object, an array or NDJSON is a 400. */
 export function toBatch(body: unknown, maxItems: number): Batch {
-  const value = body instanceof IngestBody ? body.value : body;
+  const ingest = body instanceof IngestBody;
+  const value = ingest ? body.value : body;
+  // The bytes go in the one object literal: a property added afterwards changes the object's shape on every request.
+  const raw: RawBatch | undefined = ingest ? { bytes: body.bytes, format: body.format } : undefined;
   let batch: Batch;
-  if (value instanceof NdjsonBody) batch = { single: false, items: value.items };
-  else if (Array.isArray(value)) batch = { single: false, items: value };
-  else if (typeof value === 'object' && value !== null) batch = { single: true, items: [value] };
+  if (value instanceof NdjsonBody) batch = { single: false, items: value.items, raw };
+  else if (Array.isArray(value)) batch = { single: false, items: value, raw };
+  else if (typeof value === 'object' && value !== null) batch = { single: true, items: [value], raw };
   else {
     throw new AppError(
       400,
@@ -35,6 +38,5 @@ export function toBatch(body: unknown, maxItems: number): Batch {
       `the batch holds ${batch.items.length} logs, more than the limit of ${maxItems} (limits.max_batch_items); split it into smaller batches`,
     );
   }
-  if (body instanceof IngestBody) batch.raw = { bytes: body.bytes, format: body.format };
   return batch;
 }

@@ -5,7 +5,7 @@ import { UNKNOWN_SERVICE } from '../adapters/shared.js';
 import { NDJSON_TYPES } from '../body/ndjson.js';
 import { textBodyParser } from '../body/parsers.js';
 import { ingestVia } from '../protocols.js';
-import { BulkBodySchema, BulkErrorSchema, BulkResponseSchema, IndexParams, SELF_CHECKED } from '../schemas/ingest.js';
+import { BulkBodySchema, BulkErrorSchema, BulkResponseSchema, IndexParams } from '../schemas/ingest.js';
 
 /**
  * What Elasticsearch clients send a bulk body as: NDJSON under its own name, and under
@@ -59,16 +59,18 @@ export async function elasticsearchRoutes(app: FastifyInstance): Promise<void> {
 
   for (const url of ['/_bulk', '/:index/_bulk']) {
     const options = {
-      config: { access: { scope: 'ingest' as const, door: 'api' as const } },
-      ...SELF_CHECKED,
-      schema: {
-        summary: `Elasticsearch bulk${url === '/_bulk' ? '' : ' into an index'}`,
-        description:
-          'index and create actions, each followed by its document: the service from service.name, service or the index, the level from log.level or level, the message from message, the time from @timestamp. Always 200 with an item per action unless the body cannot be read (400 in Elasticsearch\'s shape).',
-        tags: ['other protocols'],
-        ...(url === '/_bulk' ? {} : { params: IndexParams }),
-        body: { content: { 'application/x-ndjson': { schema: BulkBodySchema }, 'application/json': { schema: BulkBodySchema } } },
-        response: { 200: BulkResponseSchema, 400: BulkErrorSchema },
+      config: {
+        access: { scope: 'ingest' as const, door: 'api' as const },
+        // For GET /openapi.json only: this door checks each log itself and answers in its own shapes.
+        docs: {
+          summary: `Elasticsearch bulk${url === '/_bulk' ? '' : ' into an index'}`,
+          description:
+            'index and create actions, each followed by its document: the service from service.name, service or the index, the level from log.level or level, the message from message, the time from @timestamp. Always 200 with an item per action unless the body cannot be read (400 in Elasticsearch\'s shape).',
+          tags: ['other protocols'],
+          ...(url === '/_bulk' ? {} : { params: IndexParams }),
+          body: { content: { 'application/x-ndjson': { schema: BulkBodySchema }, 'application/json': { schema: BulkBodySchema } } },
+          response: { 200: BulkResponseSchema, 400: BulkErrorSchema },
+        },
       },
     };
     app.post(url, options, bulk);

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Static } from 'typebox';
+import type { Static } from '@sinclair/typebox';
 import { toView } from '../../core/log.js';
 import type { LogFilterFields, LogQuery } from '../../core/log-filter.js';
 import { ERRORS } from '../schemas/common.js';

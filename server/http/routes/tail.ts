@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { Type } from '@sinclair/typebox';
 import { AppError } from '../../core/errors.js';
 import { ERRORS } from '../schemas/common.js';
 import { logFilterParams } from '../schemas/logs.js';

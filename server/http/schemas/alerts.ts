@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { AlertView } from '../../api-types.js';
 import { RULES } from '../../core/alerting/types.js';
 import { Dict, IsoTime, Nullable, type Holds, type Same } from './common.js';

@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { DashboardData, ServiceHealth, TimePoint, UiConfig, ValidationStatsView } from '../../api-types.js';
 import { AlertViewSchema } from './alerts.js';
 import { Dict, IsoTime, Nullable, type Holds, type Same } from './common.js';

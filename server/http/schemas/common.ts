@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { ErrorBody } from '../../api-types.js';
 import type { Holds } from '../../core/log.js';
 

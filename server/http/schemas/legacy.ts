@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type } from '@sinclair/typebox';
 import { LEVELS } from '../../core/log.js';
 import { Dict } from './common.js';
 import { LevelSchema } from './logs.js';
@@ -41,7 +41,7 @@ export const LegacyStatsSchema = Type.Object({
 export const LegacyMessageSchema = Type.Object({ message: Type.String() });
 
 /** The log schema as POST /logs takes it: `severity` (any letter case) for `level`, and a timestamp without offset read as UTC. */
-export function legacyInputSchema(log: Record<string, unknown>): TSchema {
+export function legacyInputSchema(log: Record<string, unknown>): Record<string, unknown> {
   const { level, timestamp, ...rest } = log.properties as Record<string, Record<string, unknown>>;
   return {
     ...log,
@@ -51,5 +51,5 @@ export function legacyInputSchema(log: Record<string, unknown>): TSchema {
       severity: { type: 'string', description: `One of ${(level?.enum as string[]).join(', ')}, any letter case` },
       ...rest,
     },
-  } as unknown as TSchema;
+  };
 }

@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { LogPageView, LogView } from '../../api-types.js';
 import { LEVELS } from '../../core/log.js';
 import { Dict, IsoTime, Nullable, type Holds, type Same } from './common.js';

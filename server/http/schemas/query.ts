@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { AppError } from '../../core/errors.js';
 import { parseQueryTime } from '../../core/time.js';
 
