@@ -9,7 +9,8 @@ import type { Problem } from './validation.js';
 
 /**
  * Why a log was rejected, as a metric label: a closed set, whatever keyword a check reports,
- * so the label's values stay few. `length`: a text field empty or over its limit; `metadata`:
+ * so the label's values stay few. `length`: a text field empty or over its limit; `encoding`: text
+ * that is not valid Unicode, or a name with control characters; `metadata`:
  * too many keys or nested too deep; `json`: an NDJSON line that is not JSON; `protocol`: an
  * item a protocol adapter could not map to a log.
  */
@@ -27,6 +28,7 @@ const REASON_OF: Readonly<Record<string, RejectReason>> = {
   maxProperties: 'metadata',
   maxDepth: 'metadata',
   encoding: 'encoding',
+  pattern: 'encoding',
   json: 'json',
   protocol: 'protocol',
 };

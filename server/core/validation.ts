@@ -39,6 +39,13 @@ export function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/**
+ * The pattern schemas/log.schema.json gives names a person reads in a list or a terminal
+ * (service, user_id): no C0 or C1 control character, which would break a line of output or
+ * hide what follows a NUL.
+ */
+export const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001F\\u007F-\\u009F]*$';
+
 /** A check failure in readable words plus the schema keyword it came from (for statistics). */
 export interface Problem {
   keyword: string;
@@ -83,6 +90,10 @@ export function describe(err: ErrorObject): string {
       return `${subject} is longer than the limit of ${String(p.limit)} characters`;
     case 'maxProperties':
       return `${subject} has more than the limit of ${String(p.limit)} keys`;
+    case 'pattern':
+      return p.pattern === NO_CONTROL_CHARACTERS
+        ? `${subject} must not contain control characters (such as NUL, a tab or a line break; got ${show(err.data)}); remove or replace them`
+        : `${subject} must match ${String(p.pattern)} (got ${show(err.data)})`;
     default:
       return `${subject} ${err.message ?? 'is invalid'}`;
   }

@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
+import { ADMIN_TOKEN, auth, buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
 
 const JSON_CT = { 'content-type': 'application/json' };
 const NDJSON_CT = { 'content-type': 'application/x-ndjson' };
@@ -601,5 +601,59 @@ describe('POST /api/logs: compressed bodies (Content-Encoding)', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe('POST /api/logs: service and user_id hold no control characters', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    ({ app } = await buildTestApp());
+  });
+  after(async () => {
+    await app.close();
+  });
+
+  test('a NUL, a line break, a tab, DEL or a C1 control in service or user_id is a 400 naming the field; nothing is stored', async () => {
+    const before = await totalLogs(app);
+    for (const bad of ['a\u0000b', 'line\nbreak', 'tab\there', 'cr\r', 'del\u007f', 'c1\u0085', '\u001b[31mred']) {
+      for (const field of ['service', 'user_id'] as const) {
+        const res = await postJson(app, '/api/logs', log({ [field]: bad }));
+        assert.equal(res.statusCode, 400, `${field} ${JSON.stringify(bad)}: ${res.body}`);
+        const errors = res.json().errors as string[];
+        assert.equal(errors.length, 1, res.body);
+        assert.match(errors[0]!, new RegExp(`^'${field}' must not contain control characters`), errors[0]);
+      }
+    }
+    assert.equal(await totalLogs(app), before);
+  });
+
+  test('in a batch only the item with the control character is refused; messages and metadata may hold line breaks', async () => {
+    const res = await postJson(app, '/api/logs', [
+      log({ message: 'a stack trace\n  at f (x.js:1:1)\n\ttab' }),
+      log({ service: 'bad\u0000service' }),
+      log({ metadata: { note: 'line\nbreak' } }),
+    ]);
+    assert.equal(res.statusCode, 207, res.body);
+    const body = res.json();
+    assert.equal(body.accepted, 2);
+    assert.deepEqual(
+      body.rejected_items.map((r: { index: number }) => r.index),
+      [1],
+    );
+    // What a service name may be otherwise is untouched: spaces, dots, non-Latin letters.
+    assert.equal((await postJson(app, '/api/logs', log({ service: 'Zahlungsdienst ü.v2 – 决', user_id: 'user 1' }))).statusCode, 201);
+  });
+
+  test('the other doors refuse them too: POST /logs, Loki labels, simulate-errors', async () => {
+    const legacy = await postJson(app, '/logs', { timestamp: '2024-01-15T14:00:00', service: 'x\ny', severity: 'INFO', message: 'm' }, auth(ADMIN_TOKEN));
+    assert.equal(legacy.statusCode, 400, legacy.body);
+    assert.match(JSON.stringify(legacy.json()), /'service' must not contain control characters/);
+    const loki = await postJson(app, '/loki/api/v1/push', { streams: [{ stream: { service: 'a\u0000b' }, values: [['1705329000000000000', 'line']] }] });
+    assert.equal(loki.statusCode, 400, loki.body);
+    assert.match(JSON.stringify(loki.json()), /'service' must not contain control characters/);
+    const sim = await postJson(app, '/api/simulate-errors', { count: 5, service: 'bell\u0007' });
+    assert.equal(sim.statusCode, 400, sim.body);
+    assert.equal(sim.json().code, 'INVALID_BODY');
+    assert.match(sim.json().error, /'service' must not contain control characters/);
   });
 });

@@ -436,6 +436,7 @@ const plan: fc.Arbitrary<Plan> = fc.record({
 });
 
 const REQUIRED: readonly Field[] = ['timestamp', 'level', 'service', 'message'];
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 let serial = 0;
 
 interface Built {
@@ -523,6 +524,11 @@ function build(p: Plan): Built {
         break;
       }
     }
+  }
+  // Names a person reads (service, user_id) may hold no control character (schemas/log.schema.json).
+  for (const field of ['service', 'user_id'] as const) {
+    const v = log[field];
+    if (typeof v === 'string' && CONTROL_CHARACTER.test(v)) whole.push('invalid');
   }
   const effects = [...fieldEffects.values(), ...whole];
   const effect: Effect = effects.includes('poison') ? 'poison' : effects.includes('invalid') ? 'invalid' : effects.includes('unknown') ? 'unknown' : 'valid';

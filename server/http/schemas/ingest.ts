@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { NO_CONTROL_CHARACTERS } from '../../core/validation.js';
 
 /**
  * The ingest doors' bodies and answers, for GET /openapi.json. These routes check their own
@@ -101,7 +102,9 @@ export function simulateErrorsBody(maxServiceLength: number) {
     {
       count: Type.Optional(Type.Integer({ minimum: 1, description: 'Logs to generate (default 50, at most 500).' })),
       error_rate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Share of ERROR and CRITICAL (default 0.5).' })),
-      service: Type.Optional(Type.String({ minLength: 1, maxLength: maxServiceLength, description: 'One service for all of them (default: random).' })),
+      service: Type.Optional(
+        Type.String({ minLength: 1, maxLength: maxServiceLength, pattern: NO_CONTROL_CHARACTERS, description: 'One service for all of them (default: random).' }),
+      ),
     },
     { additionalProperties: false },
   );
