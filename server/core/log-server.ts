@@ -35,6 +35,19 @@ export interface CoreDeps {
   alertHandlers?: readonly AlertHandler[];
 }
 
+/** What start-up read back from the durable tier, for the server's first log line. */
+export interface StartupReport {
+  /** The engine and where its data lives. */
+  from: string;
+  /** Logs in the durable tier. */
+  stored: number;
+  /** Logs put back in the recent-logs buffer. */
+  reloaded: number;
+  /** Logs replayed into the analytics window. */
+  replayed: number;
+  ms: number;
+}
+
 const silentLogger: CoreLogger = { warn() {}, info() {}, error() {} };
 
 const LOG_SCHEMA = loadSchema('log.schema.json');
@@ -61,6 +74,8 @@ export class LogServer {
   readonly webhooks: readonly WebhookHandler[];
   readonly dispatcher: AlertDispatcher;
   readonly repository: LogRepository | undefined;
+  /** What start-up reloaded from the durable tier; undefined for a server without one. */
+  readonly startup: StartupReport | undefined;
   /** Whether the last write to the durable tier worked; `error` and `since` say what failed and when. */
   readonly storageState: { status: 'ok' | 'failing'; error?: string; since?: string } = { status: 'ok' };
   private readonly healthRules: HealthRules;
@@ -118,7 +133,7 @@ export class LogServer {
       sinks: [this.tail, this.stats, this.analytics, this.alerts],
       now: this.now,
     });
-    if (this.repository) this.restore(this.repository);
+    if (this.repository) this.startup = this.restore(this.repository);
     this.healthRules = {
       errorRate: { threshold: alerting.error_rate_threshold, minSamples: alerting.min_samples },
       windowMinutes: alerting.window_minutes,
@@ -131,13 +146,16 @@ export class LogServer {
    * `storage.max_logs` logs back in the buffer, and the analytics window replayed, so the
    * dashboard shows after a restart what it showed before.
    */
-  private restore(repo: LogRepository): void {
+  private restore(repo: LogRepository): StartupReport {
+    const started = performance.now();
     for (const c of repo.counters()) {
       if (c.service !== OTHER) this.services.admit(c.service);
       this.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
     }
     this.pipeline.resumeAfter(repo.lastAssignedId());
-    this.recent.append(repo.recent(this.options.bufferLogs));
+    const reloaded = repo.recent(this.options.bufferLogs);
+    this.recent.append(reloaded);
+    let replayed = 0;
     const windowStart = (minuteOf(this.now()) - this.options.analytics.max_buckets + 1) * MINUTE_MS;
     const skewMs = this.options.analytics.future_skew_seconds * 1000;
     let chunk: StoredLog[] = [];
@@ -147,12 +165,14 @@ export class LogServer {
       log.serviceIndex = this.services.indexOf(log.service);
       if (log.userId !== undefined) log.userIndex = this.users.admitIndex(log.userId);
       chunk.push(log);
+      replayed++;
       if (chunk.length === 10_000) {
         this.analytics.append(chunk);
         chunk = [];
       }
     }
     this.analytics.append(chunk);
+    return { from: repo.description, stored: repo.count(), reloaded: reloaded.length, replayed, ms: performance.now() - started };
   }
 
   /** Commits to the durable tier, keeping `storageState` current; a failure becomes a 503 for the caller. */
@@ -229,10 +249,13 @@ export class LogServer {
     await this.repository?.close();
   }
 
-  /** Deletes logs whose event time is before `ts` from both tiers; returns how many. Counters are all-time and stay. */
-  deleteBefore(ts: number): number {
-    const inMemory = this.recent.deleteBefore(ts);
-    return this.repository ? this.repository.deleteBefore(ts) : inMemory;
+  /**
+   * Deletes logs whose event time is before `ts` from both tiers, only those of `service` when
+   * given (a caller bound to one service); returns how many. Counters are all-time and stay.
+   */
+  deleteBefore(ts: number, service?: string): number {
+    const inMemory = this.recent.deleteBefore(ts, service);
+    return this.repository ? this.repository.deleteBefore(ts, service) : inMemory;
   }
 
   /** GET /api/advanced-dashboard-data. Built from buckets and counters: its cost does not grow with stored logs. */

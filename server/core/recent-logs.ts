@@ -377,10 +377,11 @@ export class RecentLogs {
     return out;
   }
 
-  /** Removes logs whose event time is before `ts`; returns how many. */
-  deleteBefore(ts: number): number {
-    const { times } = this;
-    return this.removeWhere((slot) => times[slot]! < ts);
+  /** Removes logs whose event time is before `ts` (of `service` alone, when given); returns how many. */
+  deleteBefore(ts: number, service?: string): number {
+    const { times, services } = this;
+    if (service === undefined) return this.removeWhere((slot) => times[slot]! < ts);
+    return this.removeWhere((slot) => times[slot]! < ts && services[slot] === service);
   }
 
   /** Removes logs with an id below `minId` or received before `receivedBefore` (retention); returns how many. */

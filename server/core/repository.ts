@@ -69,7 +69,8 @@ export interface LogRepository {
   lastAssignedId(): number;
   minId(): number;
   count(): number;
-  deleteBefore(ts: number): number;
+  /** Deletes logs with an event time before `ts`, of `service` alone when given; returns how many. */
+  deleteBefore(ts: number, service?: string): number;
   /** One bounded step of retention; returns 0 deleted when nothing is left to do. */
   retentionStep(now: number): RetentionResult;
   close(): Promise<void>;

@@ -204,7 +204,7 @@ export class SqliteRepository implements LogRepository {
   private readonly deleteTsBefore: Database.Statement;
   private readonly straddleTs: Database.Statement;
   private readonly commitGroup: (group: readonly Pending[]) => void;
-  private readonly deleteBeforeTx: (ts: number) => number;
+  private readonly deleteBeforeTx: (ts: number, service: string | undefined) => number;
   private readonly retentionTx: (now: number) => RetentionResult;
   private pending: Pending[] = [];
   private pendingRows = 0;
@@ -275,13 +275,20 @@ export class SqliteRepository implements LogRepository {
       }
     });
 
-    this.deleteBeforeTx = db.transaction((ts: number) => {
-      let deleted = this.countTsBefore.get(ts) as number;
-      this.deleteTsBefore.run(ts);
-      // What is left with an older log also holds newer ones: rewrite it with those.
+    this.deleteBeforeTx = db.transaction((ts: number, service: string | undefined) => {
+      let deleted = 0;
+      const gone = (l: StoredLog): boolean => l.ts < ts && (service === undefined || l.service === service);
+      if (service === undefined) {
+        deleted = this.countTsBefore.get(ts) as number;
+        this.deleteTsBefore.run(ts);
+      }
+      // A chunk left with an older log (of that service) also holds logs to keep: rewrite it with those.
+      const needle = service === undefined ? undefined : JSON.stringify(service);
       for (const h of this.straddleTs.all(ts) as Header[]) {
+        if (needle !== undefined && !h.services.includes(needle)) continue;
         const logs = this.decode(h);
-        const kept = logs.filter((l) => l.ts >= ts);
+        const kept = logs.filter((l) => !gone(l));
+        if (kept.length === logs.length) continue;
         deleted += logs.length - kept.length;
         this.replace(h, kept);
       }
@@ -435,8 +442,8 @@ export class SqliteRepository implements LogRepository {
     return this.getCount.get() as number;
   }
 
-  deleteBefore(ts: number): number {
-    return this.deleteBeforeTx(ts);
+  deleteBefore(ts: number, service?: string): number {
+    return this.deleteBeforeTx(ts, service);
   }
 
   retentionStep(now: number): RetentionResult {

@@ -156,7 +156,7 @@ describe('the compatibility API: every documented curl example against the shipp
     });
   });
 
-  test('DELETE /logs?before=2025-01-01T00:00:00 → {"message":"n log(s) deleted"}; they are gone', async () => {
+  test('DELETE /logs?before=2025-01-01T00:00:00 → {"message":"n log(s) deleted"}; a service-bound token deletes its own service\'s, and they are gone', async () => {
     const old = await post(
       app,
       [
@@ -166,13 +166,16 @@ describe('the compatibility API: every documented curl example against the shipp
       PAYMENT_TOKEN,
     );
     assert.equal(old.statusCode, 201);
-    assert.equal((await getLogs(app, '')).json().length, 8);
+    assert.equal((await post(app, { timestamp: '2024-03-01T00:00:00', service: 'auth-service', severity: 'INFO', message: 'old 3' }, AUTH_TOKEN)).statusCode, 201);
+    assert.equal((await getLogs(app, '')).json().length, 9);
 
-    const res = await app.inject({
-      method: 'DELETE',
-      url: '/logs?before=2025-01-01T00:00:00',
-      headers: { authorization: 'Token auth-service-token-001' },
-    });
+    // The shipped tokens are bound to a service: each deletes its own service's logs, never another's.
+    const auth = await app.inject({ method: 'DELETE', url: '/logs?before=2025-01-01T00:00:00', headers: { authorization: 'Token auth-service-token-001' } });
+    assert.equal(auth.statusCode, 200);
+    assert.deepEqual(auth.json(), { message: '1 log(s) deleted' });
+    assert.equal((await getLogs(app, '')).json().length, 8, "payment-service's old logs are still there");
+
+    const res = await app.inject({ method: 'DELETE', url: '/logs?before=2025-01-01T00:00:00', headers: token(PAYMENT_TOKEN) });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { message: '2 log(s) deleted' });
 
@@ -440,7 +443,10 @@ describe('the compatibility API and /api share one store', () => {
   });
 
   test('DELETE /logs and DELETE /api/logs act on the same store', async () => {
-    const del = await app.inject({ method: 'DELETE', url: '/logs?before=2025-01-01T00:00:00', headers: token(AUTH_SERVICE_TOKEN) });
+    // A token bound to auth-service does not delete api-gateway's log.
+    const bound = await app.inject({ method: 'DELETE', url: '/logs?before=2025-01-01T00:00:00', headers: token(AUTH_SERVICE_TOKEN) });
+    assert.deepEqual(bound.json(), { message: '0 log(s) deleted' });
+    const del = await app.inject({ method: 'DELETE', url: '/logs?before=2025-01-01T00:00:00', headers: token(ADMIN_TOKEN) });
     assert.deepEqual(del.json(), { message: '1 log(s) deleted' });
     const list = (await app.inject({ method: 'GET', url: '/api/logs' })).json();
     assert.deepEqual(

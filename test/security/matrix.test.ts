@@ -389,3 +389,47 @@ for (const scenario of SCENARIOS) {
     }
   });
 }
+
+/**
+ * What an admin credential may delete: a token bound to a service deletes that service's logs
+ * only (DELETE /api/logs, DELETE /logs); an unbound admin token deletes every service's.
+ */
+describe('DELETE routes: a service-bound admin token deletes its own service only', () => {
+  const deleteRoutes = Object.keys(TABLE).filter((route) => route.startsWith('DELETE '));
+  const admins: { name: string; token: string; deletes: readonly string[] }[] = [
+    { name: 'admin-only token (unbound)', token: TOKENS.admin, deletes: [BOUND_SERVICE, OTHER_SERVICE] },
+    { name: 'all-scopes token (unbound)', token: TOKENS.all, deletes: [BOUND_SERVICE, OTHER_SERVICE] },
+    { name: `token bound to ${BOUND_SERVICE}`, token: TOKENS.bound, deletes: [BOUND_SERVICE] },
+  ];
+  test('the table has both delete routes', () => assert.deepEqual(deleteRoutes.sort(), ['DELETE /api/logs', 'DELETE /logs']));
+  for (const route of deleteRoutes) {
+    for (const admin of admins) {
+      test(`${route} · ${admin.name} deletes ${admin.deletes.join(' and ')}`, async () => {
+        const { app } = await buildTestApp({
+          auth: {
+            anonymous_scopes: [],
+            tokens: [
+              { name: 'admin-only', token: TOKENS.admin, scopes: ['admin'] },
+              { name: 'all-scopes', token: TOKENS.all, scopes: ['ingest', 'read', 'admin'] },
+              { name: 'bound', token: TOKENS.bound, service: BOUND_SERVICE, scopes: ['ingest', 'read', 'admin'] },
+            ],
+          },
+        });
+        try {
+          const old = [BOUND_SERVICE, OTHER_SERVICE].flatMap((service) => [1, 2, 3].map((i) => log({ service, timestamp: '2020-01-01T00:00:00Z', message: `${service} ${i}` })));
+          const all = { authorization: `Bearer ${TOKENS.all}`, 'content-type': 'application/json' };
+          assert.equal((await app.inject({ method: 'POST', url: '/api/logs', payload: JSON.stringify(old), headers: all })).statusCode, 201);
+          const url = route === 'DELETE /logs' ? '/logs?before=2021-01-01T00:00:00' : '/api/logs?before=2021-01-01T00:00:00Z';
+          const res = await app.inject({ method: 'DELETE', url, headers: { authorization: `Bearer ${admin.token}` } });
+          assert.equal(res.statusCode, 200, res.body);
+          assert.match(res.json().message, new RegExp(`^${admin.deletes.length * 3} log\\(s\\) deleted$`));
+          const left = (await app.inject({ method: 'GET', url: '/api/logs', headers: all })).json().logs as { service: string }[];
+          const services = [...new Set(left.map((l) => l.service))].sort();
+          assert.deepEqual(services, [BOUND_SERVICE, OTHER_SERVICE].filter((s) => !admin.deletes.includes(s)));
+        } finally {
+          await app.close();
+        }
+      });
+    }
+  }
+});

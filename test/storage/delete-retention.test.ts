@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { enforceRetention } from '../../server/app.js';
-import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, postJson } from '../helpers.js';
+import { ADMIN_TOKEN, AUTH_SERVICE_TOKEN, ManualClock, auth, buildTestApp, postJson } from '../helpers.js';
 import { tempDb, open, getJson } from './support.js';
 
 /** Deleting and retention remove exactly what they should, from both tiers, for good. */
@@ -45,6 +45,73 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 const desc = (ids: number[]): number[] => [...ids].sort((a, b) => b - a);
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+
+describe('DELETE by a token bound to a service', () => {
+  test("deletes that service's old logs from both tiers, and nobody else's, for good", async () => {
+    const path = tempDb();
+    const clock = new ManualClock();
+    const noon = Date.parse('2024-01-15T12:00:00Z');
+    const cut = noon + 30 * 60_000;
+    // auth-service and payment-service alternate in every batch, old and new alike: each chunk
+    // on disk holds both services, so deleting one service's logs rewrites chunks.
+    const logsOf = (b: number) =>
+      Array.from({ length: 10 }, (_, i) => ({
+        timestamp: new Date(noon + (((b * 10 + i) * 7) % 60) * 60_000).toISOString(),
+        level: 'INFO',
+        service: i % 2 === 0 ? 'auth-service' : 'payment-service',
+        message: `b${b} i${i}`,
+      }));
+    const sent = Array.from({ length: 8 }, (_, b) => logsOf(b)).flat();
+    const isGone = (l: { service: string; timestamp: string }): boolean => l.service === 'auth-service' && Date.parse(l.timestamp) < cut;
+    const goneCount = sent.filter(isGone).length;
+    assert.ok(goneCount > 5 && goneCount < 40, `${goneCount} to delete`);
+    const messages = (logs: { message: string }[]): string[] => logs.map((l) => l.message).sort();
+    const a = await open(path, clock, { max_logs: 15 });
+    try {
+      for (let b = 0; b < 8; b++) {
+        assert.equal((await postJson(a, '/api/logs', logsOf(b))).statusCode, 201);
+        clock.advance(1000);
+      }
+      for (const [url, headers] of [
+        [`/api/logs?before=${new Date(cut).toISOString()}`, auth(AUTH_SERVICE_TOKEN)],
+        [`/logs?before=${new Date(cut).toISOString().slice(0, 19)}`, auth(AUTH_SERVICE_TOKEN)],
+      ] as const) {
+        const res = await a.inject({ method: 'DELETE', url, headers });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+      const left = (await getJson(a, '/api/logs?limit=1000')).logs as { message: string; service: string; timestamp: string }[];
+      assert.deepEqual(messages(left), messages(sent.filter((l) => !isGone(l))));
+      assert.equal(a.core.repository!.count(), sent.length - goneCount);
+    } finally {
+      await a.close();
+    }
+    const b = await open(path, clock, { max_logs: 15 });
+    try {
+      const left = (await getJson(b, '/api/logs?limit=1000')).logs as { message: string }[];
+      assert.deepEqual(messages(left), messages(sent.filter((l) => !isGone(l))), 'after a restart');
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('the first delete answers how many of its own logs went; an unbound admin token deletes every service', async () => {
+    const path = tempDb();
+    const clock = new ManualClock();
+    const a = await open(path, clock, { max_logs: 4 });
+    try {
+      const old = (service: string, i: number) => ({ timestamp: '2024-01-01T00:00:00Z', level: 'INFO', service, message: `${service} ${i}` });
+      const batch = [0, 1, 2, 3, 4, 5].flatMap((i) => [old('auth-service', i), old('payment-service', i)]);
+      assert.equal((await postJson(a, '/api/logs', batch)).statusCode, 201);
+      const bound = await a.inject({ method: 'DELETE', url: '/api/logs?before=2024-01-02T00:00:00Z', headers: auth(AUTH_SERVICE_TOKEN) });
+      assert.deepEqual(bound.json(), { deleted: 6, message: '6 log(s) deleted' });
+      const all = await a.inject({ method: 'DELETE', url: '/api/logs?before=2024-01-02T00:00:00Z', headers: auth(ADMIN_TOKEN) });
+      assert.deepEqual(all.json(), { deleted: 6, message: '6 log(s) deleted' });
+      assert.equal(a.core.repository!.count(), 0);
+    } finally {
+      await a.close();
+    }
+  });
+});
 
 describe('DELETE /api/logs?before=', () => {
   test('removes from both tiers exactly the logs with event time before the date, and they stay gone after a restart', async () => {

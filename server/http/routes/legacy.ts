@@ -134,10 +134,16 @@ export const legacyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/logs',
     {
       config: access('admin'),
-      schema: { summary: 'Delete logs older than a time (compatibility API)', tags: TAGS, querystring: DeleteQuerystring, response: { 200: LegacyMessageSchema, ...ERRORS } },
+      schema: {
+        summary: 'Delete logs older than a time (compatibility API)',
+        description: "A token bound to a service deletes that service's logs only; an unbound admin token deletes every service's.",
+        tags: TAGS,
+        querystring: DeleteQuerystring,
+        response: { 200: LegacyMessageSchema, ...ERRORS },
+      },
     },
     async (request) => {
-      const deleted = core.deleteBefore(request.query.before);
+      const deleted = core.deleteBefore(request.query.before, request.principal.service);
       return { message: `${deleted} log(s) deleted` };
     },
   );

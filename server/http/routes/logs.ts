@@ -48,14 +48,15 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { access: { scope: 'admin', door: 'api' } },
       schema: {
         summary: 'Delete logs older than a time',
-        description: 'From both tiers. The all-time counters stay.',
+        description:
+          "From both tiers; the all-time counters stay. A token bound to a service deletes that service's logs only; an unbound admin token deletes every service's.",
         tags: ['logs'],
         querystring: DeleteQuerystring,
         response: { 200: DeletedSchema, ...ERRORS },
       },
     },
     async (request) => {
-      const deleted = core.deleteBefore(request.query.before);
+      const deleted = core.deleteBefore(request.query.before, request.principal.service);
       return { deleted, message: `${deleted} log(s) deleted` };
     },
   );
