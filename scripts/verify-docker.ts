@@ -33,15 +33,42 @@ import { freePort } from './free-port.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-const { values: opts } = parseArgs({
-  options: {
-    'skip-build': { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    dockerfile: { type: 'string', default: join(ROOT, 'Dockerfile') },
-    compose: { type: 'string', default: join(ROOT, 'docker-compose.yml') },
-    dockerignore: { type: 'string', default: join(ROOT, '.dockerignore') },
-  },
-});
+const USAGE = `Checks the Docker recipe without a Docker engine: replays the image's stages and starts the runtime stage's command.
+
+Usage: npm run verify:docker [-- options]
+  --skip-build            do not run the build stage's commands here; require their outputs to exist
+  --keep                  keep the temporary folder (its path is printed)
+  --dockerfile PATH       the Dockerfile to check (default: Dockerfile)
+  --compose PATH          the compose file to check (default: docker-compose.yml)
+  --dockerignore PATH     the .dockerignore to check (default: .dockerignore)
+  -h, --help              print this and exit
+
+Exit status 0 when every check passed, 1 with the failing check on stderr, 2 for a wrong option.
+`;
+
+function readOptions() {
+  try {
+    return parseArgs({
+      options: {
+        'skip-build': { type: 'boolean', default: false },
+        keep: { type: 'boolean', default: false },
+        dockerfile: { type: 'string', default: join(ROOT, 'Dockerfile') },
+        compose: { type: 'string', default: join(ROOT, 'docker-compose.yml') },
+        dockerignore: { type: 'string', default: join(ROOT, '.dockerignore') },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const opts = readOptions();
+if (opts.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 class VerifyError extends Error {}
 function fail(message: string): never {

@@ -16,6 +16,7 @@ import { registerErrorHandling } from './http/errors.js';
 import metricsPlugin, { metricsRoute } from './http/metrics.js';
 import { openApiRoutes, registerOpenApi } from './http/openapi.js';
 import { registerProtection } from './http/protection.js';
+import { RequestLog } from './http/request-log.js';
 import { alertRoutes } from './http/routes/alerts.js';
 import { analyticsRoutes } from './http/routes/analytics.js';
 import { elasticsearchRoutes } from './http/routes/elasticsearch.js';
@@ -68,11 +69,17 @@ export async function enforceRetention(core: LogServer): Promise<number> {
 
 /** Builds the whole server from a config. Never listens: main.ts and the tests both call this. */
 export async function buildApp(config: Config, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const { log_level: level, log_format: format } = config.server;
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
   const app = Fastify({
     logger: {
-      level: config.server.log_level,
+      level,
       redact: { paths: ['req.headers.authorization'], censor: '[redacted]' },
+      // Readable lines for a person at a terminal; JSON lines for a collector.
+      ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,reqId' } } } : {}),
     },
+    // One line a request, the routine ones at debug (http/request-log.ts).
+    logController: new RequestLog(),
     bodyLimit: config.limits.max_body_bytes,
     trustProxy: config.server.trust_proxy,
     routerOptions: { ignoreTrailingSlash: true },

@@ -23,6 +23,8 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    /** The server's own log lines: readable (pretty), JSON lines, or pretty on a terminal and JSON otherwise (auto). */
+    readonly log_format: 'auto' | 'pretty' | 'json';
     readonly trust_proxy: boolean;
     /** Everything shutdown may take after SIGTERM/SIGINT, in-flight requests and the final commit included. */
     readonly shutdown_grace_seconds: number;
@@ -114,7 +116,7 @@ export interface RateBudget {
 
 /** The embedded defaults: what the server runs with when no config file exists. */
 export const DEFAULTS: Config = {
-  server: { host: '0.0.0.0', port: 5000, log_level: 'info', trust_proxy: false, shutdown_grace_seconds: 10 },
+  server: { host: '0.0.0.0', port: 5000, log_level: 'info', log_format: 'auto', trust_proxy: false, shutdown_grace_seconds: 10 },
   storage: {
     max_logs: 100_000,
     persistence: { enabled: true, path: './data/logs.db', synchronous: 'normal', commit_interval_ms: 2, commit_max_rows: 20_000 },
@@ -179,6 +181,7 @@ const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly [string, ...str
   { env: 'PORT', path: ['server', 'port'], parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
   { env: 'HOST', path: ['server', 'host'], parse: (v) => v },
   { env: 'LOG_LEVEL', path: ['server', 'log_level'], parse: (v) => v },
+  { env: 'LOG_FORMAT', path: ['server', 'log_format'], parse: (v) => v },
   { env: 'STORAGE_PATH', path: ['storage', 'persistence', 'path'], parse: (v) => v },
   { env: 'EXTERNAL_URL', path: ['alerting', 'external_url'], parse: (v) => v },
 ];

@@ -51,7 +51,30 @@ async function main(): Promise<void> {
       }
     },
   );
-  await app.listen({ host: config.server.host, port: config.server.port });
+  const startup = app.core.startup;
+  const storage = startup
+    ? `storage: ${startup.from}, ${startup.stored.toLocaleString('en-US')} logs stored, ${startup.reloaded.toLocaleString('en-US')} reloaded into memory and ${startup.replayed.toLocaleString('en-US')} into the analytics window in ${(startup.ms / 1000).toFixed(2)} s`
+    : 'storage: memory only (storage.persistence.enabled is false)';
+  await app.listen({
+    host: config.server.host,
+    port: config.server.port,
+    // The first line a person reads: where to go, and what the server came up with. Fastify
+    // calls this once per address it listens on (every interface, for 0.0.0.0).
+    listenTextResolver: (address) => {
+      if (readyLogged) return `also listening at ${address}`;
+      readyLogged = true;
+      return `LogSentinel ready: ${browsable(address)} (dashboard; API reference at /docs); ${storage}`;
+    },
+  });
+}
+
+let readyLogged = false;
+
+/** A listening address as a person types it: this machine is localhost. */
+function browsable(address: string): string {
+  const url = new URL(address);
+  if (['0.0.0.0', '[::]', '127.0.0.1', '[::1]'].includes(url.hostname)) url.hostname = 'localhost';
+  return url.origin;
 }
 
 await main();

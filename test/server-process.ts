@@ -21,12 +21,15 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Spawns `node --import tsx server/main.ts` with `configPath` and waits (bounded) until GET /health answers. Killed when the test file ends. */
-export async function startServerProcess(configPath: string): Promise<ServerProcess> {
+/**
+ * Spawns `node --import tsx server/main.ts` with `configPath` and waits (bounded) until GET
+ * /health answers. Logging at warn unless `env` says otherwise. Killed when the test file ends.
+ */
+export async function startServerProcess(configPath: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, CONFIG_PATH: configPath, PORT: String(port), LOG_LEVEL: 'warn' },
+    env: { ...process.env, CONFIG_PATH: configPath, PORT: String(port), LOG_LEVEL: 'warn', LOG_FORMAT: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);

@@ -21,8 +21,12 @@ export function clearToken(): void {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** `headers` with the session's token, when there is one. */
+/**
+ * `headers` with the session's token, when there is one, and the mark of the page's requests:
+ * the server logs them at debug, so its console is not filled with the page's polling.
+ */
 export function withToken(headers: Headers): Headers {
+  headers.set('x-logsentinel-client', 'dashboard');
   const token = getToken();
   if (token !== null) headers.set('authorization', `Bearer ${token}`);
   return headers;
