@@ -56,6 +56,14 @@ export async function buildTestApp(overrides: Record<string, unknown> = {}, deps
   return { app, clock };
 }
 
+/**
+ * Lets the alert dispatcher run: it hands each notification to each handler on its own
+ * setImmediate turn, so a test awaits a few turns before reading what a handler got.
+ */
+export async function flushAlerts(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
 export function log(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     timestamp: '2024-01-15T14:29:30Z',

@@ -9,10 +9,18 @@ export interface ServiceCount {
   errors: number;
 }
 
+/** A service's count in one minute bucket: `replayed` of `total` came from the start-up replay, not from a client since. */
+interface MinuteServiceCount extends ServiceCount {
+  replayed: number;
+}
+
 export interface ServiceWindow extends ServiceCount {
   /** The epoch minute with most logs (format with minuteKey), or null when the service sent none. */
   peakMinute: number | null;
   peakCount: number;
+  /** The same, counting only logs this process received (not those replayed at start-up). */
+  livePeakMinute: number | null;
+  livePeakCount: number;
 }
 
 /** `counts` grown to hold `index` (doubling, so growth is amortized O(1) per user). */
@@ -58,8 +66,8 @@ class MinuteBucket {
   errors = 0;
   readonly levels: number[] = LEVELS.map(() => 0);
   /** Per service key; `byIndex` holds the same records by service index, for the ingest path. */
-  readonly services = new Map<string, ServiceCount>();
-  readonly byIndex: (ServiceCount | undefined)[] = [];
+  readonly services = new Map<string, MinuteServiceCount>();
+  readonly byIndex: (MinuteServiceCount | undefined)[] = [];
   readonly users = new UserCounts();
 
   reset(minute: number): void {
@@ -160,6 +168,18 @@ export class Analytics implements LogSink {
   }
 
   append(logs: readonly StoredLog[]): void {
+    this.count(logs, false);
+  }
+
+  /**
+   * Start-up: logs read back from the durable tier into the window, counted like any others,
+   * and marked as replayed in their minute so the volume rule does not fire on them again.
+   */
+  replay(logs: readonly StoredLog[]): void {
+    this.count(logs, true);
+  }
+
+  private count(logs: readonly StoredLog[], replayed: boolean): void {
     const now = this.options.now();
     for (const w of this.userWindows.values()) w.sync(minuteOf(now));
     const oldest = minuteOf(now) - this.options.maxBuckets + 1;
@@ -179,6 +199,7 @@ export class Analytics implements LogSink {
       const sc = bucket.byIndex[log.serviceIndex] ?? this.serviceCount(bucket, log.serviceIndex);
       sc.total++;
       if (error) sc.errors++;
+      if (replayed) sc.replayed++;
       const user = log.userIndex;
       if (user >= 0) {
         bucket.users.add(user);
@@ -188,8 +209,8 @@ export class Analytics implements LogSink {
   }
 
   /** A new record for a service index in a bucket, under both its key and its index. */
-  private serviceCount(bucket: MinuteBucket, index: number): ServiceCount {
-    const c: ServiceCount = { total: 0, errors: 0 };
+  private serviceCount(bucket: MinuteBucket, index: number): MinuteServiceCount {
+    const c: MinuteServiceCount = { total: 0, errors: 0, replayed: 0 };
     bucket.services.set(this.options.services.keyAt(index), c);
     bucket.byIndex[index] = c;
     return c;
@@ -249,7 +270,7 @@ export class Analytics implements LogSink {
    * volume rule compares with its per-minute threshold). O(minutes).
    */
   serviceWindow(service: string, minutes: number): ServiceWindow {
-    const w: ServiceWindow = { total: 0, errors: 0, peakMinute: null, peakCount: 0 };
+    const w: ServiceWindow = { total: 0, errors: 0, peakMinute: null, peakCount: 0, livePeakMinute: null, livePeakCount: 0 };
     const current = minuteOf(this.options.now());
     for (let m = current - Math.min(minutes, this.options.maxBuckets) + 1; m <= current; m++) {
       const c = this.bucket(m)?.services.get(service);
@@ -259,6 +280,10 @@ export class Analytics implements LogSink {
       if (c.total > w.peakCount) {
         w.peakCount = c.total;
         w.peakMinute = m;
+      }
+      if (c.total - c.replayed > w.livePeakCount) {
+        w.livePeakCount = c.total - c.replayed;
+        w.livePeakMinute = m;
       }
     }
     return w;

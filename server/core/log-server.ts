@@ -3,6 +3,7 @@ import { loadSchema } from '../schemas.js';
 import { AlertDispatcher } from './alerting/dispatcher.js';
 import { AlertEngine } from './alerting/engine.js';
 import { LogHandler, MemoryHandler, type AlertLogger } from './alerting/handlers.js';
+import { reportingFailures } from './alerting/state.js';
 import type { AlertHandler } from './alerting/types.js';
 import { WebhookHandler } from './alerting/webhook.js';
 import { Analytics, errorTrendsOf } from './analytics.js';
@@ -14,7 +15,7 @@ import { toView, type StoredLog } from './log.js';
 import type { LogPage, LogQuery } from './log-filter.js';
 import type { CoreOptions } from './options.js';
 import { RecentLogs } from './recent-logs.js';
-import { StorageError, type LogRepository, type RawBatch } from './repository.js';
+import { StorageError, type LogRepository, type RawBatch, type RuntimeCounters } from './repository.js';
 import { serviceHealth, type HealthRules } from './service-health.js';
 import { LogStats } from './stats.js';
 import { TailHub } from './tail.js';
@@ -104,15 +105,17 @@ export class LogServer {
       [this.alertLog, ...(alerting.handlers.log ? [new LogHandler(logger)] : []), ...this.webhooks, ...(deps.alertHandlers ?? [])],
       (handler, err) => logger.error({ err, handler }, 'alert handler failed'),
     );
+    this.repository = deps.repository;
     this.alerts = new AlertEngine({
       config: alerting,
       analytics: this.analytics,
       stats: this.stats,
       services: this.services,
       now: this.now,
+      startedAt: this.startedAt,
       notify: this.dispatcher.dispatch,
+      store: this.repository?.alerts && reportingFailures(this.repository.alerts, (err) => logger.error({ err }, 'cannot save the alert state')),
     });
-    this.repository = deps.repository;
     this.tail = new TailHub({
       maxClients: tail.max_clients,
       maxPendingEvents: tail.max_pending_events,
@@ -167,12 +170,39 @@ export class LogServer {
       chunk.push(log);
       replayed++;
       if (chunk.length === 10_000) {
-        this.analytics.append(chunk);
+        this.analytics.replay(chunk);
         chunk = [];
       }
     }
-    this.analytics.append(chunk);
+    this.analytics.replay(chunk);
+    // After the replay, which admits users again: the counters as the last run left them.
+    const counters = repo.loadRuntimeCounters?.();
+    if (counters !== undefined) this.restoreRuntimeCounters(counters);
+    repo.trackRuntimeCounters?.(() => this.runtimeCounters());
     return { from: repo.description, stored: repo.count(), reloaded: reloaded.length, replayed, ms: performance.now() - started };
+  }
+
+  /** What no stored log can give back after a restart (core/repository.ts, RuntimeCounters). */
+  private runtimeCounters(): RuntimeCounters {
+    const v = this.validationStats;
+    return {
+      validation: { total: v.total, valid: v.valid, invalid: v.invalid, errorTypes: Object.fromEntries(v.errorTypes) },
+      servicesFolded: this.services.folded,
+      usersFolded: this.users.folded,
+      outOfWindow: this.analytics.outOfWindow,
+    };
+  }
+
+  private restoreRuntimeCounters(c: RuntimeCounters): void {
+    const v = this.validationStats;
+    v.total = c.validation.total;
+    v.valid = c.validation.valid;
+    v.invalid = c.validation.invalid;
+    v.errorTypes.clear();
+    for (const [keyword, n] of Object.entries(c.validation.errorTypes)) v.errorTypes.set(keyword, n);
+    this.services.folded = c.servicesFolded;
+    this.users.folded = c.usersFolded;
+    this.analytics.outOfWindow = c.outOfWindow;
   }
 
   /** Commits to the durable tier, keeping `storageState` current; a failure becomes a 503 for the caller. */

@@ -1,3 +1,4 @@
+import type { AlertStateStore } from './alerting/state.js';
 import type { StoredLog } from './log.js';
 import type { LogPage, LogQuery } from './log-filter.js';
 
@@ -44,6 +45,18 @@ export interface CommitObserver {
 }
 
 /**
+ * Figures the core keeps that no stored log can give back: validation outcomes (rejected
+ * logs are not stored), values folded past the cardinality caps, logs outside the analytics
+ * window. The durable tier keeps them so a restart does not reset them.
+ */
+export interface RuntimeCounters {
+  validation: { total: number; valid: number; invalid: number; errorTypes: Record<string, number> };
+  servicesFolded: number;
+  usersFolded: number;
+  outOfWindow: number;
+}
+
+/**
  * The durable tier. `append` resolves only once the logs are committed; `query` answers the
  * same filters as the recent-logs buffer, with the same meaning (core/log-filter.ts).
  */
@@ -71,6 +84,12 @@ export interface LogRepository {
   count(): number;
   /** Deletes logs with an event time before `ts`, of `service` alone when given; returns how many. */
   deleteBefore(ts: number, service?: string): number;
+  /** The counters `trackRuntimeCounters` last had written, or undefined when none ever were. */
+  loadRuntimeCounters?(): RuntimeCounters | undefined;
+  /** From now on, writes `source()` with every commit and at close. */
+  trackRuntimeCounters?(source: () => RuntimeCounters): void;
+  /** Where the alert engine keeps what decides whether to page (core/alerting/state.ts). */
+  readonly alerts?: AlertStateStore;
   /** One bounded step of retention; returns 0 deleted when nothing is left to do. */
   retentionStep(now: number): RetentionResult;
   close(): Promise<void>;

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog } from '../core/log.js';
 import { EVERY_LOG, LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
+import type { AlertRecord, AlertStateSnapshot, AlertStateStore, NotificationRecord } from '../core/alerting/state.js';
 import {
   StorageError,
   type CommitObserver,
@@ -10,10 +11,11 @@ import {
   type LogRepository,
   type RawBatch,
   type RetentionResult,
+  type RuntimeCounters,
 } from '../core/repository.js';
 import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export interface SqliteOptions {
   path: string;
@@ -54,8 +56,39 @@ function insertChunk(stmt: Database.Statement, c: Chunk): void {
   stmt.run(c.firstId, c.lastId, c.count, c.minTs, c.maxTs, c.minReceived, c.maxReceived, c.levels, c.services, c.format, c.body);
 }
 
+/**
+ * What the alert engine and the core keep across restarts (core/alerting/state.ts,
+ * RuntimeCounters in core/repository.ts). `alerts` holds one row per episode: those still
+ * firing, and the most recent resolved ones (the history). `alert_notifications` is the
+ * notification log the cooldowns are measured from.
+ */
+const STATE_DDL = `CREATE TABLE alerts (
+     fingerprint TEXT NOT NULL,
+     fired_at INTEGER NOT NULL,
+     rule TEXT NOT NULL,
+     service TEXT NOT NULL,
+     level TEXT NOT NULL,
+     status TEXT NOT NULL,
+     last_notified_at INTEGER,
+     resolved_at INTEGER,
+     value REAL NOT NULL,
+     threshold REAL NOT NULL,
+     message TEXT NOT NULL,
+     PRIMARY KEY (fingerprint, fired_at)
+   );
+   CREATE TABLE alert_notifications (
+     id INTEGER PRIMARY KEY,
+     fingerprint TEXT NOT NULL,
+     status TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX alert_notifications_at ON alert_notifications (at);
+   CREATE TABLE silences (fingerprint TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE TABLE runtime (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`;
+
 /** A new file gets the current schema at once. */
 const FRESH = `${CHUNKS_DDL}
+   ${STATE_DDL}
    CREATE TABLE counters (
      service TEXT NOT NULL,
      level INTEGER NOT NULL,
@@ -77,6 +110,7 @@ const MIGRATIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
     db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
      INSERT INTO meta (key, value) SELECT 'last_id', coalesce(max(id), 0) FROM logs;`),
   2: rowsToChunks,
+  3: (db) => db.exec(STATE_DDL),
 };
 
 interface V2Row {
@@ -183,9 +217,11 @@ const MIN = Number.MIN_SAFE_INTEGER;
  * appends are grouped: they wait a few milliseconds (or until enough rows are waiting) and
  * share one transaction, so durability costs one commit per group rather than per request.
  */
-export class SqliteRepository implements LogRepository {
+export class SqliteRepository implements LogRepository, AlertStateStore {
   readonly description: string;
   readonly engine = 'sqlite';
+  /** The alert state is kept in the same file as the logs it was computed from. */
+  readonly alerts: AlertStateStore = this;
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly bumpCounter: Database.Statement;
@@ -210,6 +246,19 @@ export class SqliteRepository implements LogRepository {
   private pendingRows = 0;
   private timer: NodeJS.Timeout | undefined;
   private observer: CommitObserver | undefined;
+  private readonly state: {
+    upsertAlert: Database.Statement;
+    trimHistory: Database.Statement;
+    insertNotification: Database.Statement;
+    trimNotifications: Database.Statement;
+    upsertSilence: Database.Statement;
+    dropSilences: Database.Statement;
+    setRuntime: Database.Statement;
+    getRuntime: Database.Statement;
+  };
+  private runtimeSource: (() => RuntimeCounters) | undefined;
+  /** The runtime counters as last written, so an unchanged value is not written again. */
+  private runtimeWritten = '';
 
   constructor(private readonly options: SqliteOptions) {
     this.description = `sqlite ${options.path}`;
@@ -242,6 +291,25 @@ export class SqliteRepository implements LogRepository {
     this.deleteTsBefore = db.prepare('DELETE FROM chunks WHERE max_ts < ?');
     this.straddleTs = db.prepare(`SELECT ${HEADER} FROM chunks WHERE min_ts < ?`);
 
+    this.state = {
+      upsertAlert: db.prepare(
+        `INSERT INTO alerts (fingerprint, fired_at, rule, service, level, status, last_notified_at, resolved_at, value, threshold, message)
+         VALUES (@fingerprint, @firedAt, @rule, @service, @level, @status, @lastNotifiedAt, @resolvedAt, @value, @threshold, @message)
+         ON CONFLICT (fingerprint, fired_at) DO UPDATE SET status = excluded.status, last_notified_at = excluded.last_notified_at,
+           resolved_at = excluded.resolved_at, value = excluded.value, threshold = excluded.threshold, message = excluded.message`,
+      ),
+      trimHistory: db.prepare(
+        `DELETE FROM alerts WHERE status = 'resolved' AND rowid NOT IN
+           (SELECT rowid FROM alerts WHERE status = 'resolved' ORDER BY resolved_at DESC, rowid DESC LIMIT ?)`,
+      ),
+      insertNotification: db.prepare('INSERT INTO alert_notifications (fingerprint, status, at) VALUES (?, ?, ?)'),
+      trimNotifications: db.prepare('DELETE FROM alert_notifications WHERE at < ?'),
+      upsertSilence: db.prepare('INSERT INTO silences (fingerprint, until) VALUES (?, ?) ON CONFLICT (fingerprint) DO UPDATE SET until = excluded.until'),
+      dropSilences: db.prepare('DELETE FROM silences WHERE until <= ?'),
+      setRuntime: db.prepare("INSERT INTO runtime (key, value) VALUES ('counters', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      getRuntime: db.prepare("SELECT value FROM runtime WHERE key = 'counters'").pluck(),
+    };
+
     this.commitGroup = db.transaction((group: readonly Pending[]) => {
       const counters = new Map<string, CounterRow>();
       let lastId = 0;
@@ -273,6 +341,7 @@ export class SqliteRepository implements LogRepository {
         this.setLastId.run(lastId);
         this.addCount.run(total);
       }
+      this.writeRuntimeCounters();
     });
 
     this.deleteBeforeTx = db.transaction((ts: number, service: string | undefined) => {
@@ -296,7 +365,10 @@ export class SqliteRepository implements LogRepository {
       return deleted;
     });
 
-    this.retentionTx = db.transaction((now: number) => this.retention(now));
+    this.retentionTx = db.transaction((now: number) => {
+      this.writeRuntimeCounters();
+      return this.retention(now);
+    });
   }
 
   append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> {
@@ -520,10 +592,73 @@ export class SqliteRepository implements LogRepository {
     return result;
   }
 
-  /** Commits what is waiting (flush is synchronous), then closes the file. */
+  /** Commits what is waiting (flush is synchronous) and the runtime counters, then closes the file. */
   async close(): Promise<void> {
     this.flush();
-    this.db.close();
+    try {
+      this.writeRuntimeCounters();
+    } finally {
+      this.db.close();
+    }
+  }
+
+  loadRuntimeCounters(): RuntimeCounters | undefined {
+    const text = this.state.getRuntime.get() as string | undefined;
+    if (text === undefined) return undefined;
+    this.runtimeWritten = text;
+    return JSON.parse(text) as RuntimeCounters;
+  }
+
+  /** Written with every commit, every retention step and at close: a crash loses at most what changed since. */
+  trackRuntimeCounters(source: () => RuntimeCounters): void {
+    this.runtimeSource = source;
+  }
+
+  private writeRuntimeCounters(): void {
+    if (this.runtimeSource === undefined) return;
+    const text = JSON.stringify(this.runtimeSource());
+    if (text === this.runtimeWritten) return;
+    this.state.setRuntime.run(text);
+    this.runtimeWritten = text;
+  }
+
+  loadAlertState(): AlertStateSnapshot {
+    const rows = this.db
+      .prepare(
+        `SELECT fingerprint, fired_at AS firedAt, rule, service, level, status, last_notified_at AS lastNotifiedAt,
+           resolved_at AS resolvedAt, value, threshold, message FROM alerts ORDER BY coalesce(resolved_at, fired_at), rowid`,
+      )
+      .all() as AlertRecord[];
+    const silences = this.db.prepare('SELECT fingerprint, until FROM silences').all() as { fingerprint: string; until: number }[];
+    const lastFiring = this.db
+      .prepare("SELECT fingerprint, max(at) AS at FROM alert_notifications WHERE status = 'firing' GROUP BY fingerprint")
+      .all() as { fingerprint: string; at: number }[];
+    const known = new Set<string>();
+    for (const r of rows) known.add(r.fingerprint);
+    for (const s of silences) known.add(s.fingerprint);
+    for (const n of lastFiring) known.add(n.fingerprint);
+    return {
+      active: rows.filter((r) => r.status === 'firing'),
+      history: rows.filter((r) => r.status === 'resolved'),
+      silences,
+      lastFiring,
+      known: [...known],
+    };
+  }
+
+  saveAlert(record: AlertRecord, historySize: number): void {
+    this.state.upsertAlert.run(record);
+    if (record.status === 'resolved') this.state.trimHistory.run(historySize);
+  }
+
+  saveNotification(n: NotificationRecord, retainMs: number): void {
+    this.state.insertNotification.run(n.fingerprint, n.status, n.at);
+    this.state.trimNotifications.run(n.at - retainMs);
+  }
+
+  saveSilence(fingerprint: string, until: number, now: number): void {
+    this.state.dropSilences.run(now);
+    this.state.upsertSilence.run(fingerprint, until);
   }
 
   /** For tests: the live handle, to provoke failures SQLite itself reports (a full disk). */

@@ -3,11 +3,7 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { fingerprintOf } from '../../server/core/alerting/engine.js';
 import type { AlertNotification, AlertView } from '../../server/core/alerting/types.js';
-import { ADMIN_TOKEN, READER_TOKEN, auth, buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-}
+import { ADMIN_TOKEN, READER_TOKEN, auth, buildTestApp, log, postJson, type ManualClock, flushAlerts } from '../helpers.js';
 
 function logsNow(clock: ManualClock, n: number, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
   return Array.from({ length: n }, (_, i) => log({ timestamp: clock.iso(), message: `msg ${i}`, ...fields }));
@@ -85,7 +81,7 @@ describe('silences: POST /api/alerts/:fingerprint/silence', () => {
       const errors = () => ingest(app, logsNow(clock, 20, { level: 'ERROR', service: 'payment-service' }));
 
       await errors();
-      await flush();
+      await flushAlerts();
       assert.equal(fired().length, 1);
 
       const list0 = await app.inject({ method: 'GET', url: '/api/alerts?rule=error_rate&service=payment-service', headers: auth(READER_TOKEN) });
@@ -114,20 +110,20 @@ describe('silences: POST /api/alerts/:fingerprint/silence', () => {
       // Past the cooldown (301 s), still breached, but silenced: no notice. The unsilenced '*' alert shows the cooldown is over.
       clock.advance(301_000);
       await errors();
-      await flush();
+      await flushAlerts();
       assert.equal(fired().length, 1, 'silenced: no re-notification after the cooldown');
       assert.equal(got.filter((n) => n.status === 'firing' && n.alert.service === '*').length, 2, 'control: the unsilenced global alert re-notified');
 
       // One second before the silence ends: still muted.
       clock.advance(10 * 60_000 - 301_000 - 1000);
       await errors();
-      await flush();
+      await flushAlerts();
       assert.equal(fired().length, 1);
 
       // The silence has ended: notifications resume, and the silence is gone from the listing.
       clock.advance(1000);
       await errors();
-      await flush();
+      await flushAlerts();
       assert.equal(fired().length, 2, 'notifications resume once the silence expires');
       assert.equal(fired()[1]!.alert.silenced_until, undefined);
       const list2 = await app.inject({ method: 'GET', url: '/api/alerts' });
@@ -146,7 +142,7 @@ describe('silences: POST /api/alerts/:fingerprint/silence', () => {
       const fp = fingerprintOf('error_rate', 'orders');
       assert.equal((await silence(app, fp, { duration: '1h' })).statusCode, 200);
       await ingest(app, logsNow(clock, 181, { level: 'INFO', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       const mine = got.filter((n) => n.alert.fingerprint === fp).map((n) => n.status);
       assert.deepEqual(mine, ['firing']);
       assert.deepEqual(

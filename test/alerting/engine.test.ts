@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../../server/app.js';
 import { fingerprintOf } from '../../server/core/alerting/engine.js';
 import type { AlertNotification, AlertView, RuleName } from '../../server/core/alerting/types.js';
-import { buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
+import { buildTestApp, log, postJson, type ManualClock, flushAlerts } from '../helpers.js';
 
 // The real scheduled check must never run by itself during these tests: they call checkAll by hand.
 const QUIET = { check_interval_seconds: 3600 };
@@ -15,10 +15,6 @@ function recorder(name = 'recorder'): { handler: { name: string; handle(n: Alert
 }
 
 /** Lets the dispatcher's setImmediate deliveries (and any promise they start) run. */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-}
-
 function logsNow(clock: ManualClock, n: number, fields: Record<string, unknown> = {}): Record<string, unknown>[] {
   return Array.from({ length: n }, (_, i) => log({ timestamp: clock.iso(), message: `msg ${i}`, ...fields }));
 }
@@ -56,13 +52,13 @@ describe('error_rate rule: per service', () => {
   test('19 logs, all errors, stay below min_samples (20): no alert; the 20th log fires', async () => {
     await withApp(ERR, async (app, clock, got) => {
       await ingest(app, logsNow(clock, 19, { level: 'ERROR', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', 'orders'), undefined);
       assert.equal(activeOf(app, 'error_rate', '*'), undefined);
       assert.equal(got.length, 0);
 
       await ingest(app, logsNow(clock, 1, { level: 'ERROR', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       const a = activeOf(app, 'error_rate', 'orders');
       assert.ok(a, 'error_rate for orders fires at 20 samples');
       assert.equal(a.value, 1);
@@ -73,7 +69,7 @@ describe('error_rate rule: per service', () => {
   test('20 logs with exactly the threshold share of errors (2/20 = 0.10) fire', async () => {
     await withApp(ERR, async (app, clock, got) => {
       await ingest(app, [...logsNow(clock, 18, { level: 'INFO', service: 'orders' }), ...logsNow(clock, 2, { level: 'ERROR', service: 'orders' })]);
-      await flush();
+      await flushAlerts();
       const a = activeOf(app, 'error_rate', 'orders');
       assert.ok(a, 'rate == threshold must fire (>=)');
       assert.equal(a.value, 0.1);
@@ -90,13 +86,13 @@ describe('error_rate rule: per service', () => {
   test('just below the threshold (2 errors of 21 = 0.0952) does not fire; one more error does', async () => {
     await withApp(ERR, async (app, clock, got) => {
       await ingest(app, [...logsNow(clock, 19, { level: 'INFO', service: 'orders' }), ...logsNow(clock, 2, { level: 'ERROR', service: 'orders' })]);
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', 'orders'), undefined);
       assert.equal(activeOf(app, 'error_rate', '*'), undefined);
       assert.equal(got.length, 0);
 
       await ingest(app, logsNow(clock, 1, { level: 'CRITICAL', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       assert.ok(activeOf(app, 'error_rate', 'orders'), 'CRITICAL counts as an error: 3/22 fires');
       assert.equal(notices(got, 'firing', 'error_rate', 'orders').length, 1);
     });
@@ -115,7 +111,7 @@ describe("error_rate rule: all services together ('*')", () => {
   test('20 logs over 4 services with 2 errors fire the global alert only', async () => {
     await withApp(ERR, async (app, clock, got) => {
       await ingest(app, spread(clock, 20, 2));
-      await flush();
+      await flushAlerts();
       const g = activeOf(app, 'error_rate', '*');
       assert.ok(g, 'global error_rate fires at exactly the threshold');
       assert.equal(g.value, 0.1);
@@ -130,7 +126,7 @@ describe("error_rate rule: all services together ('*')", () => {
   test('19 logs, all errors, over 4 services do not fire the global alert', async () => {
     await withApp(ERR, async (app, clock, got) => {
       await ingest(app, spread(clock, 19, 19));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', '*'), undefined);
       assert.equal(got.length, 0);
     });
@@ -139,7 +135,7 @@ describe("error_rate rule: all services together ('*')", () => {
   test('21 logs over 4 services with 2 errors (just below) do not fire the global alert', async () => {
     await withApp(ERR, async (app, clock, got) => {
       await ingest(app, spread(clock, 21, 2));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', '*'), undefined);
       assert.equal(got.length, 0);
     });
@@ -152,12 +148,12 @@ describe('high_volume rule (per minute, per service)', () => {
   test('49 logs in one minute do not fire; the 50th does', async () => {
     await withApp(HV, async (app, clock, got) => {
       await ingest(app, logsNow(clock, 49, { service: 'search' }));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'high_volume', 'search'), undefined);
       assert.equal(got.length, 0);
 
       await ingest(app, logsNow(clock, 1, { service: 'search' }));
-      await flush();
+      await flushAlerts();
       const a = activeOf(app, 'high_volume', 'search');
       assert.ok(a, 'high_volume fires when a minute reaches the threshold');
       assert.equal(a.value, 50);
@@ -174,7 +170,7 @@ describe('high_volume rule (per minute, per service)', () => {
       const prev = Array.from({ length: 25 }, (_, i) => log({ timestamp: clock.iso(-30_000), service: 'search', message: `p${i}` }));
       const cur = logsNow(clock, 25, { service: 'search' });
       await ingest(app, [...prev, ...cur]);
-      await flush();
+      await flushAlerts();
       // All 50 are inside the window:
       const w = app.core.analytics.serviceWindow('search', app.config.alerting.window_minutes);
       assert.equal(w.total, 50);
@@ -193,13 +189,13 @@ describe('service_down rule', () => {
       await ingest(app, logsNow(clock, 1, { service: 'billing' }));
       clock.advance(2 * 60_000 - 1000);
       app.core.alerts.checkAll();
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'service_down', 'billing'), undefined, 'silent 119 s < 120 s');
       assert.equal(got.length, 0);
 
       clock.advance(1000);
       app.core.alerts.checkAll();
-      await flush();
+      await flushAlerts();
       const a = activeOf(app, 'service_down', 'billing');
       assert.ok(a, 'silent 120 s fires');
       assert.equal(a.value, 120);
@@ -208,7 +204,7 @@ describe('service_down rule', () => {
       assert.equal(notices(got, 'firing', 'service_down', 'billing').length, 1);
 
       await ingest(app, logsNow(clock, 1, { service: 'billing' }));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'service_down', 'billing'), undefined);
       const resolved = notices(got, 'resolved', 'service_down', 'billing');
       assert.equal(resolved.length, 1);
@@ -227,7 +223,7 @@ describe('cooldown', () => {
         Array.from({ length: 50 }, () => postJson(app, '/api/logs', logsNow(clock, 20, { level: 'ERROR', service: 'payment-service' }))),
       );
       for (const r of replies) assert.equal(r.statusCode, 201);
-      await flush();
+      await flushAlerts();
       assert.equal(notices(got, 'firing', 'error_rate', 'payment-service').length, 1);
       assert.equal(notices(got, 'firing', 'error_rate', '*').length, 1);
       assert.equal(got.length, 2, JSON.stringify(got.map((n) => [n.status, n.alert.rule, n.alert.service])));
@@ -237,13 +233,13 @@ describe('cooldown', () => {
       // One second before the cooldown ends: still breached, nothing new.
       clock.advance(299_000);
       await ingest(app, logsNow(clock, 20, { level: 'ERROR', service: 'payment-service' }));
-      await flush();
+      await flushAlerts();
       assert.equal(notices(got, 'firing', 'error_rate', 'payment-service').length, 1);
 
       // Cooldown over: a second firing notice, same episode (same start time).
       clock.advance(1000);
       await ingest(app, logsNow(clock, 20, { level: 'ERROR', service: 'payment-service' }));
-      await flush();
+      await flushAlerts();
       const fired = notices(got, 'firing', 'error_rate', 'payment-service');
       assert.equal(fired.length, 2);
       assert.equal(fired[1]!.alert.timestamp, firstFire);
@@ -259,20 +255,20 @@ describe('resolution', () => {
   test('INFO logs bringing the rate under the threshold resolve it: notice, gone from active, listed as resolved', async () => {
     await withApp(RS, async (app, clock, got) => {
       await ingest(app, logsNow(clock, 20, { level: 'ERROR', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       const fp = fingerprintOf('error_rate', 'orders');
       assert.ok(activeOf(app, 'error_rate', 'orders'));
 
       clock.advance(30_000);
       // 20 / 199 = 0.1005: still breached.
       await ingest(app, logsNow(clock, 179, { level: 'INFO', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       assert.ok(activeOf(app, 'error_rate', 'orders'));
       assert.equal(notices(got, 'resolved', 'error_rate', 'orders').length, 0);
 
       // 20 / 201 = 0.0995: clear.
       await ingest(app, logsNow(clock, 2, { level: 'INFO', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', 'orders'), undefined);
       const resolved = notices(got, 'resolved', 'error_rate', 'orders');
       assert.equal(resolved.length, 1);
@@ -301,13 +297,13 @@ describe('resolution', () => {
       // 14:34:59: the 14:30 minute is still in the 5-minute window.
       clock.advance(5 * 60_000 - 1000);
       app.core.alerts.checkAll();
-      await flush();
+      await flushAlerts();
       assert.ok(activeOf(app, 'error_rate', 'orders'));
       assert.equal(notices(got, 'resolved', 'error_rate', 'orders').length, 0);
 
       clock.advance(1000);
       app.core.alerts.checkAll();
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', 'orders'), undefined);
       assert.equal(activeOf(app, 'error_rate', '*'), undefined);
       assert.equal(notices(got, 'resolved', 'error_rate', 'orders').length, 1);
@@ -326,7 +322,7 @@ describe('resolution', () => {
       await ingest(app, logsNow(clock, 181, { level: 'INFO', service: 'orders' })); // 20/201: resolve (notified)
       clock.advance(10_000);
       await ingest(app, logsNow(clock, 2, { level: 'ERROR', service: 'orders' })); // 22/203: fires again, inside cooldown
-      await flush();
+      await flushAlerts();
       const again = activeOf(app, 'error_rate', 'orders');
       assert.ok(again, 'the second episode is active');
       assert.equal(again.last_notified, null, 'held back by the cooldown');
@@ -334,7 +330,7 @@ describe('resolution', () => {
 
       clock.advance(10_000);
       await ingest(app, logsNow(clock, 18, { level: 'INFO', service: 'orders' })); // 22/221: resolves again
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', 'orders'), undefined);
       assert.equal(notices(got, 'firing', 'error_rate', 'orders').length, 1, 'flapping must not re-notify within the cooldown');
       assert.equal(notices(got, 'resolved', 'error_rate', 'orders').length, 1, 'no resolved for the un-notified second firing');
@@ -348,7 +344,7 @@ describe('resolution', () => {
       // After the cooldown a new episode notifies again.
       clock.advance(300_000);
       await ingest(app, logsNow(clock, 20, { level: 'ERROR', service: 'orders' }));
-      await flush();
+      await flushAlerts();
       assert.equal(notices(got, 'firing', 'error_rate', 'orders').length, 2);
     });
   });
@@ -382,13 +378,13 @@ describe('rules can be turned off one by one', () => {
     test(`${s.rule}: fires when on, never when off (same input)`, async () => {
       await withApp({ alerting: base }, async (app, clock, got) => {
         await s.run(app, clock);
-        await flush();
+        await flushAlerts();
         assert.ok(activeOf(app, s.rule, s.service), `control: ${s.rule} fires when enabled`);
         assert.equal(notices(got, 'firing', s.rule, s.service).length, 1);
       });
       await withApp({ alerting: { ...base, rules: { [s.rule]: false } } }, async (app, clock, got) => {
         await s.run(app, clock);
-        await flush();
+        await flushAlerts();
         assert.equal(
           app.core.alerts.activeAlerts().some((a) => a.rule === s.rule),
           false,
@@ -405,7 +401,7 @@ describe('rules can be turned off one by one', () => {
   test('error_rate off: the global (*) error rate alert is off too, while other rules still work', async () => {
     await withApp({ alerting: { ...base, rules: { error_rate: false } } }, async (app, clock, got) => {
       await ingest(app, logsNow(clock, 20, { level: 'ERROR', service: 'payment-service' }));
-      await flush();
+      await flushAlerts();
       assert.equal(activeOf(app, 'error_rate', '*'), undefined);
       assert.equal(activeOf(app, 'error_rate', 'payment-service'), undefined);
       assert.ok(activeOf(app, 'high_volume', 'payment-service'), 'high_volume (threshold 20) still fires');

@@ -3,11 +3,7 @@ import assert from 'node:assert/strict';
 import { AlertDispatcher } from '../../server/core/alerting/dispatcher.js';
 import { LogHandler, MemoryHandler } from '../../server/core/alerting/handlers.js';
 import type { AlertNotification } from '../../server/core/alerting/types.js';
-import { buildTestApp, log } from '../helpers.js';
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-}
+import { buildTestApp, log, flushAlerts } from '../helpers.js';
 
 function notification(status: 'firing' | 'resolved', service = 'search'): AlertNotification {
   return {
@@ -42,7 +38,7 @@ describe('handlers run off the ingest path', () => {
       assert.equal(app.core.alerts.activeAlerts().length, 1);
       assert.equal(got.length, 0, 'handlers must not run inside the ingest call');
       assert.equal(app.core.alertLog.notifications.length, 0);
-      await flush();
+      await flushAlerts();
       assert.equal(got.length, 1);
       assert.equal(app.core.alertLog.notifications.length, 1);
     } finally {
@@ -69,7 +65,7 @@ describe('handlers run off the ingest path', () => {
     dispatcher.dispatch(notification('firing', 's1'));
     dispatcher.dispatch(notification('firing', 's2'));
     assert.deepEqual(order, [], 'dispatch returns before any handler runs');
-    await flush();
+    await flushAlerts();
     assert.deepEqual(order, ['a:s1', 'c:s1', 'a:s2', 'c:s2']);
     assert.deepEqual(errors, ['b', 'b']);
     assert.deepEqual(dispatcher.stats(), [

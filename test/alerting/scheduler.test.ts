@@ -2,11 +2,7 @@ import { test, describe, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import type { AlertNotification } from '../../server/core/alerting/types.js';
-import { buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-}
+import { buildTestApp, log, postJson, type ManualClock, flushAlerts } from '../helpers.js';
 
 async function ingestOne(app: FastifyInstance, clock: ManualClock, service: string): Promise<void> {
   const res = await postJson(app, '/api/logs', log({ timestamp: clock.iso(), service }));
@@ -31,15 +27,15 @@ describe("the scheduled 'alert-check' job (toad-scheduler on mocked timers)", ()
 
       await ingestOne(app, clock, 'billing');
       clock.advance(2 * 60_000);
-      await flush();
+      await flushAlerts();
       assert.equal(down().length, 0, 'nothing evaluates service_down until the job runs');
 
       mock.timers.tick(interval - 1);
-      await flush();
+      await flushAlerts();
       assert.equal(down().length, 0, 'the job has not run yet');
 
       mock.timers.tick(1);
-      await flush();
+      await flushAlerts();
       assert.equal(down().length, 1, 'the scheduled check fired service_down without any ingest');
       const n = down()[0]!;
       assert.equal(n.status, 'firing');
@@ -50,11 +46,11 @@ describe("the scheduled 'alert-check' job (toad-scheduler on mocked timers)", ()
       // Another run inside the cooldown: still down, no second notice.
       clock.advance(interval);
       mock.timers.tick(interval);
-      await flush();
+      await flushAlerts();
       assert.equal(down().length, 1);
 
       await ingestOne(app, clock, 'billing');
-      await flush();
+      await flushAlerts();
       const statuses = down().map((x) => x.status);
       assert.deepEqual(statuses, ['firing', 'resolved']);
       assert.equal(down()[1]!.alert.resolved_at, clock.iso());
@@ -62,7 +58,7 @@ describe("the scheduled 'alert-check' job (toad-scheduler on mocked timers)", ()
 
       // And the next scheduled run does not fire it again while the service is talking.
       mock.timers.tick(interval);
-      await flush();
+      await flushAlerts();
       assert.equal(down().length, 2);
     } finally {
       await app?.close();

@@ -1,66 +1,19 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { HandlerCounters } from '../../server/core/alerting/dispatcher.js';
 import { fingerprintOf } from '../../server/core/alerting/engine.js';
 import type { AlertHandler, AlertNotification, AlertView } from '../../server/core/alerting/types.js';
 import type { AlertmanagerPayload, WebhookCounters } from '../../server/core/alerting/webhook.js';
-import { buildTestApp, log, postJson, type ManualClock } from '../helpers.js';
-
-interface Received {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-interface Receiver {
-  url: string;
-  received: Received[];
-  /** Requests that arrived and were never answered (for the hanging receiver). */
-  pending: number;
-  close(): Promise<void>;
-}
-
-/** A real HTTP receiver on 127.0.0.1, any port. `respond` null: never answer. */
-async function startReceiver(respond: ((req: IncomingMessage, res: ServerResponse) => void) | null): Promise<Receiver> {
-  const received: Received[] = [];
-  const rx: Receiver = { url: '', received, pending: 0, close: async () => {} };
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (respond === null) {
-        rx.pending++;
-        res.on('close', () => rx.pending--);
-        return;
-      }
-      respond(req, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  rx.url = `http://127.0.0.1:${port}`;
-  rx.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return rx;
-}
+import { buildTestApp, log, postJson, type ManualClock, flushAlerts } from '../helpers.js';
+import { startReceiver } from './receiver.js';
 
 function answer(status: number): (req: IncomingMessage, res: ServerResponse) => void {
   return (_req, res) => {
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.end(status < 300 ? 'ok' : 'nope');
   };
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
 /** Bounded poll for network outcomes (real I/O, not rule logic). */
@@ -244,7 +197,7 @@ describe('webhook handler: failures', () => {
       // Six services at the volume threshold in one batch: six firing notifications in one evaluation.
       const services = ['s1', 's2', 's3', 's4', 's5', 's6'];
       await ingest(app, services.flatMap((s) => logsNow(clock, 5, { service: s })));
-      await flush();
+      await flushAlerts();
       // One delivery in flight, queue_size (3) queued, the other two dropped.
       assert.deepEqual(wh.stats(), { url: rx.url, queued: 3, sent: 0, failed: 0, retried: 0, dropped: 2 });
 
@@ -298,7 +251,7 @@ describe('webhook handler: failures', () => {
       });
       app = built.app;
       await ingest(app, ['s1', 's2', 's3'].flatMap((s) => logsNow(built.clock, 5, { service: s })));
-      await flush();
+      await flushAlerts();
       await waitFor(() => rx.pending >= 1, 'the receiver to hold a request open');
       const wh = app.core.webhooks[0]!;
       assert.deepEqual(wh.stats(), { url: rx.url, queued: 2, sent: 0, failed: 0, retried: 0, dropped: 0 });
@@ -338,7 +291,7 @@ describe('custom handlers', () => {
     try {
       const res = await postJson(app, '/api/logs', logsNow(clock, 5, { service: 'search' }));
       assert.equal(res.statusCode, 201, 'the throw never reaches ingestion');
-      await flush();
+      await flushAlerts();
       assert.equal(got.length, 1, 'the handler after the throwing ones still got the notification');
       assert.equal(got[0]!.alert.rule, 'high_volume');
       assert.equal(app.core.alertLog.notifications.length, 1);

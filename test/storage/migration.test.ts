@@ -109,7 +109,7 @@ describe('upgrading an older file to chunks', () => {
         const db = r.handle;
         assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]);
-        assert.deepEqual(tables, ['chunks', 'counters', 'meta']);
+        assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'runtime', 'silences']);
         assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'logs_%'").pluck().get(), 0);
         assert.equal(db.prepare('SELECT count(*) FROM chunks').pluck().get(), 3, 'converted in chunks of 1000');
 
@@ -156,6 +156,36 @@ describe('upgrading an older file to chunks', () => {
       assert.equal((await getJson(app, '/api/logs?limit=1')).logs[0].id, 41, 'ids go on after the largest ever assigned');
     } finally {
       await app.close();
+    }
+  });
+
+  test('version 3 (logs without alert state): gains the alert-state tables, keeps its logs and counters', async () => {
+    const path = tempDb();
+    const logs = oldLogs(50);
+    writeOldFile(path, 2, logs, 60);
+    // Bring it to version 3 with a server of today, then take away what version 4 added.
+    await repository(path).close();
+    const db = new Database(path);
+    db.exec('DROP TABLE alerts; DROP TABLE alert_notifications; DROP TABLE silences; DROP TABLE runtime;');
+    db.pragma('user_version = 3');
+    db.close();
+
+    const clock = new ManualClock();
+    const app = await open(path, clock);
+    try {
+      assert.deepEqual((await getJson(app, '/api/logs?limit=100')).logs.map((l: { id: number }) => l.id), logs.map((l) => l.id).reverse());
+      assert.equal((await getJson(app, '/api/stats')).total_logs, 12345 + 7);
+      assert.deepEqual((await getJson(app, '/api/alerts')).alerts, []);
+    } finally {
+      await app.close();
+    }
+    const after = new Database(path, { readonly: true });
+    try {
+      assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+      assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'runtime', 'silences']);
+    } finally {
+      after.close();
     }
   });
 });

@@ -6,6 +6,7 @@ import type { LogSink, StoredLog } from '../log.js';
 import type { LogStats } from '../stats.js';
 import { MINUTE_MS, minuteKey, type Clock } from '../time.js';
 import { History } from './history.js';
+import type { AlertRecord, AlertStateStore } from './state.js';
 import { ALL_SERVICES, type AlertLevel, type AlertNotification, type AlertView, type RuleName } from './types.js';
 
 export interface AlertRulesConfig {
@@ -26,8 +27,12 @@ export interface AlertEngineDeps {
   /** Names the service indexes logs carry (`StoredLog.serviceIndex`): the services' cardinality cap. */
   services: KeyNames;
   now: Clock;
+  /** When this process started (the clock's time): a restart alone never makes a service down. */
+  startedAt: number;
   /** Receives every notification; must not block (the dispatcher defers handler work). */
   notify: (notification: AlertNotification) => void;
+  /** Where the state that decides whether to page is kept across restarts; none: memory only. */
+  store?: AlertStateStore;
 }
 
 /**
@@ -56,6 +61,9 @@ interface AlertState {
   lastNotifiedAt: number | null;
   resolvedAt: number | null;
 }
+
+/** How long the notification log keeps an entry (at least a cooldown): five days, as Alertmanager's does. */
+const NOTIFICATION_LOG_MS = 120 * 3_600_000;
 
 const LEVEL: Record<RuleName, AlertLevel> = { error_rate: 'CRITICAL', high_volume: 'WARNING', service_down: 'CRITICAL' };
 
@@ -110,6 +118,31 @@ export class AlertEngine implements LogSink {
 
   constructor(private readonly deps: AlertEngineDeps) {
     this.history = new History<AlertState>(Math.max(1, deps.config.history_size));
+    if (deps.store) this.restore(deps.store);
+  }
+
+  /**
+   * The state a previous run left: alerts still firing (with when they started and were last
+   * notified), the cooldowns from the notification log, silences and the resolved history. An
+   * alert that is still true is then only measured again: it notifies when its cooldown since
+   * the last notification before the restart is over, as if there had been no restart.
+   */
+  private restore(store: AlertStateStore): void {
+    const state = store.loadAlertState();
+    const revive = (r: AlertRecord): AlertState => ({ ...r, message: () => r.message });
+    for (const r of state.history) this.history.push(revive(r));
+    for (const r of state.active) this.active.set(r.fingerprint, revive(r));
+    for (const { fingerprint, until } of state.silences) this.silences.set(fingerprint, until);
+    for (const { fingerprint, at } of state.lastFiring) this.lastFiringNotice.set(fingerprint, at);
+    for (const fingerprint of state.known) this.known.add(fingerprint);
+  }
+
+  /** Writes an alert's record through to the store, when there is one. */
+  private persist(s: AlertState): void {
+    const { store, config } = this.deps;
+    if (store === undefined) return;
+    const { rule, service, fingerprint, level, firedAt, status, lastNotifiedAt, resolvedAt, value, threshold } = s;
+    store.saveAlert({ fingerprint, rule, service, level, status, firedAt, lastNotifiedAt, resolvedAt, value, threshold, message: s.message() }, Math.max(1, config.history_size));
   }
 
   /** Evaluated on ingest, for the services this batch touched and for all services together. */
@@ -162,23 +195,39 @@ export class AlertEngine implements LogSink {
     };
   }
 
+  /**
+   * The volume rule fires on minutes this process counted as logs arrived, never on minutes
+   * replayed from the database at start-up: their burst was judged (and paged) by the run that
+   * received it. An alert already firing stays until the busiest minute, replayed or not, is
+   * under the threshold.
+   */
   private measureVolume(service: string, w: ServiceWindow): Measurement {
     const { high_volume_threshold: threshold } = this.deps.config;
+    const firing = this.active.has(this.fingerprint('high_volume', service));
+    const [count, minute] = firing && w.peakCount >= w.livePeakCount ? [w.peakCount, w.peakMinute] : [w.livePeakCount, w.livePeakMinute];
     return {
-      breached: w.peakCount >= threshold,
-      value: w.peakCount,
+      breached: count >= threshold,
+      value: count,
       threshold,
-      message: () => `${service} sent ${w.peakCount} logs in one minute (${w.peakMinute === null ? 'none' : minuteKey(w.peakMinute)}), threshold ${threshold} per minute`,
+      message: () => `${service} sent ${count} logs in one minute (${minute === null ? 'none' : minuteKey(minute)}), threshold ${threshold} per minute`,
     };
   }
 
+  /**
+   * Silence is counted from the last log actually received, restored across restarts. But a
+   * restart alone never makes a service down: while the server was away nobody could send, so
+   * a service not already down is judged only once the server has itself been up for the
+   * threshold.
+   */
   private measureSilence(service: string): Measurement {
     const lastSeen = this.deps.stats.services.get(service)?.lastSeen;
     const threshold = this.deps.config.service_down_minutes * 60;
+    const limitMs = this.deps.config.service_down_minutes * MINUTE_MS;
     const now = this.deps.now();
     const silentSeconds = lastSeen === undefined ? 0 : Math.floor((now - lastSeen) / 1000);
+    const judged = now - this.deps.startedAt >= limitMs || this.active.has(this.fingerprint('service_down', service));
     return {
-      breached: lastSeen !== undefined && now - lastSeen >= this.deps.config.service_down_minutes * MINUTE_MS,
+      breached: lastSeen !== undefined && now - lastSeen >= limitMs && judged,
       value: silentSeconds,
       threshold,
       message: () => `${service} has sent nothing for ${silentSeconds} s (last seen ${lastSeen === undefined ? 'never' : new Date(lastSeen).toISOString()}), threshold ${threshold} s`,
@@ -194,11 +243,14 @@ export class AlertEngine implements LogSink {
   }
 
   private send(state: AlertState, status: 'firing' | 'resolved'): void {
+    const at = this.deps.now();
     if (status === 'firing') {
-      state.lastNotifiedAt = this.deps.now();
-      this.lastFiringNotice.set(state.fingerprint, state.lastNotifiedAt);
+      state.lastNotifiedAt = at;
+      this.lastFiringNotice.set(state.fingerprint, at);
       this.counters[state.rule].notified++;
+      this.persist(state);
     }
+    this.deps.store?.saveNotification({ fingerprint: state.fingerprint, status, at }, Math.max(NOTIFICATION_LOG_MS, this.deps.config.cooldown_seconds * 1000));
     this.deps.notify({ status, alert: this.view(state) });
   }
 
@@ -221,6 +273,7 @@ export class AlertEngine implements LogSink {
       current.message = m.message;
       this.active.delete(fingerprint);
       this.history.push(current);
+      this.persist(current);
       if (current.lastNotifiedAt !== null && this.silencedUntil(fingerprint) === undefined) this.send(current, 'resolved');
       return;
     }
@@ -242,6 +295,7 @@ export class AlertEngine implements LogSink {
       this.active.set(fingerprint, state);
       this.known.add(fingerprint);
       this.counters[rule].fired++;
+      this.persist(state);
     } else {
       state.value = m.value;
       state.message = m.message;
@@ -293,6 +347,7 @@ export class AlertEngine implements LogSink {
   silence(fingerprint: string, until: number): boolean {
     if (!this.known.has(fingerprint)) return false;
     this.silences.set(fingerprint, until);
+    this.deps.store?.saveSilence(fingerprint, until, this.deps.now());
     return true;
   }
 

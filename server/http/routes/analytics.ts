@@ -57,7 +57,7 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/validation-stats',
     {
       config: READ,
-      schema: { summary: 'Validation outcomes since start', tags: TAGS, querystring: NO_QUERY, response: { 200: ValidationStatsSchema, ...ERRORS } },
+      schema: { summary: 'Validation outcomes, kept across restarts', tags: TAGS, querystring: NO_QUERY, response: { 200: ValidationStatsSchema, ...ERRORS } },
     },
     async () => core.validationStats.toJSON(),
   );
