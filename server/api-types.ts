@@ -27,7 +27,9 @@ export interface LogView extends LogInput {
 export interface LogPageView {
   logs: LogView[];
   count: number;
-  /** Pass as `before_id` for the next page; null on the last. */
+  /** Pass as `cursor` for the next page; null on the last. */
+  next_cursor: string | null;
+  /** The last log's id: as `before_id`, the next page too (while that log is stored); null on the last. */
   next_before_id: number | null;
 }
 
@@ -55,7 +57,8 @@ export interface AlertView {
   silenced_until?: string;
 }
 
-export type HealthStatus = 'healthy' | 'warning' | 'down';
+/** healthy; critical: error rate at or over the alert threshold; down: silent past service_down_minutes; too_few_logs: under min_samples in the window. */
+export type HealthStatus = 'healthy' | 'critical' | 'down' | 'too_few_logs';
 
 export interface ServiceHealth {
   status: HealthStatus;
@@ -71,6 +74,12 @@ export interface TimePoint {
   time: string;
   total: number;
   errors: number;
+}
+
+/** One minute of the dashboard's volume chart: the logs of each level in it. */
+export interface LevelsPoint {
+  time: string;
+  counts: Record<'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL', number>;
 }
 
 export interface ErrorTrendPoint {
@@ -96,6 +105,8 @@ export interface DashboardData {
     time_range: { first: string | null; last: string | null };
   };
   time_series: TimePoint[];
+  /** The same minutes as time_series, by level (the volume chart's stacked bars). */
+  levels_per_minute: LevelsPoint[];
   error_trends: ErrorTrendPoint[];
   service_health: Record<string, ServiceHealth>;
   most_active_services: { service: string; count: number }[];
@@ -110,6 +121,10 @@ export interface UiConfig {
   refresh_seconds: number;
   simulation_enabled: boolean;
   error_rate_threshold: number;
+  /** The minutes the error-rate rule, service health and the error-rate card read (alerting.window_minutes). */
+  alert_window_minutes: number;
+  /** Logs a service needs in that window before its error rate is judged (alerting.min_samples). */
+  min_samples: number;
   max_minutes: number;
   /** Whether reading works without a token; if not, the page asks for one. */
   anonymous_read: boolean;

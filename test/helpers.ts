@@ -3,6 +3,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, type AppDeps } from '../server/app.js';
 import { deepMerge, resolveConfig, type Config } from '../server/config.js';
 import { seededRandom } from '../server/core/simulator.js';
+import type { LogView } from '../server/api-types.js';
 
 export { freePort } from '../scripts/free-port.js';
 
@@ -72,6 +73,25 @@ export function log(overrides: Record<string, unknown> = {}): Record<string, unk
     message: 'User logged in',
     ...overrides,
   };
+}
+
+/**
+ * The `n` logs received last (highest ids), the last first, matching `query` (a GET /api/logs
+ * query string without limit): what a test that just sent them reads back. GET /api/logs lists
+ * by event time, so it pages through every match and orders by id.
+ */
+export async function lastReceived(app: FastifyInstance, n: number, query = ''): Promise<LogView[]> {
+  const all: LogView[] = [];
+  let cursor: string | null = null;
+  for (let pages = 0; pages < 10_000; pages++) {
+    const res = await app.inject({ method: 'GET', url: `/api/logs?limit=1000${query ? `&${query}` : ''}${cursor === null ? '' : `&cursor=${cursor}`}` });
+    if (res.statusCode !== 200) throw new Error(`GET /api/logs: ${res.statusCode} ${res.body}`);
+    const body = res.json() as { logs: LogView[]; next_cursor: string | null };
+    all.push(...body.logs);
+    cursor = body.next_cursor;
+    if (cursor === null) return all.sort((a, b) => b.id - a.id).slice(0, n);
+  }
+  throw new Error('paging did not end');
 }
 
 export function postJson(app: FastifyInstance, url: string, body: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {

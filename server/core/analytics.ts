@@ -1,4 +1,4 @@
-import type { ErrorTrendPoint, TimePoint } from '../api-types.js';
+import type { ErrorTrendPoint, LevelsPoint, TimePoint } from '../api-types.js';
 import { errorRate, roundRatio } from './error-rate.js';
 import { LEVELS, isErrorLevel, levelIndex, type LogSink, type StoredLog } from './log.js';
 import { bump, topN, type KeyNames } from './key-cap.js';
@@ -233,6 +233,16 @@ export class Analytics implements LogSink {
   timeSeries(minutes: number): TimePoint[] {
     const out: TimePoint[] = [];
     this.eachMinute(minutes, (m, b) => out.push({ time: minuteKey(m), total: b?.total ?? 0, errors: b?.errors ?? 0 }));
+    return out;
+  }
+
+  /** The minutes of `timeSeries`, counted by level. */
+  levelsPerMinute(minutes: number): LevelsPoint[] {
+    const out: LevelsPoint[] = [];
+    this.eachMinute(minutes, (m, b) => {
+      const l = b?.levels;
+      out.push({ time: minuteKey(m), counts: { DEBUG: l?.[0] ?? 0, INFO: l?.[1] ?? 0, WARNING: l?.[2] ?? 0, ERROR: l?.[3] ?? 0, CRITICAL: l?.[4] ?? 0 } });
+    });
     return out;
   }
 

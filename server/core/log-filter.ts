@@ -1,3 +1,4 @@
+import type { LogCursor } from './listing-order.js';
 import { levelIndex, LEVELS, type Level, type StoredLog } from './log.js';
 
 /**
@@ -21,20 +22,23 @@ export interface LogQuery {
   userId?: string;
   /** Case-insensitive substring of the message. */
   text?: string;
-  /** Only logs with id below this (the cursor of the previous page). */
-  beforeId?: number;
+  /** Only logs listed after this position (the previous page's last log): core/listing-order.ts. */
+  before?: LogCursor;
+  /** Only logs with an id below this: what a tier below the buffer adds to it. */
+  idBelow?: number;
   limit: number;
   /** Matches to skip before the page starts (GET /logs' `offset`). */
   offset?: number;
 }
 
 /** The filter fields of a query: what a live tail, which has no pages, takes. */
-export type LogFilterFields = Omit<LogQuery, 'limit' | 'beforeId' | 'offset'>;
+export type LogFilterFields = Omit<LogQuery, 'limit' | 'before' | 'idBelow' | 'offset'>;
 
+/** A page of a listing: newest event time first (core/listing-order.ts). */
 export interface LogPage {
   logs: StoredLog[];
-  /** Pass as beforeId to get the next page; null when this page is the last. */
-  nextBeforeId: number | null;
+  /** Pass as `before` to get the next page; null when this page is the last. */
+  next: LogCursor | null;
 }
 
 /** The recent-logs buffer's columns, by slot (core/recent-logs.ts): what the per-slot evaluator reads. */
@@ -81,14 +85,12 @@ export class LogFilter {
   readonly levelMask: number;
   readonly services: ReadonlySet<string> | undefined;
   readonly userId: string | undefined;
-  /** The page's cursor: only ids below it; MAX when none. */
-  readonly beforeId: number;
   private readonly text: RegExp | undefined;
   /** The services as they appear quoted in a chunk's JSON list of services. */
   private readonly serviceNeedles: string[] | undefined;
   private readonly userNeedle: string | undefined;
 
-  constructor(q: LogFilterFields & { beforeId?: number }) {
+  constructor(q: LogFilterFields) {
     this.from = q.from ?? MIN;
     this.to = q.to ?? MAX;
     this.receivedFrom = q.receivedFrom ?? MIN;
@@ -102,14 +104,13 @@ export class LogFilter {
     if (q.userId !== undefined) this.userNeedle = JSON.stringify(q.userId);
     // The one meaning of `q`: a case-insensitive substring of the message.
     if (q.text) this.text = new RegExp(escapeRegExp(q.text), 'i');
-    this.beforeId = q.beforeId ?? MAX;
   }
 
   private matchesText(message: string): boolean {
     return this.text === undefined || this.text.test(message);
   }
 
-  /** Per log: the tail, and logs decoded from a stored chunk. Paging (beforeId) is the scan's business. */
+  /** Per log: the tail, and logs decoded from a stored chunk. Paging (the cursor) is the listing's business. */
   matches(log: StoredLog): boolean {
     return (
       (this.services === undefined || this.services.has(log.service)) &&
@@ -156,15 +157,6 @@ export class LogFilter {
     return false;
   }
 
-  /** Per stored chunk: true only when every log in it matches and comes before the cursor, so an offset can pass over it unread. */
-  chunkAllMatch(c: ChunkSummary): boolean {
-    if (this.readsText || c.lastId >= this.beforeId) return false;
-    if (c.minTs < this.from || c.maxTs > this.to || c.minReceived < this.receivedFrom || c.maxReceived > this.receivedTo) return false;
-    if ((c.levels & ~this.levelMask) !== 0) return false;
-    const set = this.services;
-    return set === undefined || (JSON.parse(c.services) as string[]).every((s) => set.has(s));
-  }
-
   /**
    * Per stored chunk, from its body's JSON text: false only when no log in it can match the
    * user id or text filters. A text without a backslash has no escapes, so every string in it
@@ -178,6 +170,3 @@ export class LogFilter {
     return this.matchesText(body);
   }
 }
-
-/** The filter that lets every log through, for scans that page through everything. */
-export const EVERY_LOG = new LogFilter({});

@@ -13,6 +13,7 @@ import { IngestPipeline } from './ingest.js';
 import { KeyCap, OTHER, topN } from './key-cap.js';
 import { toView, type StoredLog } from './log.js';
 import type { LogPage, LogQuery } from './log-filter.js';
+import { mergeListed, pageOf, type LogCursor } from './listing-order.js';
 import type { CoreOptions } from './options.js';
 import { RecentLogs } from './recent-logs.js';
 import { StorageError, type LogRepository, type RawBatch, type RuntimeCounters } from './repository.js';
@@ -80,6 +81,12 @@ export class LogServer {
   /** Whether the last write to the durable tier worked; `error` and `since` say what failed and when. */
   readonly storageState: { status: 'ok' | 'failing'; error?: string; since?: string } = { status: 'ok' };
   private readonly healthRules: HealthRules;
+  /**
+   * A bound (never too low) on the event times of the stored logs older (by id) than what the
+   * buffer held at start; with the buffer's own bound on what it has overwritten since, it
+   * says when a listing must look below the buffer.
+   */
+  private storedOnlyMaxTs = -Infinity;
 
   constructor(
     private readonly options: CoreOptions,
@@ -158,6 +165,7 @@ export class LogServer {
     this.pipeline.resumeAfter(repo.lastAssignedId());
     const reloaded = repo.recent(this.options.bufferLogs);
     this.recent.append(reloaded);
+    this.storedOnlyMaxTs = repo.maxTsBelow(this.recent.oldestId() ?? Number.MAX_SAFE_INTEGER);
     let replayed = 0;
     const windowStart = (minuteOf(this.now()) - this.options.analytics.max_buckets + 1) * MINUTE_MS;
     const skewMs = this.options.analytics.future_skew_seconds * 1000;
@@ -226,28 +234,33 @@ export class LogServer {
   }
 
   /**
-   * Newest first over both tiers: the buffer answers what it holds; when the page reaches
-   * past its oldest log (older logs, larger offsets), the database goes on from there.
+   * A page in listing order (newest event time first, core/listing-order.ts) over both tiers.
+   * The buffer lists what it holds; the durable tier is asked too only when a log only it
+   * holds can be listed on this page: when the buffer has too few, or when a stored log
+   * older than the buffer may have a later event time than the page's last one.
    */
   query(q: LogQuery): LogPage {
-    const mem = this.recent.query(q);
+    const offset = q.offset ?? 0;
+    const k = offset + q.limit + 1;
+    const mem = this.recent.listed(q, k);
     const repo = this.repository;
     const oldest = this.recent.oldestId();
-    if (repo === undefined || mem.nextBeforeId !== null || (oldest !== undefined && repo.minId() >= oldest)) {
-      return { logs: mem.logs, nextBeforeId: mem.nextBeforeId };
-    }
-    const rest: LogQuery = {
-      ...q,
-      beforeId: Math.min(q.beforeId ?? Number.MAX_SAFE_INTEGER, oldest ?? Number.MAX_SAFE_INTEGER),
-      offset: (q.offset ?? 0) - mem.skipped,
-      limit: q.limit - mem.logs.length,
-    };
-    if (rest.limit === 0) {
-      const more = repo.query({ ...rest, limit: 1 }).logs.length > 0;
-      return { logs: mem.logs, nextBeforeId: more ? mem.logs[mem.logs.length - 1]!.id : null };
-    }
-    const db = repo.query(rest);
-    return { logs: [...mem.logs, ...db.logs], nextBeforeId: db.nextBeforeId };
+    const storedOnly = repo !== undefined && (oldest === undefined ? repo.count() > 0 : repo.minId() < oldest);
+    if (!storedOnly) return pageOf(mem, offset, q.limit);
+    const bound = Math.min(Math.max(this.storedOnlyMaxTs, this.recent.evictedMaxTs()), q.before?.ts ?? Infinity, q.to ?? Infinity);
+    if (mem.length === k && mem[k - 1]!.ts > bound) return pageOf(mem, offset, q.limit);
+    const below = Math.min(q.idBelow ?? Number.MAX_SAFE_INTEGER, oldest ?? Number.MAX_SAFE_INTEGER);
+    const stored = repo.listed({ ...q, idBelow: below }, k);
+    return pageOf(mergeListed(mem, stored, k), offset, q.limit);
+  }
+
+  /**
+   * The cursor at the log with this id (GET /api/logs' `before_id`): the page after it.
+   * Undefined when no tier holds that log any more.
+   */
+  cursorAt(id: number): LogCursor | undefined {
+    const ts = this.recent.timeOf(id) ?? this.repository?.timeOf(id);
+    return ts === undefined ? undefined : { ts, id };
   }
 
   /**
@@ -302,6 +315,7 @@ export class LogServer {
         time_range: analytics.timeRange(),
       },
       time_series: series,
+      levels_per_minute: analytics.levelsPerMinute(minutes),
       error_trends: errorTrendsOf(series),
       service_health: health,
       most_active_services: topN(
@@ -309,7 +323,7 @@ export class LogServer {
         10,
       ).map(([service, count]) => ({ service, count })),
       user_activity: analytics.topUsers(minutes, 10),
-      recent_logs: this.recent.newest(20).map(toView),
+      recent_logs: this.query({ limit: 20 }).logs.map(toView),
       active_alerts: this.alerts.activeAlerts(),
       validation_stats: this.validationStats.toJSON(),
     };

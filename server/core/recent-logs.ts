@@ -1,5 +1,6 @@
 import { SPAN_INTS, jsonSpans, ndjsonSpans, scanObjects } from './json-spans.js';
 import { LogFilter, type LogColumns, type LogPage, type LogQuery } from './log-filter.js';
+import { compareListed, pageOf, type Listed } from './listing-order.js';
 import { LEVELS, StoredLog, levelIndex } from './log.js';
 
 /**
@@ -45,6 +46,14 @@ const FORMAT_JSON = 0;
 const FORMAT_NDJSON = 1;
 
 /**
+ * Slots per block. Each block keeps the range of its logs' event times, so a listing in time
+ * order (core/listing-order.ts) reads the blocks that can hold its page, most recent first,
+ * and stops at the first block that cannot.
+ */
+const BLOCK_SHIFT = 10;
+const BLOCK_MASK = (1 << BLOCK_SHIFT) - 1;
+
+/**
  * The recent-logs buffer, the in-memory tier: the most recent `capacity` logs, in id order,
  * queried newest first.
  *
@@ -58,6 +67,10 @@ const FORMAT_NDJSON = 1;
  * read, for all of them at once. A log without bytes (another protocol's adapter, a restart's
  * reload) is encoded here. A log is decoded only when a query returns it; a text search
  * decodes just the message.
+ *
+ * Logs are held in arrival (id) order but listed by event time: each block of slots keeps the
+ * range of event times in it and, once asked, its logs sorted by listing order, so a query
+ * merges the blocks that can hold its page and stops at the page's last log.
  */
 export class RecentLogs {
   readonly capacity: number;
@@ -90,6 +103,20 @@ export class RecentLogs {
   private currentSeq = -1;
   private readonly segmentBytes: number;
   private readonly scratch = new Int32Array(SPAN_INTS);
+  /**
+   * Per block: the range of event times of the logs written since the writer last entered
+   * it at its first slot, and (until the writer reaches its end) the range it had before, which
+   * covers the older logs not yet overwritten. Ranges may be wider than what is held (a
+   * bound, never too narrow).
+   */
+  private readonly blockMin: Float64Array;
+  private readonly blockMax: Float64Array;
+  private readonly blockOldMin: Float64Array;
+  private readonly blockOldMax: Float64Array;
+  /** Per block: its held slots in listing order, while they are known (sortedBlock). */
+  private readonly sorted: (Uint16Array | undefined)[];
+  /** The largest event time of a log overwritten here: a bound on what only the tier below holds. */
+  private evictedMax = -Infinity;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
@@ -112,6 +139,12 @@ export class RecentLogs {
     this.itemOf = new Int32Array(capacity);
     // About 64 bytes of segment per slot, between 64 KiB and 8 MiB: small buffers stay small.
     this.segmentBytes = Math.min(8 << 20, Math.max(64 << 10, capacity * 64));
+    const blocks = ((capacity - 1) >> BLOCK_SHIFT) + 1;
+    this.blockMin = new Float64Array(blocks).fill(Infinity);
+    this.blockMax = new Float64Array(blocks).fill(-Infinity);
+    this.blockOldMin = new Float64Array(blocks).fill(Infinity);
+    this.blockOldMax = new Float64Array(blocks).fill(-Infinity);
+    this.sorted = new Array<Uint16Array | undefined>(blocks).fill(undefined);
     const { times, received, levels, services, users } = this;
     this.columns = { times, received, levels, services, users, message: (slot) => this.message(slot) };
   }
@@ -156,11 +189,13 @@ export class RecentLogs {
       if (this.count < this.capacity) slot = this.slot(this.count++);
       else {
         slot = this.head;
+        if (this.times[slot]! > this.evictedMax) this.evictedMax = this.times[slot]!;
         this.release(slot);
         this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
       }
       this.ids[slot] = log.id;
       this.times[slot] = log.ts;
+      this.widenBlock(slot, log.ts);
       this.received[slot] = log.receivedAt;
       this.levels[slot] = levelIndex(log.level);
       this.services[slot] = log.service;
@@ -183,6 +218,43 @@ export class RecentLogs {
       this.current!.live++;
     }
     if (whole !== undefined && --whole.live === 0 && wholeSeq !== this.currentSeq) this.drop(wholeSeq, whole);
+  }
+
+  /** Takes the event time `ts` written to `slot` into its block's range. */
+  private widenBlock(slot: number, ts: number): void {
+    const b = slot >> BLOCK_SHIFT;
+    this.sorted[b] = undefined;
+    if ((slot & BLOCK_MASK) === 0) {
+      // Entering the block: what it held is the older logs the writer is about to overwrite.
+      this.blockOldMin[b] = this.blockMin[b]!;
+      this.blockOldMax[b] = this.blockMax[b]!;
+      this.blockMin[b] = ts;
+      this.blockMax[b] = ts;
+    } else {
+      if (ts < this.blockMin[b]!) this.blockMin[b] = ts;
+      if (ts > this.blockMax[b]!) this.blockMax[b] = ts;
+    }
+    if ((slot & BLOCK_MASK) === BLOCK_MASK || slot === this.capacity - 1) {
+      // Leaving it: every log in it was written since it was entered.
+      this.blockOldMin[b] = Infinity;
+      this.blockOldMax[b] = -Infinity;
+    }
+  }
+
+  /** The blocks' ranges from what they hold, after logs moved (removeWhere). */
+  private rebuildBlocks(): void {
+    this.sorted.fill(undefined);
+    this.blockMin.fill(Infinity);
+    this.blockMax.fill(-Infinity);
+    this.blockOldMin.fill(Infinity);
+    this.blockOldMax.fill(-Infinity);
+    for (let i = 0; i < this.count; i++) {
+      const slot = this.slot(i);
+      const b = slot >> BLOCK_SHIFT;
+      const ts = this.times[slot]!;
+      if (ts < this.blockMin[b]!) this.blockMin[b] = ts;
+      if (ts > this.blockMax[b]!) this.blockMax[b] = ts;
+    }
   }
 
   /** Copies the log at `spans[at..]` in `src` into the current segment. */
@@ -296,6 +368,11 @@ export class RecentLogs {
     if (seg.buf.length === this.segmentBytes && this.spare.length < SPARE_SEGMENTS) this.spare.push(seg.buf);
   }
 
+  /** The logical index of `slot` (0 = the oldest held). */
+  private indexOf(slot: number): number {
+    return slot >= this.head ? slot - this.head : slot + this.capacity - this.head;
+  }
+
   /** The log at logical index `i`, decoded. */
   private read(i: number): StoredLog {
     this.resolve(i);
@@ -318,7 +395,7 @@ export class RecentLogs {
 
   /** The message of the log in `slot`, decoding only its bytes when their place is known. */
   private message(slot: number): string {
-    this.resolve(slot >= this.head ? slot - this.head : slot + this.capacity - this.head);
+    this.resolve(this.indexOf(slot));
     const buf = this.segments.get(this.segOf[slot]!)!.buf;
     const offset = this.offsets[slot]!;
     const start = this.msgStarts[slot]!;
@@ -327,21 +404,16 @@ export class RecentLogs {
     return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
   }
 
-  /** Logical index of the newest log with id < beforeId (ids ascend with the index). */
-  private startIndex(beforeId: number | undefined): number {
-    const last = this.count - 1;
-    if (beforeId === undefined) return last;
+  /** Logical index of the oldest log with id > `id` (ids ascend with the index); `count` when none. */
+  private firstAbove(id: number): number {
     let lo = 0;
-    let hi = last;
-    let found = -1;
-    while (lo <= hi) {
+    let hi = this.count;
+    while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.ids[this.slot(mid)]! < beforeId) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
+      if (this.ids[this.slot(mid)]! > id) hi = mid;
+      else lo = mid + 1;
     }
-    return found;
+    return lo;
   }
 
   /** Id of the oldest log held, or undefined when empty. */
@@ -350,30 +422,138 @@ export class RecentLogs {
   }
 
   /**
-   * Newest first. Stops as soon as the page is full, so a narrow page of a large buffer is
-   * cheap. `skipped` says how much of `offset` the buffer used up, for a tier below to go on.
+   * A bound on the event times of the logs that left this buffer by being overwritten (the
+   * ones only a durable tier still holds): -Infinity when none has.
    */
-  query(q: LogQuery): LogPage & { skipped: number } {
-    const match = new LogFilter(q).slotMatcher(this.columns);
-    const logs: StoredLog[] = [];
-    let skip = q.offset ?? 0;
-    for (let i = this.startIndex(q.beforeId); i >= 0; i--) {
-      const slot = this.slot(i);
-      if (!match(slot)) continue;
-      if (skip > 0) {
-        skip--;
-        continue;
-      }
-      if (logs.length === q.limit) return { logs, nextBeforeId: logs[logs.length - 1]!.id, skipped: q.offset ?? 0 };
-      logs.push(this.read(i));
-    }
-    return { logs, nextBeforeId: null, skipped: (q.offset ?? 0) - skip };
+  evictedMaxTs(): number {
+    return this.evictedMax;
   }
 
-  /** The `n` newest logs, newest first. */
-  newest(n: number): StoredLog[] {
+  /** The event time of the log with this id, when it is held. */
+  timeOf(id: number): number | undefined {
+    const i = this.firstAbove(id - 1);
+    if (i === this.count) return undefined;
+    const slot = this.slot(i);
+    return this.ids[slot] === id ? this.times[slot] : undefined;
+  }
+
+  /**
+   * The held slots of block `b` in listing order (as offsets from its first slot), sorted
+   * once and kept until a write into the block or a removal makes them stale.
+   */
+  private sortedBlock(b: number): Uint16Array {
+    const cached = this.sorted[b];
+    if (cached !== undefined) return cached;
+    const first = b << BLOCK_SHIFT;
+    const last = Math.min(first + BLOCK_MASK + 1, this.capacity);
+    const end1 = Math.min(this.head + this.count, this.capacity);
+    const end2 = this.head + this.count - this.capacity;
+    const held: number[] = [];
+    for (let slot = Math.max(first, this.head); slot < Math.min(last, end1); slot++) held.push(slot - first);
+    for (let slot = first; slot < Math.min(last, end2); slot++) held.push(slot - first);
+    const { times, ids } = this;
+    held.sort((x, y) => compareListed(times[first + x]!, ids[first + x]!, times[first + y]!, ids[first + y]!));
+    const out = Uint16Array.from(held);
+    this.sorted[b] = out;
+    return out;
+  }
+
+  /**
+   * The first `k` logs matching `q` in listing order (after `q.before`), each decoded only
+   * when asked. Each block keeps its logs sorted by listing order (sortedBlock); from the
+   * cursor's position in each, the blocks are read a time window at a time, newest first.
+   */
+  listed(q: LogQuery, k: number): Listed[] {
+    const filter = new LogFilter(q);
+    const match = filter.slotMatcher(this.columns);
+    const { times, ids, blockMin, blockMax, blockOldMin, blockOldMax } = this;
+    const cursorTs = q.before?.ts ?? Infinity;
+    const cursorId = q.before?.id ?? Infinity;
+    const hiTs = Math.min(cursorTs, filter.to);
+    const loTs = filter.from;
+    const idBelow = q.idBelow ?? Infinity;
+    // Whether the log in `slot` is at or after where the listing starts (monotone along a block's order).
+    const started = (slot: number): boolean => {
+      const ts = times[slot]!;
+      return ts < hiTs || (ts === hiTs && (hiTs < cursorTs || ids[slot]! < cursorId));
+    };
+    interface Head {
+      first: number;
+      order: Uint16Array;
+      pos: number;
+    }
+    const heads: Head[] = [];
+    for (let b = 0; b < blockMin.length; b++) {
+      const lo = Math.min(blockMin[b]!, blockOldMin[b]!);
+      const hi = Math.max(blockMax[b]!, blockOldMax[b]!);
+      if (lo > hi || lo > hiTs || hi < loTs) continue;
+      const order = this.sortedBlock(b);
+      const first = b << BLOCK_SHIFT;
+      let a = 0;
+      let z = order.length;
+      while (a < z) {
+        const mid = (a + z) >>> 1;
+        if (started(first + order[mid]!)) z = mid;
+        else a = mid + 1;
+      }
+      if (a < order.length) heads.push({ first, order, pos: a });
+    }
+    // Time windows, newest first: each takes from every block the logs with an event time in
+    // it (a run of the block's order, read in place), until the matches reach `k` or nothing is
+    // left. Every log at or above a window's bottom has then been seen, and everything unseen is
+    // below it, so the first `k` matches in listing order are among those found.
+    let top = -Infinity;
+    let bottom = Infinity;
+    for (const h of heads) {
+      const first = times[h.first + h.order[h.pos]!]!;
+      const last = times[h.first + h.order[h.order.length - 1]!]!;
+      if (first > top) top = first;
+      if (last < bottom) bottom = last;
+    }
+    const found: number[] = [];
+    let width = Math.max(1, ((top - bottom + 1) * Math.max(k, 16)) / Math.max(1, this.count));
+    let floor = top;
+    while (heads.length > 0) {
+      floor = floor - width < bottom ? -Infinity : floor - width;
+      const low = Math.max(floor, loTs);
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i]!;
+        const { first, order } = h;
+        let pos = h.pos;
+        for (; pos < order.length; pos++) {
+          const slot = first + order[pos]!;
+          if (times[slot]! < low) break;
+          if (ids[slot]! < idBelow && match(slot)) found.push(slot);
+        }
+        h.pos = pos;
+        if (pos === order.length || times[first + order[pos]!]! < loTs) {
+          heads[i] = heads[heads.length - 1]!;
+          heads.pop();
+          i--;
+        }
+      }
+      if (found.length >= k || low <= loTs) break;
+      // The next window from the matches per millisecond so far: what is still missing, a fifth
+      // more; at most sixteen times as wide (four when nothing matched yet).
+      const spanned = top - floor;
+      const grow = found.length === 0 ? 4 : Math.min(16, Math.max(1, ((k - found.length) * 1.2) / found.length));
+      width = spanned * grow;
+    }
+    found.sort((x, y) => compareListed(times[x]!, ids[x]!, times[y]!, ids[y]!));
+    if (found.length > k) found.length = k;
+    return found.map((slot) => ({ ts: times[slot]!, id: ids[slot]!, log: () => this.read(this.indexOf(slot)) }));
+  }
+
+  /** A page in listing order (core/listing-order.ts), from this buffer alone. */
+  query(q: LogQuery): LogPage {
+    return pageOf(this.listed(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
+  }
+
+  /** The logs matching `q` (filters only) with an id above `id`, in arrival order: what a resuming tail missed. */
+  arrivedAfter(id: number, q: Omit<LogQuery, 'limit'>): StoredLog[] {
+    const match = new LogFilter(q).slotMatcher(this.columns);
     const out: StoredLog[] = [];
-    for (let i = this.count - 1; i >= 0 && out.length < n; i--) out.push(this.read(i));
+    for (let i = this.firstAbove(id); i < this.count; i++) if (match(this.slot(i))) out.push(this.read(i));
     return out;
   }
 
@@ -409,6 +589,7 @@ export class RecentLogs {
       this.users[slot] = undefined;
     }
     this.count = write;
+    if (write !== kept) this.rebuildBlocks();
     return kept - write;
   }
 

@@ -1,6 +1,7 @@
 import type { AlertStateStore } from './alerting/state.js';
 import type { StoredLog } from './log.js';
-import type { LogPage, LogQuery } from './log-filter.js';
+import type { Listed } from './listing-order.js';
+import type { LogQuery } from './log-filter.js';
 
 /**
  * The durable tier as the core uses it. The core owns this interface and the storage
@@ -57,8 +58,9 @@ export interface RuntimeCounters {
 }
 
 /**
- * The durable tier. `append` resolves only once the logs are committed; `query` answers the
- * same filters as the recent-logs buffer, with the same meaning (core/log-filter.ts).
+ * The durable tier. `append` resolves only once the logs are committed; `listed` answers the
+ * same filters as the recent-logs buffer, with the same meaning (core/log-filter.ts), in the
+ * same order (core/listing-order.ts).
  */
 export interface LogRepository {
   /** For the operator's log: the engine and where its data lives. */
@@ -72,7 +74,12 @@ export interface LogRepository {
    * receive time to all of them; `raw`, when given, must parse to exactly `logs`, in order.
    */
   append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void>;
-  query(q: LogQuery): LogPage;
+  /** The first `k` logs matching `q` in listing order (after `q.before`, below `q.idBelow`). */
+  listed(q: LogQuery, k: number): Listed[];
+  /** The event time of the stored log with this id; undefined when there is none. */
+  timeOf(id: number): number | undefined;
+  /** A bound (never too low) on the event times of stored logs with an id below `id`; -Infinity when there are none. */
+  maxTsBelow(id: number): number;
   /** The newest `n` logs, oldest first (to refill the recent-logs buffer at start). */
   recent(n: number): StoredLog[];
   /** Logs with event time at or after `ts`, oldest first (to rebuild the analytics window). */

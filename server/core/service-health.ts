@@ -11,9 +11,11 @@ export interface HealthRules {
 }
 
 /**
- * Health per service. Liveness comes from server receive time, so a client cannot fake it
- * with future timestamps; the error rate comes from the recent analytics window and only
- * counts once a service has sent `minSamples` logs in it.
+ * Health per service, by the same rules the alerts use. Liveness comes from server receive
+ * time, so a client cannot fake it with future timestamps. The error rate comes from the
+ * alert window: at or over the threshold the service is `critical` (an error_rate alert fires
+ * on the same numbers); with fewer than `min_samples` logs in the window it is
+ * `too_few_logs`: no verdict, rather than a "healthy" at 100 % errors.
  */
 export function serviceHealth(
   stats: LogStats,
@@ -29,7 +31,8 @@ export function serviceHealth(
     const r = recent.get(service) ?? { total: 0, errors: 0 };
     let status: HealthStatus = 'healthy';
     if (t - lastSeen > rules.serviceDownMinutes * MINUTE_MS) status = 'down';
-    else if (breaksErrorRate(r, rules.errorRate)) status = 'warning';
+    else if (breaksErrorRate(r, rules.errorRate)) status = 'critical';
+    else if (r.total < rules.errorRate.minSamples) status = 'too_few_logs';
     out[service] = {
       status,
       last_seen: new Date(lastSeen).toISOString(),

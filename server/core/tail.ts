@@ -1,6 +1,7 @@
 import { AppError } from './errors.js';
 import { toView, type LogSink, type StoredLog } from './log.js';
-import { LogFilter, type LogFilterFields, type LogPage, type LogQuery } from './log-filter.js';
+import { LogFilter, type LogFilterFields } from './log-filter.js';
+import type { RecentLogs } from './recent-logs.js';
 import type { Clock } from './time.js';
 
 /** The filters of GET /api/logs that make sense for logs yet to come: everything but paging. */
@@ -64,7 +65,7 @@ export interface TailHubOptions {
   maxPendingEvents: number;
   heartbeatMs: number;
   /** Where the backlog of a new tail comes from: the recent-logs buffer. */
-  recent: { query(q: LogQuery): LogPage };
+  recent: Pick<RecentLogs, 'query' | 'arrivedAfter'>;
   /** The last id the server assigned: a Last-Event-ID above it was sent by a previous, non-persistent run. */
   lastAssignedId: () => number;
   now: Clock;
@@ -73,9 +74,6 @@ export interface TailHubOptions {
 
 /** Seconds a client refused for the cap is asked to wait: a slot frees only when another tail ends. */
 const BUSY_RETRY_SECONDS = 10;
-
-/** Buffered logs read per step when gathering a resume's backlog, newest first. */
-const BACKLOG_PAGE = 1000;
 
 export const HEARTBEAT = ': ping\n\n';
 
@@ -163,7 +161,11 @@ export class TailHub implements LogSink {
     return sub;
   }
 
-  /** Buffered matches a new tail starts with, oldest first. */
+  /**
+   * What a tail starts with. Fresh: the newest `limit` buffered matches in listing order (by
+   * event time), sent oldest first. Resumed: every buffered match that arrived after the last
+   * event it had, in arrival order, as the live events come.
+   */
   private backlog(req: TailRequest): StoredLog[] {
     const { recent } = this.opts;
     if (req.lastEventId === undefined) {
@@ -173,17 +175,7 @@ export class TailHub implements LogSink {
     // Ids above any assigned come from before a restart without persistence, which numbered
     // from 1 again: everything buffered since is what the client missed.
     const after = req.lastEventId > this.opts.lastAssignedId() ? 0 : req.lastEventId;
-    const newestFirst: StoredLog[] = [];
-    let beforeId: number | undefined;
-    for (;;) {
-      const page = recent.query({ ...req.filters, limit: BACKLOG_PAGE, beforeId });
-      for (const log of page.logs) {
-        if (log.id <= after) return newestFirst.reverse();
-        newestFirst.push(log);
-      }
-      if (page.nextBeforeId === null) return newestFirst.reverse();
-      beforeId = page.nextBeforeId;
-    }
+    return recent.arrivedAfter(after, req.filters);
   }
 
   append(logs: readonly StoredLog[]): void {

@@ -20,6 +20,8 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { root?: strin
       refresh_seconds: config.dashboard.refresh_seconds,
       simulation_enabled: config.simulation.enabled,
       error_rate_threshold: config.alerting.error_rate_threshold,
+      alert_window_minutes: config.alerting.window_minutes,
+      min_samples: config.alerting.min_samples,
       max_minutes: config.analytics.max_buckets,
       anonymous_read: config.auth.anonymous_scopes.includes('read'),
     }),

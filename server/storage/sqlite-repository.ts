@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog } from '../core/log.js';
-import { EVERY_LOG, LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
+import { LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
+import { FirstListed, pageOf, type Listed } from '../core/listing-order.js';
 import type { AlertRecord, AlertStateSnapshot, AlertStateStore, NotificationRecord } from '../core/alerting/state.js';
 import {
   StorageError,
@@ -15,7 +16,7 @@ import {
 } from '../core/repository.js';
 import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export interface SqliteOptions {
   path: string;
@@ -86,6 +87,14 @@ const STATE_DDL = `CREATE TABLE alerts (
    CREATE TABLE silences (fingerprint TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
    CREATE TABLE runtime (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`;
 
+/**
+ * Chunks by their newest event time, for listings in time order (core/listing-order.ts),
+ * and `max_span`, the widest event-time range any chunk was written with (a bound: it never
+ * shrinks), which tells a listing where in this index a cursor's logs can start.
+ */
+const TIME_INDEX_DDL = `CREATE INDEX chunks_max_ts ON chunks (max_ts);
+   INSERT INTO meta (key, value) SELECT 'max_span', coalesce(max(max_ts - min_ts), 0) FROM chunks;`;
+
 /** A new file gets the current schema at once. */
 const FRESH = `${CHUNKS_DDL}
    ${STATE_DDL}
@@ -98,7 +107,8 @@ const FRESH = `${CHUNKS_DDL}
      PRIMARY KEY (service, level)
    ) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-   INSERT INTO meta (key, value) VALUES ('last_id', 0), ('log_count', 0);`;
+   INSERT INTO meta (key, value) VALUES ('last_id', 0), ('log_count', 0);
+   ${TIME_INDEX_DDL}`;
 
 /** Logs per chunk when version 2's rows are converted. */
 const MIGRATION_CHUNK = 1000;
@@ -111,6 +121,7 @@ const MIGRATIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
      INSERT INTO meta (key, value) SELECT 'last_id', coalesce(max(id), 0) FROM logs;`),
   2: rowsToChunks,
   3: (db) => db.exec(STATE_DDL),
+  4: (db) => db.exec(TIME_INDEX_DDL),
 };
 
 interface V2Row {
@@ -232,6 +243,12 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   private readonly getMinId: Database.Statement;
   private readonly selectCounters: Database.Statement;
   private readonly headersDesc: Database.Statement;
+  private readonly headersByTime: Database.Statement;
+  private readonly headerAt: Database.Statement;
+  private readonly maxTsBelowId: Database.Statement;
+  private readonly setMaxSpan: Database.Statement;
+  /** meta `max_span`: the widest event-time range of any chunk written. */
+  private maxSpan: number;
   private readonly headersAsc: Database.Statement;
   private readonly headersSince: Database.Statement;
   private readonly selectBody: Database.Statement;
@@ -277,12 +294,17 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
       .pluck();
     this.getMinId = db.prepare('SELECT coalesce((SELECT first_id FROM chunks ORDER BY first_id LIMIT 1), 0)').pluck();
     this.selectCounters = db.prepare('SELECT service, level, count, last_ts AS lastTs, last_received AS lastReceived FROM counters');
-    // Newest first below a cursor, only chunks whose ranges and levels meet the query's.
-    this.headersDesc = db.prepare(
-      `SELECT ${HEADER} FROM chunks WHERE first_id < ? AND max_ts >= ? AND min_ts <= ? AND max_received >= ? AND min_received <= ?
-       AND (levels & ?) != 0 ORDER BY first_id DESC LIMIT ?`,
+    // Newest first by id below a cursor: the newest logs, to refill the buffer at start.
+    this.headersDesc = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id < ? ORDER BY first_id DESC LIMIT ?`);
+    // By newest event time below a key (chunks_max_ts), only chunks whose ranges and levels meet the query's.
+    this.headersByTime = db.prepare(
+      `SELECT ${HEADER} FROM chunks WHERE (max_ts, first_id) < (?, ?) AND max_ts >= ? AND min_ts <= ? AND first_id < ?
+       AND max_received >= ? AND min_received <= ? AND (levels & ?) != 0 ORDER BY max_ts DESC, first_id DESC LIMIT ?`,
     );
-    // Oldest first above a cursor, only chunks holding a log received before the bound.
+    this.headerAt = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id <= ? ORDER BY first_id DESC LIMIT 1`);
+    this.maxTsBelowId = db.prepare('SELECT max_ts FROM chunks WHERE first_id < ? ORDER BY max_ts DESC LIMIT 1').pluck();
+    this.setMaxSpan = db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'max_span'");
+    this.maxSpan = db.prepare("SELECT value FROM meta WHERE key = 'max_span'").pluck().get() as number;
     this.headersAsc = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id > ? AND min_received < ? ORDER BY first_id LIMIT ?`);
     this.headersSince = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id > ? AND max_ts >= ? ORDER BY first_id LIMIT ?`);
     this.selectBody = db.prepare('SELECT body FROM chunks WHERE first_id = ?').pluck();
@@ -314,10 +336,12 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
       const counters = new Map<string, CounterRow>();
       let lastId = 0;
       let total = 0;
+      let span = 0;
       for (const { logs, raw } of group) {
         if (logs.length === 0) continue;
         const { chunk, tally } = encodeChunk(logs, raw);
         insertChunk(this.insert, chunk);
+        if (chunk.maxTs - chunk.minTs > span) span = chunk.maxTs - chunk.minTs;
         total += chunk.count;
         if (chunk.lastId > lastId) lastId = chunk.lastId;
         for (const [name, perLevel] of tally) {
@@ -340,6 +364,10 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
       if (total > 0) {
         this.setLastId.run(lastId);
         this.addCount.run(total);
+      }
+      if (span > this.maxSpan) {
+        this.setMaxSpan.run(span);
+        this.maxSpan = span;
       }
       this.writeRuntimeCounters();
     });
@@ -419,12 +447,12 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     if (kept.length > 0) insertChunk(this.insert, encodeChunk(kept).chunk);
   }
 
-  /** Chunk rows newest first, below `f.beforeId`, that meet the filter's ranges and levels; read a page at a time. */
-  private *scanDesc(f: LogFilter): Generator<Header> {
-    let cursor = f.beforeId;
+  /** Chunk rows newest first by id; read a page at a time. */
+  private *scanDesc(): Generator<Header> {
+    let cursor = MAX;
     let size = 16;
     for (;;) {
-      const page = this.headersDesc.all(cursor, f.from, f.to, f.receivedFrom, f.receivedTo, f.levelMask, size) as Header[];
+      const page = this.headersDesc.all(cursor, size) as Header[];
       for (const h of page) yield h;
       if (page.length < size) return;
       cursor = page[page.length - 1]!.firstId;
@@ -432,16 +460,42 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     }
   }
 
-  query(q: LogQuery): LogPage {
+  /**
+   * Chunk rows by their newest event time, newest first, that can hold a log of `f` at or
+   * before `hiTs` with an id below `idBelow`; read a page at a time. A chunk whose newest
+   * event time is past `hiTs + max_span` holds nothing at or before `hiTs`, so the walk
+   * starts there.
+   */
+  private *scanByTime(f: LogFilter, hiTs: number, idBelow: number): Generator<Header> {
+    let keyTs = Math.min(hiTs + this.maxSpan, MAX);
+    let keyId = MAX;
+    let size = 16;
+    for (;;) {
+      const page = this.headersByTime.all(keyTs, keyId, f.from, hiTs, idBelow, f.receivedFrom, f.receivedTo, f.levelMask, size) as Header[];
+      for (const h of page) yield h;
+      if (page.length < size) return;
+      const last = page[page.length - 1]!;
+      keyTs = last.maxTs;
+      keyId = last.firstId;
+      size = Math.min(size * 4, 1024);
+    }
+  }
+
+  /**
+   * The first `k` in listing order, visiting chunks by their newest event time: once `k` are
+   * kept and the next chunk's newest is older than the last kept, nothing left can be listed
+   * before them. A text or user search reads a chunk's bytes before decoding them.
+   */
+  listed(q: LogQuery, k: number): Listed[] {
     const filter = new LogFilter(q);
-    const logs: StoredLog[] = [];
-    let skip = q.offset ?? 0;
-    for (const h of this.scanDesc(filter)) {
+    const top = new FirstListed<StoredLog>(k);
+    const cursorTs = q.before?.ts ?? MAX;
+    const cursorId = q.before?.id ?? MAX;
+    const hiTs = Math.min(cursorTs, filter.to);
+    const idBelow = Math.min(q.idBelow ?? MAX, MAX);
+    for (const h of this.scanByTime(filter, hiTs, idBelow)) {
+      if (top.full && top.floorTs > Math.min(h.maxTs, hiTs)) break;
       if (!filter.chunkMayMatch(h)) continue;
-      if (skip >= h.count && filter.chunkAllMatch(h)) {
-        skip -= h.count;
-        continue;
-      }
       let held: StoredLog[];
       if (filter.readsText) {
         const body = this.selectBody.get(h.firstId) as Buffer;
@@ -449,25 +503,35 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
         if (!filter.bodyMayMatch(text)) continue;
         held = decodeChunk(h.format, text, h.firstId, h.minReceived, h.count);
       } else held = this.decode(h);
-      for (let i = held.length - 1; i >= 0; i--) {
-        const log = held[i]!;
-        if (log.id >= filter.beforeId || !filter.matches(log)) continue;
-        if (skip > 0) {
-          skip--;
-          continue;
-        }
-        if (logs.length === q.limit) return { logs, nextBeforeId: logs.length > 0 ? logs[logs.length - 1]!.id : null };
-        logs.push(log);
+      for (const log of held) {
+        const { ts, id } = log;
+        if (id >= idBelow || ts > hiTs || (ts === cursorTs && id >= cursorId) || !top.admits(ts, id) || !filter.matches(log)) continue;
+        top.offer(ts, id, log);
       }
     }
-    return { logs, nextBeforeId: null };
+    return top.sorted().map(({ ts, id, item }) => ({ ts, id, log: () => item }));
+  }
+
+  /** A page in listing order from this tier alone. */
+  query(q: LogQuery): LogPage {
+    return pageOf(this.listed(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
+  }
+
+  timeOf(id: number): number | undefined {
+    const h = this.headerAt.get(id) as Header | undefined;
+    if (h === undefined || h.lastId < id) return undefined;
+    return this.decode(h).find((l) => l.id === id)?.ts;
+  }
+
+  maxTsBelow(id: number): number {
+    return (this.maxTsBelowId.get(Math.min(id, MAX)) as number | undefined) ?? -Infinity;
   }
 
   recent(n: number): StoredLog[] {
     const parts: StoredLog[][] = [];
     let have = 0;
     if (n > 0) {
-      for (const h of this.scanDesc(EVERY_LOG)) {
+      for (const h of this.scanDesc()) {
         parts.push(this.decode(h));
         have += h.count;
         if (have >= n) break;

@@ -6,29 +6,32 @@
  * - `matches(log)` is the reference. It is itself held to a plain reading of LogQuery on
  *   ASCII text (where "case-insensitive" has one obvious meaning) and to examples.
  * - The per-slot evaluator, through `RecentLogs.query`: what the buffer returns is exactly the
- *   held logs `matches` accepts, newest first, whether the logs were appended as objects or
+ *   held logs `matches` accepts, in listing order, whether the logs were appended as objects or
  *   kept as their request bytes (JSON arrays, single objects, NDJSON, refused items between
  *   them, strings written with escapes, padding that makes the buffer cut the body up).
  * - The per-chunk evaluators, on chunk summaries built as the SQLite tier builds them: never
- *   skip a chunk holding a match (`chunkMayMatch`, `bodyMayMatch`), and never pass over a
- *   chunk unread unless every log in it matches (`chunkAllMatch`).
+ *   skip a chunk holding a match (`chunkMayMatch`, `bodyMayMatch`).
  * - End to end through the durable tier: GET /api/logs on an app whose buffer holds a few
  *   logs and whose SQLite file holds the rest answers exactly what `matches` says.
  *
- * Each property also counts how often its interesting case happened (a chunk skipped, a chunk
- * all-matching, a body ruled out, a non-empty answer...) and fails if the generators stop
+ * Each property also counts how often its interesting case happened (a chunk skipped, a body
+ * ruled out, a non-empty answer...) and fails if the generators stop
  * reaching it: a property whose premise never holds cannot fail.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LogFilter, type ChunkSummary, type LogQuery } from '../../server/core/log-filter.js';
+import { compareListed } from '../../server/core/listing-order.js';
 import { LEVELS, StoredLog, levelIndex, type Level, type LogView } from '../../server/core/log.js';
 import { RecentLogs, type BatchOrigin } from '../../server/core/recent-logs.js';
 import { encodeChunk } from '../../server/storage/chunk-codec.js';
 import { buildTestApp } from '../helpers.js';
 import { tempDb } from '../storage/support.js';
 
+
+/** In listing order: newest event time first, ties by id, the higher first. */
+const listing = <L extends { ts: number; id: number }>(logs: readonly L[]): L[] => [...logs].sort((a, b) => compareListed(a.ts, a.id, b.ts, b.id));
 const SEED = process.env.FC_SEED === undefined ? 20_240_115 : Number(process.env.FC_SEED);
 
 function params(numRuns: number): { seed: number; numRuns: number; includeErrorInReport: boolean } {
@@ -266,15 +269,13 @@ describe('LogFilter.matches: the meaning', () => {
     for (const l of logs) assert.equal(f.matches(l), true);
     const store = new RecentLogs(10);
     store.append(logs);
-    assert.deepEqual(ids(store.query({ limit: 10 }).logs), [2, 1]);
+    assert.deepEqual(ids(store.query({ limit: 10 }).logs), [1, 2], 'by event time: the log of 1970 last');
     const summary = summaryOf(logs);
     assert.equal(f.chunkMayMatch(summary), true);
-    assert.equal(f.chunkAllMatch(summary), true);
     assert.equal(f.bodyMayMatch(JSON.stringify(logs.map(clientShape))), true);
     // Empty lists and an empty text are no filter either (GET /api/logs never sends them, but a caller may).
     const empty = new LogFilter({ services: [], levels: [], text: '' });
     for (const l of logs) assert.equal(empty.matches(l), true);
-    assert.equal(empty.chunkAllMatch(summary), true);
   });
 
   test('text is a case-insensitive substring of the message, metacharacters taken literally', () => {
@@ -330,7 +331,6 @@ describe('LogFilter.matches: the meaning', () => {
       assert.deepEqual(ids(store.query({ services, limit: 10 }).logs), expected, `buffer: ${services.join()}`);
       const chunk = summaryOf([logs[0]!]);
       assert.equal(f.chunkMayMatch(chunk), services.includes('__proto__'), `chunk of __proto__ may match ${services.join()}`);
-      assert.equal(f.chunkAllMatch(chunk), services.includes('__proto__'), `chunk of __proto__ all match ${services.join()}`);
     }
   });
 
@@ -347,11 +347,9 @@ describe('LogFilter.matches: the meaning', () => {
       for (const l of logs) {
         const chunk = summaryOf([l]);
         assert.equal(f.chunkMayMatch(chunk), want.includes(l.level), `chunk of ${l.level} may match ${levels.join()}`);
-        assert.equal(f.chunkAllMatch(chunk), want.includes(l.level), `chunk of ${l.level} all match ${levels.join()}`);
       }
       // A chunk holding every level: may match any non-empty ask; all match only when every level is asked for.
       assert.equal(f.chunkMayMatch(summaryOf(logs)), true);
-      assert.equal(f.chunkAllMatch(summaryOf(logs)), want.length === 5, levels.join());
     }
   });
 });
@@ -474,11 +472,11 @@ describe('RecentLogs.query returns exactly what matches() accepts', () => {
           const held = all.slice(-capacity);
           for (const q of qs) {
             const f = new LogFilter(q);
-            const expected = held.filter((l) => f.matches(l)).reverse();
+            const expected = listing(held.filter((l) => f.matches(l)));
             const page = store.query({ ...q, limit: 10_000 });
             assert.deepEqual(ids(page.logs), ids(expected));
             assert.deepEqual(page.logs, expected, 'the logs come back as appended');
-            assert.equal(page.nextBeforeId, null);
+            assert.equal(page.next, null);
             queries++;
             if (expected.length > 0 && expected.length < held.length) someButNotAll++;
             if (q.text !== undefined && expected.some((l) => fromBytes.has(l.id))) textOverBytes++;
@@ -529,7 +527,7 @@ interface ChunkCase {
 /**
  * A chunk (ids ascending, with gaps as the survivors of a partial delete have) and a query:
  * random, or fitted to the chunk (bounds at or one off its own, its levels and services give
- * or take one, a cursor at or just past its last id), which is where all-match answers live.
+ * or take one), which is where the close calls live.
  */
 const chunkCaseArb: fc.Arbitrary<ChunkCase> = fc
   .tuple(fc.array(chunkLogArb, { minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 500 }), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 10, maxLength: 10 }))
@@ -562,15 +560,14 @@ const chunkCaseArb: fc.Arbitrary<ChunkCase> = fc
         ),
         60,
       ),
-      beforeId: maybe(fc.integer({ min: 0, max: 2 }).map((d) => s.lastId + d), 60),
       userId: maybe(fc.constantFrom(...USERS), 10),
       text: maybe(textArb(ANY), 10),
     });
-    const random = fc.tuple(fc.oneof(queryArb(PLAIN), queryArb(ANY)), fc.option(fc.integer({ min: 1, max: 600 }), { nil: undefined })).map(([q, beforeId]) => (beforeId === undefined ? q : { ...q, beforeId }));
+    const random = fc.oneof(queryArb(PLAIN), queryArb(ANY));
     return fc.record({ logs: fc.constant(logs), q: fc.oneof(random, fitted) });
   });
 
-describe('chunkMayMatch, chunkAllMatch, bodyMayMatch: sound for every chunk', () => {
+describe('chunkMayMatch, bodyMayMatch: sound for every chunk', () => {
   test('the summary the test builds is the one the SQLite tier stores', () => {
     fc.assert(
       fc.property(chunkCaseArb, ({ logs }) => {
@@ -582,9 +579,8 @@ describe('chunkMayMatch, chunkAllMatch, bodyMayMatch: sound for every chunk', ()
     );
   });
 
-  test('a chunk ruled out holds no match; a chunk passed over as all-match holds only matches before the cursor; a body ruled out holds no user id or text match', (t) => {
+  test('a chunk ruled out holds no match; a body ruled out holds no user id or text match', (t) => {
     let skipped = 0;
-    let allMatch = 0;
     let bodyRuledOut = 0;
     let mayButNone = 0;
     const runs = 3000;
@@ -597,14 +593,6 @@ describe('chunkMayMatch, chunkAllMatch, bodyMayMatch: sound for every chunk', ()
           skipped++;
           assert.deepEqual(ids(matching), [], 'chunkMayMatch said no, yet logs match');
         } else if (matching.length === 0) mayButNone++;
-        if (f.chunkAllMatch(s)) {
-          allMatch++;
-          assert.deepEqual(ids(matching), ids(logs), 'chunkAllMatch said yes, yet some logs do not match');
-          assert.ok(
-            logs.every((l) => l.id < f.beforeId),
-            `chunkAllMatch said yes, yet ids ${ids(logs).join()} reach the cursor ${q.beforeId}`,
-          );
-        }
         const textual = new LogFilter({ ...(q.userId !== undefined && { userId: q.userId }), ...(q.text !== undefined && { text: q.text }) });
         for (const body of bodiesOf(logs)) {
           if (f.bodyMayMatch(body)) continue;
@@ -614,10 +602,9 @@ describe('chunkMayMatch, chunkAllMatch, bodyMayMatch: sound for every chunk', ()
       }),
       params(runs),
     );
-    t.diagnostic(`${runs} chunks: ${skipped} ruled out, ${allMatch} all-match, ${bodyRuledOut} bodies ruled out, ${mayButNone} may match but hold none`);
+    t.diagnostic(`${runs} chunks: ${skipped} ruled out, ${bodyRuledOut} bodies ruled out, ${mayButNone} may match but hold none`);
     // Each premise reached often enough to mean something (counts at this seed are several times these).
     assert.ok(skipped > runs / 20, `${skipped} chunks ruled out`);
-    assert.ok(allMatch > runs / 50, `${allMatch} chunks all-match`);
     assert.ok(bodyRuledOut > runs / 20, `${bodyRuledOut} bodies ruled out`);
     assert.ok(mayButNone > 0, 'some chunks may match yet hold no match (the summary is not exact)');
   });
@@ -700,33 +687,6 @@ describe('chunkMayMatch, chunkAllMatch, bodyMayMatch: sound for every chunk', ()
     assert.equal(new LogFilter({ text: 'refund', userId: 'u3' }).bodyMayMatch(escaped), true, 'with escapes, the logs decide');
   });
 
-  test('a chunk wholly inside the filter and before the cursor is all-match; one field outside, or a text filter, and it is read', () => {
-    const inside: Omit<LogQuery, 'limit'> = {
-      services: ['api', 'auth-service', 'other'],
-      levels: ['INFO', 'WARNING'],
-      from: T0,
-      to: T0 + 3000,
-      receivedFrom: R0,
-      receivedTo: R0 + 3000,
-      beforeId: 14,
-    };
-    assert.equal(new LogFilter(inside).chunkAllMatch(summary), true);
-    assert.equal(new LogFilter({}).chunkAllMatch(summary), true);
-    assert.equal(new LogFilter({ beforeId: 14 }).chunkAllMatch(summary), true);
-    for (const l of chunk) assert.equal(new LogFilter(inside).matches(l), true);
-    const notAll: Array<[string, Omit<LogQuery, 'limit'>]> = [
-      ['one service not asked for', { ...inside, services: ['api'] }],
-      ['one level not asked for', { ...inside, levels: ['INFO'] }],
-      ['from one ms inside', { ...inside, from: T0 + 1 }],
-      ['to one ms inside', { ...inside, to: T0 + 2999 }],
-      ['receivedFrom one ms inside', { ...inside, receivedFrom: R0 + 1 }],
-      ['receivedTo one ms inside', { ...inside, receivedTo: R0 + 2999 }],
-      ['the cursor at its last id', { ...inside, beforeId: 13 }],
-      ['a user id filter (the summary cannot tell)', { ...inside, userId: 'u1' }],
-      ['a text filter (the summary cannot tell)', { ...inside, text: 'e' }],
-    ];
-    for (const [why, q] of notAll) assert.equal(new LogFilter(q).chunkAllMatch(summary), false, why);
-  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -828,18 +788,15 @@ describe('GET /api/logs over a small buffer and a SQLite file answers what match
               assert.equal(res.statusCode, b.kind === 'with-invalid' ? 207 : 201, res.body);
               for (const s of b.logs) sent.push({ ...s, receivedAt: clock.ms });
             }
-            // Everything, newest first: gives each sent log its id, and shows all of them are there.
+            // Everything, in listing order: gives each sent log its id (ids ascend in the order
+            // sent), and shows all of them are there, in that order.
             const everything = await app.inject({ method: 'GET', url: '/api/logs?limit=1000' });
             assert.equal(everything.statusCode, 200);
             const allViews = everything.json().logs as LogView[];
             assert.equal(allViews.length, total);
-            const assigned = allViews.map((v) => v.id).reverse();
-            assert.ok(
-              assigned.every((id, i) => i === 0 || id > assigned[i - 1]!),
-              'ids ascend in the order sent',
-            );
+            const assigned = allViews.map((v) => v.id).sort((a, b) => a - b);
             const logs = sent.map((s, i) => stored(assigned[i]!, s));
-            assert.deepEqual(allViews, logs.map(viewOf).reverse());
+            assert.deepEqual(allViews, listing(logs).map(viewOf));
             const health = (await app.inject({ method: 'GET', url: '/health' })).json();
             assert.equal(health.total_logs, total);
             const inBuffer = new Set(logs.slice(-maxLogs).map((l) => l.id));
@@ -847,7 +804,7 @@ describe('GET /api/logs over a small buffer and a SQLite file answers what match
             for (const [q, commas, lower] of qs) {
               const { url, query } = toUrl(q, { commas, lower });
               const f = new LogFilter(query);
-              const expected = logs.filter((l) => f.matches(l)).reverse();
+              const expected = listing(logs.filter((l) => f.matches(l)));
               const res = await app.inject({ method: 'GET', url });
               assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
               const body = res.json();

@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { LogFilter, type LogQuery } from '../../server/core/log-filter.js';
+import { LogFilter, type LogPage, type LogQuery } from '../../server/core/log-filter.js';
+import type { LogCursor } from '../../server/core/listing-order.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { RecentLogs, type BatchOrigin } from '../../server/core/recent-logs.js';
 
@@ -39,6 +40,19 @@ function storeOf(capacity: number, logs: StoredLog[]): RecentLogs {
 
 const ids = (logs: readonly StoredLog[]): number[] => logs.map((l) => l.id);
 
+/** The `n` logs received last, the last first: arrival order, whatever their event times. */
+function newestArrived(store: RecentLogs, n: number): StoredLog[] {
+  return store.arrivedAfter(0, {}).reverse().slice(0, n);
+}
+
+/** The id of the log the next page starts after; null on the last page. */
+const nextId = (page: LogPage): number | null => page.next?.id ?? null;
+
+/** The cursor at a held log (what GET /api/logs makes of before_id). */
+function at(store: RecentLogs, id: number): LogCursor {
+  return { ts: store.timeOf(id)!, id };
+}
+
 /** A small varied fixture: ids 1..8. */
 function fixture(): RecentLogs {
   return storeOf(100, [
@@ -59,7 +73,7 @@ describe('RecentLogs.query', () => {
   test('returns newest first', () => {
     const page = fixture().query(q());
     assert.deepEqual(ids(page.logs), [8, 7, 6, 5, 4, 3, 2, 1]);
-    assert.equal(page.nextBeforeId, null);
+    assert.equal(nextId(page), null);
   });
 
   test('services filter (one or several); empty list means all', () => {
@@ -85,9 +99,10 @@ describe('RecentLogs.query', () => {
     assert.deepEqual(ids(s.query(q({ from: T0 + 3001, to: T0 + 3999 })).logs), []);
   });
 
-  test('from/to use event time, not id order', () => {
+  test('from/to use event time, and the page lists by event time, not by id', () => {
     const s = storeOf(10, [mk(1, { ts: T0 + 50_000 }), mk(2, { ts: T0 }), mk(3, { ts: T0 + 10_000 })]);
-    assert.deepEqual(ids(s.query(q({ from: T0 + 5000 })).logs), [3, 1]);
+    assert.deepEqual(ids(s.query(q()).logs), [1, 3, 2]);
+    assert.deepEqual(ids(s.query(q({ from: T0 + 5000 })).logs), [1, 3]);
     assert.deepEqual(ids(s.query(q({ to: T0 + 5000 })).logs), [2]);
   });
 
@@ -128,27 +143,27 @@ describe('RecentLogs.query', () => {
     assert.deepEqual(ids(s.query(q({ services: ['pay'], userId: 'u9' })).logs), []);
   });
 
-  test('limit cuts the page and nextBeforeId points at the last returned log', () => {
+  test('limit cuts the page and the cursor points at the last returned log', () => {
     const s = fixture();
     const p1 = s.query(q({ limit: 3 }));
     assert.deepEqual(ids(p1.logs), [8, 7, 6]);
-    assert.equal(p1.nextBeforeId, 6);
-    const p2 = s.query(q({ limit: 3, beforeId: 6 }));
+    assert.deepEqual(p1.next, { ts: T0 + 6000, id: 6 });
+    const p2 = s.query(q({ limit: 3, before: p1.next! }));
     assert.deepEqual(ids(p2.logs), [5, 4, 3]);
-    assert.equal(p2.nextBeforeId, 3);
-    const p3 = s.query(q({ limit: 3, beforeId: 3 }));
+    assert.equal(nextId(p2), 3);
+    const p3 = s.query(q({ limit: 3, before: p2.next! }));
     assert.deepEqual(ids(p3.logs), [2, 1]);
-    assert.equal(p3.nextBeforeId, null);
+    assert.equal(nextId(p3), null);
   });
 
   test('nextBeforeId is null when the page is exactly the last matches', () => {
     const s = fixture();
     const page = s.query(q({ limit: 8 }));
     assert.equal(page.logs.length, 8);
-    assert.equal(page.nextBeforeId, null);
+    assert.equal(nextId(page), null);
     const filtered = s.query(q({ limit: 3, services: ['auth'] }));
     assert.deepEqual(ids(filtered.logs), [7, 3, 1]);
-    assert.equal(filtered.nextBeforeId, null);
+    assert.equal(nextId(filtered), null);
   });
 
   test('paging with nextBeforeId walks a wrapped buffer exactly once, no duplicates', () => {
@@ -165,16 +180,16 @@ describe('RecentLogs.query', () => {
       [4, { services: ['x'] }],
     ] as [number, Partial<LogQuery>][]) {
       const seen: number[] = [];
-      let beforeId: number | undefined;
+      let before: LogCursor | undefined;
       let pages = 0;
       for (;;) {
-        const page = store.query({ ...filter, limit, ...(beforeId === undefined ? {} : { beforeId }) });
+        const page = store.query({ ...filter, limit, ...(before === undefined ? {} : { before }) });
         assert.ok(page.logs.length <= limit, `page of ${page.logs.length} exceeds limit ${limit}`);
         seen.push(...ids(page.logs));
         pages++;
-        if (page.nextBeforeId === null) break;
-        assert.equal(page.nextBeforeId, page.logs[page.logs.length - 1]!.id);
-        beforeId = page.nextBeforeId;
+        if (nextId(page) === null) break;
+        assert.equal(nextId(page), page.logs[page.logs.length - 1]!.id);
+        before = page.next!;
         assert.ok(pages < 1000, 'paging does not terminate');
       }
       const expected = [];
@@ -188,35 +203,37 @@ describe('RecentLogs.query', () => {
     const s = fixture();
     const page = s.query(q({ limit: 2, offset: 3 }));
     assert.deepEqual(ids(page.logs), [5, 4]);
-    assert.equal(page.nextBeforeId, 4);
+    assert.equal(nextId(page), 4);
     assert.deepEqual(ids(s.query(q({ offset: 1, services: ['auth'] })).logs), [3, 1]);
     assert.deepEqual(ids(s.query(q({ offset: 8 })).logs), []);
-    assert.equal(s.query(q({ offset: 8 })).nextBeforeId, null);
+    assert.equal(nextId(s.query(q({ offset: 8 }))), null);
   });
 
-  test('beforeId below the oldest id gives an empty last page', () => {
+  test('a cursor older than every held log gives an empty last page; a cursor past the newest gives them all', () => {
     const store = new RecentLogs(5);
     for (let id = 1; id <= 12; id++) store.append([mk(id)]); // holds 8..12
-    const below = store.query(q({ beforeId: 3 }));
+    const below = store.query(q({ before: { ts: T0 + 3000, id: 3 } }));
     assert.deepEqual(below.logs, []);
-    assert.equal(below.nextBeforeId, null);
-    assert.deepEqual(ids(store.query(q({ beforeId: 8 })).logs), []);
-    assert.deepEqual(ids(store.query(q({ beforeId: 9 })).logs), [8]);
-    assert.deepEqual(ids(store.query(q({ beforeId: 1000 })).logs), [12, 11, 10, 9, 8]);
+    assert.equal(below.next, null);
+    assert.deepEqual(ids(store.query(q({ before: at(store, 8) })).logs), []);
+    assert.deepEqual(ids(store.query(q({ before: at(store, 9) })).logs), [8]);
+    assert.deepEqual(ids(store.query(q({ before: { ts: T0 + 1_000_000, id: 1000 } })).logs), [12, 11, 10, 9, 8]);
   });
 
-  test('beforeId on an empty store', () => {
+  test('a cursor on an empty store', () => {
     const store = new RecentLogs(5);
-    assert.deepEqual(store.query(q({ beforeId: 10 })), { logs: [], nextBeforeId: null, skipped: 0 });
-    assert.deepEqual(store.query(q()), { logs: [], nextBeforeId: null, skipped: 0 });
+    assert.deepEqual(store.query(q({ before: { ts: T0, id: 10 } })), { logs: [], next: null });
+    assert.deepEqual(store.query(q()), { logs: [], next: null });
   });
 
-  test('beforeId that is not a stored id (gaps after deletes)', () => {
+  test('a cursor whose log was deleted still places the next page by its time and id', () => {
     const store = storeOf(20, [1, 2, 3, 4, 5, 6].map((id) => mk(id, { ts: id % 2 === 0 ? T0 : T0 + 100_000 })));
-    store.deleteBefore(T0 + 1); // drops even ids
-    assert.deepEqual(ids(store.query(q({ beforeId: 4 })).logs), [3, 1]);
-    assert.deepEqual(ids(store.query(q({ beforeId: 5 })).logs), [3, 1]);
-    assert.deepEqual(ids(store.query(q({ beforeId: 6 })).logs), [5, 3, 1]);
+    const first = store.query(q({ limit: 4 })); // 5, 3, 1 (T0 + 100 s), then 6 (T0)
+    assert.deepEqual(ids(first.logs), [5, 3, 1, 6]);
+    store.deleteBefore(T0 + 1); // drops the even ids, 6 among them
+    assert.deepEqual(ids(store.query(q({ before: first.next! })).logs), []);
+    assert.deepEqual(ids(store.query(q({ before: { ts: T0 + 100_000, id: 4 } })).logs), [3, 1]);
+    assert.deepEqual(ids(store.query(q({ before: { ts: T0 + 100_000, id: 6 } })).logs), [5, 3, 1]);
   });
 });
 
@@ -231,22 +248,23 @@ describe('RecentLogs other operations', () => {
     ]);
     assert.equal(store.deleteBefore(T0), 3);
     assert.equal(store.size, 2);
-    assert.deepEqual(ids(store.query(q()).logs), [4, 2]);
+    assert.deepEqual(ids(store.query(q()).logs), [2, 4]);
+    assert.deepEqual(ids(newestArrived(store, 5)), [4, 2]);
     assert.equal(store.deleteBefore(T0), 0);
-    store.append([mk(6)]);
-    assert.deepEqual(ids(store.query(q()).logs), [6, 4, 2]);
+    store.append([mk(6, { ts: T0 + 1 })]);
+    assert.deepEqual(ids(store.query(q()).logs), [2, 6, 4]);
   });
 
   test('removal after the ring has wrapped keeps order, and later appends still evict oldest first', () => {
     const store = new RecentLogs(5);
     for (let id = 1; id <= 13; id++) store.append([mk(id, { ts: id === 10 || id === 12 ? T0 - 1 : T0 + id })]); // holds 9..13, head mid-array
-    assert.deepEqual(ids(store.newest(5)), [13, 12, 11, 10, 9]);
+    assert.deepEqual(ids(newestArrived(store, 5)), [13, 12, 11, 10, 9]);
     assert.equal(store.deleteBefore(T0), 2);
-    assert.deepEqual(ids(store.newest(5)), [13, 11, 9]);
+    assert.deepEqual(ids(newestArrived(store, 5)), [13, 11, 9]);
     store.append([mk(14), mk(15)]);
-    assert.deepEqual(ids(store.newest(5)), [15, 14, 13, 11, 9]);
+    assert.deepEqual(ids(newestArrived(store, 5)), [15, 14, 13, 11, 9]);
     store.append([mk(16), mk(17)]);
-    assert.deepEqual(ids(store.newest(5)), [17, 16, 15, 14, 13]);
+    assert.deepEqual(ids(newestArrived(store, 5)), [17, 16, 15, 14, 13]);
     assert.equal(store.oldestId(), 13);
   });
 
@@ -254,19 +272,19 @@ describe('RecentLogs other operations', () => {
     const store = new RecentLogs(3);
     for (let id = 1; id <= 5; id++) store.append([mk(id)]);
     assert.equal(store.removeExpired(0, 0), 0);
-    assert.deepEqual(ids(store.newest(3)), [5, 4, 3]);
+    assert.deepEqual(ids(newestArrived(store, 3)), [5, 4, 3]);
     assert.equal(store.removeExpired(Number.MAX_SAFE_INTEGER, 0), 3);
     assert.equal(store.size, 0);
     assert.equal(store.oldestId(), undefined);
     store.append([mk(6)]);
-    assert.deepEqual(ids(store.newest(3)), [6]);
+    assert.deepEqual(ids(newestArrived(store, 3)), [6]);
   });
 
   test('newest(n) returns the n newest, newest first', () => {
     const store = new RecentLogs(4);
     for (let id = 1; id <= 6; id++) store.append([mk(id)]);
-    assert.deepEqual(ids(store.newest(2)), [6, 5]);
-    assert.deepEqual(ids(store.newest(10)), [6, 5, 4, 3]);
+    assert.deepEqual(ids(newestArrived(store, 2)), [6, 5]);
+    assert.deepEqual(ids(newestArrived(store, 10)), [6, 5, 4, 3]);
     assert.equal(store.capacity, 4);
     assert.equal(store.size, 4);
   });
@@ -301,11 +319,11 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     const logs = [1, 2, 3, 4, 5].map(odd);
     const store = new RecentLogs(10);
     store.append(...batchFrom(logs, bodyOf(logs), [0, 2, 4]));
-    assert.deepEqual(store.newest(10), [logs[4], logs[2], logs[0]]);
+    assert.deepEqual(newestArrived(store, 10), [logs[4], logs[2], logs[0]]);
     assert.deepEqual(ids(store.query(q({ services: ['svc-é'], userId: 'u3', levels: ['ERROR'] })).logs), [3]);
     const negativeZero = mk(6);
     store.append(...batchFrom([negativeZero], `{"timestamp":"${negativeZero.timestamp}","message":"m","metadata":{"n":-0}}`));
-    assert.ok(Object.is((store.newest(1)[0]!.metadata as { n: number }).n, -0), 'the bytes as sent: -0 comes back as -0');
+    assert.ok(Object.is((newestArrived(store, 1)[0]!.metadata as { n: number }).n, -0), 'the bytes as sent: -0 comes back as -0');
     assert.deepEqual(ids(store.query(q({ text: 'ÜNÏCODE "QUOTED" \\ 3' })).logs), [3], 'the message is searched decoded, escapes and all');
     assert.deepEqual(ids(store.query(q({ text: 'not this one' })).logs), [], 'metadata is not searched');
   });
@@ -315,7 +333,7 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     const logs = [mk(1, { message: 'tab\there' }), mk(2, { message: 'second' }), mk(3, { message: 'escaped key' })];
     const body = `[{"timestamp":"${logs[0]!.timestamp}","message":"tab\\u0009here"},{"message":"first","timestamp":"${logs[1]!.timestamp}","message":"second"},{"timestamp":"${logs[2]!.timestamp}","messag\\u0065":"escaped key"}]`;
     store.append(...batchFrom(logs, body));
-    assert.deepEqual(store.newest(3).reverse(), logs);
+    assert.deepEqual(newestArrived(store, 3).reverse(), logs);
     assert.deepEqual(ids(store.query(q({ text: 'TAB\tHERE' })).logs), [1]);
     assert.deepEqual(ids(store.query(q({ text: 'first' })).logs), []);
     assert.deepEqual(ids(store.query(q({ text: 'second' })).logs), [2]);
@@ -331,7 +349,7 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     const more = [4, 5].map(odd);
     const array = Buffer.from(`[7, "x", [1, {"message": "no"}], ${bodyOf(more).slice(1)}`);
     store.append([more[1]!], { bytes: array, format: 'json', itemCount: 5, items: Int32Array.from([4]) });
-    assert.deepEqual(store.newest(10), [more[1], logs[2], logs[1], logs[0]]);
+    assert.deepEqual(newestArrived(store, 10), [more[1], logs[2], logs[1], logs[0]]);
     assert.deepEqual(ids(store.query(q({ text: 'ünïcode "QUOTED" \\ 2' })).logs), [2]);
   });
 
@@ -341,7 +359,7 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     const padded = `[${' '.repeat(1_000_000)}${bodyOf(logs).slice(1)}`;
     store.append(...batchFrom(logs, padded));
     assert.ok(store.segmentMemory < 100_000, `segments hold ${store.segmentMemory} bytes`);
-    assert.deepEqual(store.newest(1), logs);
+    assert.deepEqual(newestArrived(store, 1), logs);
   });
 
   test('turning over many times frees the segments of logs gone: memory stays bounded by what is held', () => {
@@ -353,7 +371,7 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
       if (batch % 7 === 0) store.append([odd(++id)]); // encoded here: no bytes came with it
     }
     assert.equal(store.size, 1000);
-    assert.deepEqual(ids(store.newest(3)), [id, id - 1, id - 2]);
+    assert.deepEqual(ids(newestArrived(store, 3)), [id, id - 1, id - 2]);
     assert.equal(store.query(q({ limit: 5000 })).logs.length, 1000);
     const perLog = Buffer.byteLength(bodyOf([odd(1)]));
     // The segment size here is 64 KiB: what 1,000 logs need, plus the segment being written and two spares' worth.
@@ -366,10 +384,10 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     const [kept, origin] = batchFrom(logs, bodyOf(logs));
     assert.ok(origin.bytes.length > 65_536, 'the body is larger than a segment');
     store.append(kept, origin);
-    assert.deepEqual(store.newest(50), logs.slice(-50).reverse());
+    assert.deepEqual(newestArrived(store, 50), logs.slice(-50).reverse());
     const more = [odd(2001), odd(2002)];
     store.append(...batchFrom(more, bodyOf(more)));
-    assert.deepEqual(ids(store.newest(3)), [2002, 2001, 2000]);
+    assert.deepEqual(ids(newestArrived(store, 3)), [2002, 2001, 2000]);
   });
 
   test('removing logs frees their segments; what stays answers queries unchanged', () => {
@@ -379,7 +397,7 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     const full = store.segmentMemory;
     assert.equal(store.removeExpired(2501, 0), 2500);
     assert.ok(store.segmentMemory < full / 2, `${store.segmentMemory} of ${full} bytes still held`);
-    assert.deepEqual(store.newest(500), logs.slice(2500).reverse());
+    assert.deepEqual(newestArrived(store, 500), logs.slice(2500).reverse());
     assert.equal(store.oldestId(), 2501);
   });
 });

@@ -70,7 +70,7 @@ function setUp(opts: { maxClients?: number; maxPendingEvents?: number; capacity?
     maxPendingEvents: opts.maxPendingEvents ?? 100,
     heartbeatMs: 15_000,
     recent: store,
-    lastAssignedId: () => store.newest(1)[0]?.id ?? 0,
+    lastAssignedId: () => store.arrivedAfter(0, {}).at(-1)?.id ?? 0,
     now: clock.now,
     every: timers.every,
   });

@@ -79,6 +79,8 @@ describe('dashboard in headless Chromium', { skip }, () => {
       const errorChart = await page.$eval('#error-chart', (c) => ({ points: c.dataset.points, sum: Number(c.dataset.sum) }));
       assert.equal(errorChart.points, '30');
       assert.ok(errorChart.sum > 0, 'the error-rate chart has non-zero points');
+      assert.equal(await page.$eval('#volume-chart', (c) => c.dataset.stacks), '5', 'the volume bars stack the five levels');
+      assert.equal(await page.$eval('#error-chart', (c) => c.dataset.threshold), '10', 'the alert threshold (10 %) is drawn on the error-rate chart');
 
       const services = await page.$$eval('#health li', (lis) => lis.map((li) => [li.dataset.service, li.className]));
       assert.deepEqual(
@@ -205,16 +207,106 @@ describe('dashboard in headless Chromium', { skip }, () => {
         return { id: row.dataset.id!, top: row.getBoundingClientRect().top };
       });
       const before = await page.locator('#log-rows tr.log-row').count();
-      await post(server.url, '/api/simulate-logs', { count: 5 });
+      const now = new Date().toISOString();
+      const fresh = Array.from({ length: 5 }, (_, i) => ({ timestamp: now, level: 'INFO', service: 'live-svc', message: `fresh ${i}` }));
+      assert.equal((await post(server.url, '/api/logs', fresh)).status, 201);
       await page.waitForFunction((n) => document.querySelectorAll('#log-rows tr.log-row').length === n + 5, before);
       const top = await page.$eval(`#log-rows tr[data-id="${anchor.id}"]`, (tr) => tr.getBoundingClientRect().top);
       assert.ok(Math.abs(top - anchor.top) <= 1, `the row the reader was on stayed put (${anchor.top} -> ${top})`);
+
+      // A late log arriving live takes its place by event time, as a reload would list it.
+      const shownTimes = await page.$$eval('#log-rows tr.log-row', (rows) => rows.map((r) => Number(r.getAttribute('data-ts'))));
+      const middle = shownTimes[Math.floor(shownTimes.length / 2)]!;
+      assert.equal((await post(server.url, '/api/logs', { timestamp: new Date(middle - 1).toISOString(), level: 'WARNING', service: 'late-svc', message: 'late arrival' })).status, 201);
+      await page.waitForFunction((n) => document.querySelectorAll('#log-rows tr.log-row').length === n + 6, before);
+      const times = await page.$$eval('#log-rows tr.log-row', (rows) => rows.map((r) => Number(r.getAttribute('data-ts'))));
+      assert.deepEqual(times, [...times].sort((a, b) => b - a), 'the table stays in event-time order with the late log in it');
+      assert.ok((await page.$$eval('#log-rows tr.log-row', (rows) => rows.findIndex((r) => r.textContent!.includes('late arrival')))) > 0, 'not on top');
 
       await page.uncheck('#live');
       await post(server.url, '/api/simulate-logs', { count: 5 });
       const total = (await (await fetch(`${server.url}/health`)).json()) as { total_logs: number };
       await page.waitForFunction((n) => document.getElementById('card-total')!.textContent === n, total.total_logs.toLocaleString('en-US'));
-      assert.equal(await page.locator('#log-rows tr.log-row').count(), before + 5, 'no rows added while live is off');
+      assert.equal(await page.locator('#log-rows tr.log-row').count(), before + 6, 'no rows added while live is off');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('every active alert is a row, CRITICAL first, counted as shown; health says what the alert rules say', async () => {
+    const now = new Date().toISOString();
+    const logs = ['alpha', 'beta', 'gamma', 'delta'].flatMap((service) => Array.from({ length: 25 }, (_, i) => ({ timestamp: now, level: 'ERROR', service: `e2e-${service}`, message: `boom ${i}` })));
+    logs.push({ timestamp: now, level: 'ERROR', service: 'e2e-few', message: 'one error, too few to judge' });
+    assert.equal((await post(server.url, '/api/logs', logs)).status, 201);
+    const { page, errors } = await open(browser, server.url);
+    try {
+      const active = (await dashboardData(server.url)).active_alerts;
+      await page.waitForFunction((n) => document.querySelectorAll('#alerts > li').length === n, active.length);
+      assert.equal(await page.textContent('#alerts-count'), `${active.length} active`);
+      assert.equal(await page.textContent('#card-alerts'), String(active.length));
+      const levels = await page.$$eval('#alerts > li .alert-level', (xs) => xs.map((x) => x.textContent));
+      assert.deepEqual(levels, [...levels].sort(), 'CRITICAL before WARNING');
+      assert.equal(await page.$eval('#alerts', (ul) => getComputedStyle(ul).overflowY), 'visible', 'no inner scroll box');
+      assert.equal(await page.$eval('[data-service="e2e-alpha"] .service-status', (x) => x.textContent), 'error rate over threshold');
+      assert.equal(await page.$eval('[data-service="e2e-few"] .service-status', (x) => x.textContent), 'too few logs');
+      assert.equal(await page.$eval('#card-error-rate', (x) => x.classList.contains('bad')), true, 'the error-rate card is red while an error_rate alert fires');
+      assert.match((await page.textContent('#health-window'))!, /last \d+ min/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('the simulate buttons say what they did, and are disabled while a run is in flight', async () => {
+    const { page, errors } = await open(browser, server.url);
+    try {
+      await page.waitForSelector('#simulate-logs:not([hidden])');
+      // Hold the request so the in-flight state can be seen.
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      await page.route('**/api/simulate-logs', async (route) => {
+        await held;
+        await route.continue();
+      });
+      await page.click('#simulate-logs');
+      await page.waitForFunction(() => (document.getElementById('simulate-errors') as HTMLButtonElement).disabled);
+      assert.equal(await page.$eval('#simulate-logs', (b) => (b as HTMLButtonElement).disabled), true, 'both buttons off while it runs');
+      release();
+      await page.waitForFunction(() => /logs sent/.test(document.getElementById('sim-result')!.textContent!));
+      assert.match((await page.textContent('#sim-result'))!, /^200 logs sent, (no alert|1 alert|\d+ alerts) fired$/);
+      assert.equal(await page.$eval('#simulate-logs', (b) => (b as HTMLButtonElement).disabled), false);
+      await page.unroute('**/api/simulate-logs');
+      await page.click('#simulate-errors');
+      await page.waitForFunction(() => /^50 logs sent/.test(document.getElementById('sim-result')!.textContent!));
+      assert.match((await page.textContent('#sim-result'))!, /^50 logs sent, (no alert|1 alert|\d+ alerts) fired$/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a click on a volume bar narrows the table to that minute, shown as a chip that clears it', async () => {
+    const { page, errors } = await open(browser, server.url);
+    try {
+      await page.waitForSelector('#log-rows tr.log-row');
+      await page.waitForFunction(() => Number(document.getElementById('volume-chart')!.dataset.sum) > 0);
+      const all = await page.locator('#log-rows tr.log-row').count();
+      const now = new Date().toISOString();
+      assert.equal((await post(server.url, '/api/logs', Array.from({ length: 5 }, (_, i) => ({ timestamp: now, level: 'INFO', service: 'bar-svc', message: `now ${i}` })))).status, 201);
+      await page.waitForFunction((sum) => Number(document.getElementById('volume-chart')!.dataset.sum) > sum, Number(await page.$eval('#volume-chart', (c) => c.dataset.sum)));
+      const box = (await page.locator('#volume-chart').boundingBox())!;
+      // The newest minute, where the simulated logs are: the right end of the chart area.
+      await page.mouse.click(box.x + box.width - 12, box.y + box.height / 3);
+      await page.waitForSelector('#range-chip:not([hidden])');
+      await page.waitForFunction(() => {
+        const ts = [...document.querySelectorAll<HTMLElement>('#log-rows tr.log-row')].map((r) => Number(r.dataset.ts));
+        return ts.length > 0 && Math.floor(Math.max(...ts) / 60_000) === Math.floor(Math.min(...ts) / 60_000);
+      });
+      assert.match((await page.textContent('#range-text'))!, /^\d{2}:\d{2}$/);
+      await page.click('#range-clear');
+      await page.waitForSelector('#range-chip', { state: 'hidden' });
+      await page.waitForFunction((n) => document.querySelectorAll('#log-rows tr.log-row').length >= n, all);
+      assert.deepEqual(errors, []);
     } finally {
       await page.close();
     }
@@ -226,6 +318,10 @@ describe('dashboard in headless Chromium', { skip }, () => {
       await page.waitForSelector('#log-rows tr.log-row');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `no horizontal scroll at phone width (overflow ${overflow}px)`);
+      const time = await page.$eval('#log-rows tr.log-row td.time', (td) => ({ shown: getComputedStyle(td).display !== 'none', text: (td as HTMLElement).innerText }));
+      assert.ok(time.shown, 'the Time column stays on a phone');
+      assert.match(time.text.trim(), /^\d{2}:\d{2}:\d{2}$/, 'the clock alone, the date left out');
+      assert.equal(await page.$eval('#log-rows td.service', (td) => getComputedStyle(td).overflowWrap), 'break-word', 'service names break at their hyphens first');
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

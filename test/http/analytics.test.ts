@@ -205,6 +205,7 @@ describe('GET /api/advanced-dashboard-data', () => {
     assert.deepEqual(Object.keys(d).sort(), [
       'active_alerts',
       'error_trends',
+      'levels_per_minute',
       'most_active_services',
       'recent_logs',
       'service_health',
@@ -274,7 +275,7 @@ describe('GET /api/advanced-dashboard-data', () => {
     ]);
     assert.deepEqual(Object.keys(d.service_health).sort(), ['api-gateway', 'auth-service', 'payment-service']);
     assert.deepEqual(d.service_health['auth-service'], {
-      status: 'healthy',
+      status: 'too_few_logs',
       last_seen: '2024-01-15T14:30:00.000Z',
       log_count: 8,
       error_rate: 0,
@@ -312,7 +313,7 @@ describe('GET /api/advanced-dashboard-data', () => {
     assert.equal((await postJson(app, '/api/logs', log({ service: 'auth-service', timestamp: clock.iso() }))).statusCode, 201);
     const d = await getJson(app, '/api/advanced-dashboard-data');
     assert.equal(d.summary.active_services, 1);
-    assert.equal(d.service_health['auth-service'].status, 'healthy');
+    assert.equal(d.service_health['auth-service'].status, 'too_few_logs');
     assert.equal(d.service_health['api-gateway'].status, 'down');
     assert.equal(d.service_health['payment-service'].status, 'down');
   });
@@ -364,14 +365,14 @@ describe('service health from receive time', () => {
       assert.equal((await postJson(app, '/api/logs', [log({ service: 'svc-a' }), log({ service: 'svc-b' })])).statusCode, 201);
       clock.advance(2 * 60_000);
       let h = (await getJson(app, '/api/advanced-dashboard-data')).service_health;
-      assert.equal(h['svc-a'].status, 'healthy');
-      assert.equal(h['svc-b'].status, 'healthy');
+      assert.equal(h['svc-a'].status, 'too_few_logs');
+      assert.equal(h['svc-b'].status, 'too_few_logs');
 
       assert.equal((await postJson(app, '/api/logs', log({ service: 'svc-b', timestamp: clock.iso() }))).statusCode, 201);
       clock.advance(1000);
       h = (await getJson(app, '/api/advanced-dashboard-data')).service_health;
       assert.deepEqual(h['svc-a'], { status: 'down', last_seen: '2024-01-15T14:30:00.000Z', log_count: 1, error_rate: 0 });
-      assert.deepEqual(h['svc-b'], { status: 'healthy', last_seen: '2024-01-15T14:32:00.000Z', log_count: 2, error_rate: 0 });
+      assert.deepEqual(h['svc-b'], { status: 'too_few_logs', last_seen: '2024-01-15T14:32:00.000Z', log_count: 2, error_rate: 0 });
     } finally {
       await app.close();
     }
@@ -382,7 +383,7 @@ describe('service health from receive time', () => {
     try {
       assert.equal((await postJson(app, '/api/logs', log({ service: 'svc-a' }))).statusCode, 201);
       clock.advance(9 * 60_000);
-      assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-a'].status, 'healthy');
+      assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-a'].status, 'too_few_logs');
       clock.advance(60_001);
       assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-a'].status, 'down');
     } finally {
@@ -390,7 +391,7 @@ describe('service health from receive time', () => {
     }
   });
 
-  test('error rate above the threshold with >= min_samples logs is warning; fewer samples is not', async () => {
+  test('error rate at or over the threshold with >= min_samples logs is critical, as the alert rule says; fewer samples is too_few_logs, not healthy', async () => {
     const { app, clock } = await buildTestApp();
     try {
       const batch = [
@@ -400,17 +401,19 @@ describe('service health from receive time', () => {
       ];
       assert.equal((await postJson(app, '/api/logs', batch)).statusCode, 201);
       const h = (await getJson(app, '/api/advanced-dashboard-data')).service_health;
-      assert.deepEqual(h['svc-warn'], { status: 'warning', last_seen: '2024-01-15T14:30:00.000Z', log_count: 20, error_rate: 0.15 });
-      assert.equal(h['svc-few'].status, 'healthy');
+      assert.deepEqual(h['svc-warn'], { status: 'critical', last_seen: '2024-01-15T14:30:00.000Z', log_count: 20, error_rate: 0.15 });
+      assert.equal(h['svc-few'].status, 'too_few_logs', 'no verdict at 19 logs, rather than healthy at 100 % errors');
       assert.equal(h['svc-few'].error_rate, 1);
       assert.equal(h['svc-low'].status, 'healthy');
       assert.equal(h['svc-low'].error_rate, 0.05);
 
       // One more error tips svc-few over min_samples.
       assert.equal((await postJson(app, '/api/logs', log({ service: 'svc-few', level: 'CRITICAL', timestamp: clock.iso() }))).statusCode, 201);
-      assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-few'].status, 'warning');
+      assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-few'].status, 'critical');
+      const fired = (await getJson(app, '/api/alerts?status=firing')).alerts.filter((a: { rule: string }) => a.rule === 'error_rate').map((a: { service: string }) => a.service);
+      assert.deepEqual(fired.filter((x: string) => x !== '*').sort(), ['svc-few', 'svc-warn'], 'critical exactly where an error_rate alert fires');
 
-      // Silence beats warning.
+      // Silence beats critical.
       clock.advance(3 * 60_000);
       assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-warn'].status, 'down');
     } finally {
@@ -423,25 +426,25 @@ describe('service health from receive time', () => {
     try {
       assert.equal((await postJson(app, '/api/logs', [...burst(clock, 'svc-x', 5, 3), ...burst(clock, 'svc-y', 5, 2), ...burst(clock, 'svc-z', 4, 4)])).statusCode, 201);
       const h = (await getJson(app, '/api/advanced-dashboard-data')).service_health;
-      assert.equal(h['svc-x'].status, 'warning');
+      assert.equal(h['svc-x'].status, 'critical');
       assert.equal(h['svc-y'].status, 'healthy');
-      assert.equal(h['svc-z'].status, 'healthy');
+      assert.equal(h['svc-z'].status, 'too_few_logs');
     } finally {
       await app.close();
     }
   });
 
-  test('errors outside the recent window no longer make a service warning', async () => {
+  test('errors outside the recent window no longer make a service critical', async () => {
     const { app, clock } = await buildTestApp();
     try {
       assert.equal((await postJson(app, '/api/logs', burst(clock, 'svc-w', 20, 20))).statusCode, 201);
-      assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-w'].status, 'warning');
+      assert.equal((await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-w'].status, 'critical');
       for (let i = 0; i < 6; i++) {
         clock.advance(60_000);
         assert.equal((await postJson(app, '/api/logs', log({ service: 'svc-w', timestamp: clock.iso() }))).statusCode, 201);
       }
       const h = (await getJson(app, '/api/advanced-dashboard-data')).service_health['svc-w'];
-      assert.equal(h.status, 'healthy');
+      assert.equal(h.status, 'too_few_logs');
       assert.equal(h.error_rate, 0);
       assert.equal(h.log_count, 26);
     } finally {
@@ -458,7 +461,7 @@ describe('service health from receive time', () => {
       assert.equal((await postJson(app, '/api/logs', log({ service: 'svc-live', timestamp: clock.iso() }))).statusCode, 201);
       const d = await getJson(app, '/api/advanced-dashboard-data');
       assert.deepEqual(d.service_health['svc-future'], { status: 'down', last_seen: '2024-01-15T14:30:00.000Z', log_count: 2, error_rate: 0 });
-      assert.equal(d.service_health['svc-live'].status, 'healthy');
+      assert.equal(d.service_health['svc-live'].status, 'too_few_logs');
       assert.equal(d.summary.active_services, 1);
       // The event time is still what /api/stats reports as the last log.
       assert.equal((await getJson(app, '/api/stats')).last_log_per_service['svc-future'], '2030-01-01T00:00:00.000Z');
@@ -539,6 +542,30 @@ describe('cardinality caps', () => {
         { user_id: 'u2', count: 1 },
       ]);
       assert.deepEqual((await getJson(app, '/health')).cardinality.users, { tracked: 2, cap: 2, folded: 3 });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('GET /api/advanced-dashboard-data: levels_per_minute', () => {
+  test('the same minutes as time_series, each counted by level, adding up to its total and errors', async () => {
+    const { app, clock } = await buildTestApp();
+    try {
+      const batch = [
+        ...['DEBUG', 'INFO', 'INFO', 'WARNING', 'ERROR', 'CRITICAL', 'CRITICAL'].map((level) => log({ level, timestamp: clock.iso() })),
+        log({ level: 'ERROR', timestamp: clock.iso(-60_000) }),
+      ];
+      assert.equal((await postJson(app, '/api/logs', batch)).statusCode, 201);
+      const d = await getJson(app, '/api/advanced-dashboard-data?minutes=5');
+      assert.deepEqual(d.levels_per_minute.map((p: { time: string }) => p.time), d.time_series.map((p: { time: string }) => p.time));
+      assert.deepEqual(d.levels_per_minute.at(-1), { time: '2024-01-15T14:30', counts: { DEBUG: 1, INFO: 2, WARNING: 1, ERROR: 1, CRITICAL: 2 } });
+      assert.deepEqual(d.levels_per_minute.at(-2).counts, { DEBUG: 0, INFO: 0, WARNING: 0, ERROR: 1, CRITICAL: 0 });
+      d.levels_per_minute.forEach((p: { counts: Record<string, number> }, i: number) => {
+        const sum = Object.values(p.counts).reduce((a, b) => a + b, 0);
+        assert.equal(sum, d.time_series[i].total);
+        assert.equal(p.counts.ERROR! + p.counts.CRITICAL!, d.time_series[i].errors);
+      });
     } finally {
       await app.close();
     }

@@ -59,13 +59,14 @@ describe('GET /api/logs: filters', () => {
     await app.close();
   });
 
-  test('no filter: newest first, reply shape {logs, count, next_before_id}', async () => {
+  test('no filter: newest first, reply shape {logs, count, next_cursor, next_before_id}', async () => {
     const res = await get(app, '/api/logs');
     assert.equal(res.statusCode, 200);
     const body = res.json();
-    assert.deepEqual(Object.keys(body).sort(), ['count', 'logs', 'next_before_id']);
+    assert.deepEqual(Object.keys(body).sort(), ['count', 'logs', 'next_before_id', 'next_cursor']);
     assert.equal(body.count, 6);
     assert.equal(body.next_before_id, null);
+    assert.equal(body.next_cursor, null);
     assert.deepEqual(
       body.logs.map((l: LogView) => l.id),
       [6, 5, 4, 3, 2, 1],
@@ -163,7 +164,7 @@ describe('GET /api/logs: filters', () => {
 
   test('an unknown parameter is 400 naming it and listing the known ones', async () => {
     const err = await expect400(app, '/api/logs?foo=1', 'foo');
-    assert.match(err, /known parameters: service, level, from, to, received_from, received_to, user_id, q, limit, before_id/);
+    assert.match(err, /known parameters: service, level, from, to, received_from, received_to, user_id, q, limit, cursor, before_id/);
     await expect400(app, '/api/logs?severity=ERROR', 'severity');
     await expect400(app, '/api/logs?__proto__=1', '__proto__');
   });
@@ -353,5 +354,92 @@ describe('DELETE /api/logs', () => {
       (await get(app, '/api/logs')).json().logs.map((l: LogView) => l.message),
       ['new-2'],
     );
+  });
+});
+
+describe('GET /api/logs: listed by event time, newest first', () => {
+  /** Every page's logs, following next_cursor (or next_before_id), until the last page. */
+  async function walk(app: FastifyInstance, limit: number, by: 'cursor' | 'before_id', between?: (page: number) => Promise<void>): Promise<LogView[]> {
+    const seen: LogView[] = [];
+    let next: string | number | null = null;
+    for (let page = 0; page < 1000; page++) {
+      const res = await get(app, `/api/logs?limit=${limit}${next === null ? '' : `&${by}=${next}`}`);
+      assert.equal(res.statusCode, 200, res.body);
+      const body = res.json();
+      seen.push(...body.logs);
+      next = by === 'cursor' ? body.next_cursor : body.next_before_id;
+      if (next === null) return seen;
+      await between?.(page);
+    }
+    throw new Error('paging did not end');
+  }
+
+  const at = (minute: number, second = 0): string => new Date(Date.parse('2024-01-15T14:00:00Z') + minute * 60_000 + second * 1000).toISOString();
+
+  test('a late log is listed by its event time, not where it arrived; equal times by id, the later received first', async () => {
+    const { app } = await buildTestApp();
+    try {
+      for (const [minute, message] of [[30, 'a'], [10, 'late'], [40, 'b'], [30, 'a again']] as const) {
+        assert.equal((await postJson(app, '/api/logs', log({ timestamp: at(minute), message }))).statusCode, 201);
+      }
+      const body = (await get(app, '/api/logs')).json();
+      assert.deepEqual(body.logs.map((l: LogView) => l.message), ['b', 'a again', 'a', 'late']);
+      assert.deepEqual(body.logs.map((l: LogView) => l.id), [3, 4, 1, 2]);
+      const dashboard = (await get(app, '/api/advanced-dashboard-data')).json();
+      assert.deepEqual(dashboard.recent_logs.map((l: LogView) => l.id), [3, 4, 1, 2], 'the dashboard table lists the same way');
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('paging stays exact while logs keep arriving, early, late and tied: each log present at the start is listed once, in order', async () => {
+    for (const by of ['cursor', 'before_id'] as const) {
+      const { app } = await buildTestApp();
+      try {
+        const first = Array.from({ length: 60 }, (_, i) => log({ timestamp: at(i % 20, i % 3), message: `first ${i}` }));
+        assert.equal((await postJson(app, '/api/logs', first)).statusCode, 201);
+        const snapshot = (await get(app, '/api/logs?limit=1000')).json().logs as LogView[];
+        let sent = 0;
+        const seen = await walk(app, 7, by, async (page) => {
+          // Between pages: one newer than everything, one far late, one tied with a listed time.
+          const more = [log({ timestamp: at(59), message: `new ${page}` }), log({ timestamp: at(0), message: `old ${page}` }), log({ timestamp: at(page % 20, 1), message: `tie ${page}` })];
+          assert.equal((await postJson(app, '/api/logs', more)).statusCode, 201);
+          sent += more.length;
+        });
+        const ids = seen.map((l) => l.id);
+        assert.equal(new Set(ids).size, ids.length, `${by}: no log listed twice`);
+        const kept = new Set(ids);
+        assert.deepEqual(snapshot.filter((l) => !kept.has(l.id)), [], `${by}: every log there at the start is listed`);
+        const key = (l: LogView): [number, number] => [Date.parse(l.timestamp), l.id];
+        for (let i = 1; i < seen.length; i++) {
+          const [t0, i0] = key(seen[i - 1]!);
+          const [t1, i1] = key(seen[i]!);
+          assert.ok(t0 > t1 || (t0 === t1 && i0 > i1), `${by}: listed in order at ${i}`);
+        }
+        assert.ok(sent > 0 && seen.length > snapshot.length, `${by}: logs sent while paging that belong after the cursor are listed too`);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  test('a cursor that is not one, both paging parameters at once, and a before_id no longer stored are 400s that say what to do', async () => {
+    const { app } = await buildTestApp();
+    try {
+      assert.equal((await postJson(app, '/api/logs', [log({ message: 'x' }), log({ message: 'y' })])).statusCode, 201);
+      const err = await expect400(app, '/api/logs?cursor=abc', 'cursor');
+      assert.match(err, /next_cursor of a previous page/);
+      const both = await get(app, '/api/logs?cursor=1705329000000.2&before_id=2');
+      assert.equal(both.statusCode, 400);
+      assert.match(both.json().error, /cursor or before_id, not both/);
+      const gone = await get(app, '/api/logs?before_id=99');
+      assert.equal(gone.statusCode, 400);
+      assert.match(gone.json().error, /before_id.*99.*not stored.*cursor=/);
+      const page = (await get(app, '/api/logs?limit=1')).json();
+      assert.equal(page.next_cursor, `${Date.parse(page.logs[0].timestamp)}.${page.logs[0].id}`);
+      assert.deepEqual((await get(app, `/api/logs?cursor=${page.next_cursor}`)).json().logs.map((l: LogView) => l.message), ['x']);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -12,11 +12,12 @@
  * counters move by exactly the accepted count. Where the outcome of an item is certain (a
  * valid log, or a mutation that must break it) the reply must agree.
  */
+import { parseRfc3339 } from '../../server/core/time.js';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { ADMIN_TOKEN, buildTestApp } from '../helpers.js';
+import { ADMIN_TOKEN, buildTestApp, lastReceived } from '../helpers.js';
 import type { LogView } from '../../server/core/log.js';
 
 const SEED = process.env.FC_SEED === undefined ? 20_240_115 : Number(process.env.FC_SEED);
@@ -79,11 +80,9 @@ async function counters(): Promise<Counters> {
 }
 
 
-/** The newest `n` logs, oldest first. */
+/** The `n` logs received last, in the order received. */
 async function newest(n: number): Promise<LogView[]> {
-  const res = await app.inject({ method: 'GET', url: `/api/logs?limit=${n}` });
-  assert.equal(res.statusCode, 200);
-  return (res.json().logs as LogView[]).reverse();
+  return (await lastReceived(app, n)).reverse();
 }
 
 /** A stored log holds exactly what was sent (after a JSON round trip: -0 is 0). */
@@ -703,11 +702,12 @@ describe('property (c): random query strings on the GET routes', () => {
           assert.equal(unknown, false, `${url}: an unknown parameter was accepted`);
           if (r.path === '/api/logs') {
             assert.equal(body.count, body.logs.length);
-            const ids = (body.logs as LogView[]).map((l) => l.id);
-            assert.deepEqual(
-              ids,
-              [...ids].sort((a, b) => b - a),
-              'newest first',
+            // The event time as the server read it (its RFC 3339 parser, wider than Date.parse).
+            const listed = (body.logs as LogView[]).map((l) => [parseRfc3339(l.timestamp), l.id] as const);
+            const keys = listed.map(([ts, id]) => `${ts} ${id}`);
+            assert.ok(
+              listed.every(([ts, id], i) => i === 0 || ts < listed[i - 1]![0] || (ts === listed[i - 1]![0] && id < listed[i - 1]![1])),
+              `newest event time first, ties by id: ${keys.join(', ')}`,
             );
           }
         }

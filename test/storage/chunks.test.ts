@@ -1,3 +1,4 @@
+import type { LogCursor } from '../../server/core/listing-order.js';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LEVELS, StoredLog, levelIndex, type Level, type LogInput } from '../../server/core/log.js';
@@ -161,8 +162,9 @@ function chunkRows(r: SqliteRepository): { first_id: number; last_id: number; co
 }
 
 /** Every log the repository holds, ascending by id, through `query`. */
+/** Every stored log, in id order. */
 function everything(r: SqliteRepository): StoredLog[] {
-  return r.query({ limit: 1_000_000 }).logs.reverse();
+  return r.query({ limit: 1_000_000 }).logs.sort((a, b) => a.id - b.id);
 }
 
 const SERVICES = ['api', 'worker', 'Ünïcode-svc', 'a\nb', 'say "api', 'payment-service'];
@@ -215,7 +217,8 @@ function queries(logs: readonly StoredLog[]): Omit<LogQuery, 'limit'>[] {
   const sortedTs = logs.map((l) => l.ts).sort((a, b) => a - b);
   const rec = [...new Set(logs.map((l) => l.receivedAt))].sort((a, b) => a - b);
   const at = <T>(xs: T[], f: number): T => xs[Math.floor(f * (xs.length - 1))]!;
-  const mid = logs[Math.floor(logs.length / 2)]!.id;
+  const middle = logs[Math.floor(logs.length / 2)]!;
+  const mid = { ts: middle.ts, id: middle.id };
   return [
     {},
     { services: ['api'] },
@@ -232,8 +235,8 @@ function queries(logs: readonly StoredLog[]): Omit<LogQuery, 'limit'>[] {
     { userId: 'u2' },
     { text: 'échec' },
     { text: 'TIMEOUT', services: ['worker'] },
-    { beforeId: mid },
-    { beforeId: mid, levels: ['WARNING'], text: 'miss' },
+    { before: mid },
+    { before: mid, levels: ['WARNING'], text: 'miss' },
     { services: ['api', 'worker', 'Ünïcode-svc', 'a\nb', 'say "api', 'payment-service'], levels: ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] },
   ];
 }
@@ -248,18 +251,18 @@ function assertQueriesMatch(r: SqliteRepository, logs: readonly StoredLog[]): nu
         const q: LogQuery = { ...base, limit, offset };
         const want = store.query(q);
         const got = r.query(q);
-        assert.deepEqual(got, { logs: want.logs, nextBeforeId: want.nextBeforeId }, JSON.stringify(q));
+        assert.deepEqual(got, want, JSON.stringify(q));
         compared += got.logs.length;
       }
     }
-    // Paging by nextBeforeId covers every match once.
+    // Paging by the cursor covers every match once.
     const all = store.query({ ...base, limit: 1_000_000 }).logs;
     const paged: StoredLog[] = [];
-    let cursor: number | null | undefined = base.beforeId;
+    let cursor: LogCursor | null | undefined = base.before;
     for (let pages = 0; pages < 10_000; pages++) {
-      const page = r.query({ ...base, beforeId: cursor ?? undefined, limit: 17 });
+      const page = r.query({ ...base, ...(cursor && { before: cursor }), limit: 17 });
       paged.push(...page.logs);
-      cursor = page.nextBeforeId;
+      cursor = page.next;
       if (cursor === null) break;
     }
     assert.deepEqual(ids(paged), ids(all), `paging ${JSON.stringify(base)}`);

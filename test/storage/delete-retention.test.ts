@@ -11,22 +11,25 @@ import { tempDb, open, getJson } from './support.js';
 
 
 
-/** Ids of every log GET /api/logs returns (both tiers), newest first, paging by next_before_id. */
+/** Ids of every log GET /api/logs returns (both tiers), paging by next_cursor; each once, highest first. */
 async function allIds(app: FastifyInstance, query = ''): Promise<number[]> {
   const ids: number[] = [];
-  let cursor: number | null = null;
+  let cursor: string | null = null;
   for (let pages = 0; pages < 1000; pages++) {
-    const page = await getJson(app, `/api/logs?limit=13${query}${cursor === null ? '' : `&before_id=${cursor}`}`);
+    const page = await getJson(app, `/api/logs?limit=13${query}${cursor === null ? '' : `&cursor=${cursor}`}`);
     ids.push(...page.logs.map((l: { id: number }) => l.id));
-    cursor = page.next_before_id;
-    if (cursor === null) return ids;
+    cursor = page.next_cursor;
+    if (cursor === null) {
+      assert.equal(new Set(ids).size, ids.length, 'no log on two pages');
+      return ids.sort((a, b) => b - a);
+    }
   }
   throw new Error('paging did not end');
 }
 
-/** Ids GET /logs returns, in its order. */
+/** Ids GET /logs returns, highest first. */
 async function legacyIds(app: FastifyInstance): Promise<number[]> {
-  return (await getJson(app, '/logs?limit=10000', auth(ADMIN_TOKEN))).map((l: { id: number }) => l.id);
+  return (await getJson(app, '/logs?limit=10000', auth(ADMIN_TOKEN))).map((l: { id: number }) => l.id).sort((a: number, b: number) => b - a);
 }
 
 /** Ingests `n` logs at the clock's current time as one batch; `ts(i)` gives each event time. */

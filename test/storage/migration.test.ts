@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { compareListed } from '../../server/core/listing-order.js';
 import { LEVELS, StoredLog } from '../../server/core/log.js';
 import { RecentLogs } from '../../server/core/recent-logs.js';
 import { seededRandom } from '../../server/core/simulator.js';
@@ -38,6 +39,9 @@ const V2_DDL = `CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)
    INSERT INTO meta (key, value) SELECT 'last_id', coalesce(max(id), 0) FROM logs;`;
 
 const T0 = Date.parse('2024-01-15T14:30:00Z');
+
+/** Ids in listing order: newest event time first, ties by id. */
+const listingIds = (logs: readonly StoredLog[]): number[] => [...logs].sort((a, b) => compareListed(a.ts, a.id, b.ts, b.id)).map((l) => l.id);
 
 /** `n` logs with gaps in their ids, some without user or metadata, lone surrogates in metadata, receive times in runs. */
 function oldLogs(n: number): StoredLog[] {
@@ -116,15 +120,14 @@ describe('upgrading an older file to chunks', () => {
         assert.equal(r.count(), logs.length);
         assert.equal(r.minId(), 1);
         assert.equal(r.lastAssignedId(), lastId);
-        assert.deepEqual(r.query({ limit: 10_000 }).logs.reverse(), logs, 'every field of every log');
+        assert.deepEqual(r.query({ limit: 10_000 }).logs.sort((a, b) => a.id - b.id), logs, 'every field of every log');
         assert.equal(logs.filter((l) => l.metadata?.note === 'half \ud800 pair').length > 10, true);
         assert.deepEqual(r.recent(10), logs.slice(-10));
         assert.deepEqual([...r.since(T0 - 3_600_000)], logs.filter((l) => l.ts >= T0 - 3_600_000));
         const store = new RecentLogs(10_000);
         store.append(logs);
-        for (const q of [{ limit: 25, offset: 1500 }, { limit: 100, services: ['worker'], levels: ['ERROR' as const] }, { limit: 7, userId: 'user-3', beforeId: 2000 }]) {
-          const want = store.query(q);
-          assert.deepEqual(r.query(q), { logs: want.logs, nextBeforeId: want.nextBeforeId }, JSON.stringify(q));
+        for (const q of [{ limit: 25, offset: 1500 }, { limit: 100, services: ['worker'], levels: ['ERROR' as const] }, { limit: 7, userId: 'user-3', before: { ts: T0 - 3_600_000, id: 2000 } }]) {
+          assert.deepEqual(r.query(q), store.query(q), JSON.stringify(q));
         }
         assert.deepEqual(
           r.counters().map((c) => [c.service, c.level, c.count, c.lastTs, c.lastReceived]),
@@ -149,7 +152,7 @@ describe('upgrading an older file to chunks', () => {
     const app = await open(path, clock, { max_logs: 10 });
     try {
       const page = await getJson(app, '/api/logs?limit=100');
-      assert.deepEqual(page.logs.map((l: { id: number }) => l.id), logs.map((l) => l.id).reverse());
+      assert.deepEqual(page.logs.map((l: { id: number }) => l.id), listingIds(logs));
       assert.equal((await getJson(app, '/api/stats')).total_logs, 12345 + 7, 'all-time counters as they were');
       const res = await app.inject({ method: 'POST', url: '/api/logs', payload: { timestamp: clock.iso(), level: 'INFO', service: 'api', message: 'new' } });
       assert.equal(res.statusCode, 201, res.body);
@@ -159,21 +162,21 @@ describe('upgrading an older file to chunks', () => {
     }
   });
 
-  test('version 3 (logs without alert state): gains the alert-state tables, keeps its logs and counters', async () => {
+  test('version 3 (logs without alert state or time index): gains both, keeps its logs and counters', async () => {
     const path = tempDb();
     const logs = oldLogs(50);
     writeOldFile(path, 2, logs, 60);
-    // Bring it to version 3 with a server of today, then take away what version 4 added.
+    // Bring it to version 3 with a server of today, then take away what versions 4 and 5 added.
     await repository(path).close();
     const db = new Database(path);
-    db.exec('DROP TABLE alerts; DROP TABLE alert_notifications; DROP TABLE silences; DROP TABLE runtime;');
+    db.exec("DROP TABLE alerts; DROP TABLE alert_notifications; DROP TABLE silences; DROP TABLE runtime; DROP INDEX chunks_max_ts; DELETE FROM meta WHERE key = 'max_span';");
     db.pragma('user_version = 3');
     db.close();
 
     const clock = new ManualClock();
     const app = await open(path, clock);
     try {
-      assert.deepEqual((await getJson(app, '/api/logs?limit=100')).logs.map((l: { id: number }) => l.id), logs.map((l) => l.id).reverse());
+      assert.deepEqual((await getJson(app, '/api/logs?limit=100')).logs.map((l: { id: number }) => l.id), listingIds(logs));
       assert.equal((await getJson(app, '/api/stats')).total_logs, 12345 + 7);
       assert.deepEqual((await getJson(app, '/api/alerts')).alerts, []);
     } finally {
@@ -182,6 +185,8 @@ describe('upgrading an older file to chunks', () => {
     const after = new Database(path, { readonly: true });
     try {
       assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      assert.equal(after.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'chunks_max_ts'").pluck().get(), 1);
+      assert.ok((after.prepare("SELECT value FROM meta WHERE key = 'max_span'").pluck().get() as number) > 0, 'max_span measured from the chunks there');
       const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
       assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'runtime', 'silences']);
     } finally {

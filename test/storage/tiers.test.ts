@@ -171,7 +171,7 @@ describe('both tiers answer like one in-memory store', () => {
   });
 
   test('GET /api/logs with a before_id cursor anywhere: inside the buffer, at its edge, below it', async () => {
-    for (const beforeId of [TOTAL + 5, TOTAL, TOTAL - BUFFER + 2, TOTAL - BUFFER + 1, TOTAL - BUFFER, 200, 2, 1]) {
+    for (const beforeId of [TOTAL, TOTAL - BUFFER + 2, TOTAL - BUFFER + 1, TOTAL - BUFFER, 200, 2, 1]) {
       for (const query of ['', 'level=ERROR', `q=${encodeURIComponent('ÉCHEC')}`]) {
         for (const limit of [1, 10, 1000]) {
           const url: string = `/api/logs?${query}${query ? '&' : ''}limit=${limit}&before_id=${beforeId}`;

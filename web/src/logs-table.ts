@@ -63,6 +63,16 @@ export class SseParser {
   }
 }
 
+/** A log's place in the table: [event time, id]. */
+function keyOf(log: LogView): [number, number] {
+  return [Date.parse(log.timestamp), log.id];
+}
+
+/** Whether `a` is listed before `b`: newest event time first, ties by id, the higher first. */
+function listedBefore(a: [number, number], b: [number, number]): boolean {
+  return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+}
+
 /** What the live toggle's companion says about the stream. */
 type LiveState = 'off' | 'connecting' | 'live' | 'retrying' | 'dropped' | 'busy' | 'closing' | 'polling' | 'failed';
 
@@ -82,6 +92,8 @@ export class LogsTable {
   private readonly liveState = byId('live-state');
   private readonly empty = byId('logs-empty');
   private newestId = 0;
+  /** Each shown log's [event time, id], in the table's order (newest event time first, ties by id). */
+  private shown: [number, number][] = [];
   /** Bumped by every filter change; a response for an older generation is stale and ignored. */
   private generation = 0;
   private debounce: ReturnType<typeof setTimeout> | undefined;
@@ -107,6 +119,7 @@ export class LogsTable {
       reload();
     });
     this.live.addEventListener('change', () => (this.live.checked ? reload() : this.suspend()));
+    byId('range-clear').addEventListener('click', () => this.setRange(undefined));
   }
 
   /** Keeps the service filter's options in step with the services the server knows. */
@@ -120,8 +133,28 @@ export class LogsTable {
     }
   }
 
+  /** The event-time range picked on the volume chart, epoch ms, inclusive; none: every time. */
+  private range: { from: number; to: number } | undefined;
+
+  /** Narrows the table to logs with an event time in [from, to] (undefined: clears it), shown as a chip. */
+  setRange(range: { from: number; to: number } | undefined): void {
+    this.range = range;
+    const chip = byId('range-chip');
+    chip.hidden = range === undefined;
+    if (range !== undefined) {
+      const hhmm = (ms: number): string => new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', hour12: false });
+      const last = hhmm(range.to - 59_999);
+      byId('range-text').textContent = hhmm(range.from) === last ? `${last}` : `${hhmm(range.from)}–${last}`;
+    }
+    void this.reload().catch(() => undefined);
+  }
+
   private filters(): URLSearchParams {
     const p = new URLSearchParams();
+    if (this.range !== undefined) {
+      p.set('from', new Date(this.range.from).toISOString());
+      p.set('to', new Date(this.range.to).toISOString());
+    }
     if (this.service.value) p.set('service', this.service.value);
     if (this.level.value) p.set('level', this.level.value);
     if (this.text.value.trim()) p.set('q', this.text.value.trim());
@@ -176,7 +209,7 @@ export class LogsTable {
     const generation = this.generation;
     const logs = await this.fetchLogs();
     if (generation !== this.generation) return;
-    this.prepend(logs.filter((l) => l.id > this.newestId));
+    this.insert(logs.filter((l) => l.id > this.newestId));
   }
 
   private stop(): void {
@@ -241,7 +274,7 @@ export class LogsTable {
             this.lastEventId = event.id;
           } else if (event.type === 'dropped' || event.type === 'closing') ending = event.type;
         }
-        this.prepend(fresh.reverse());
+        this.insert(fresh);
       }
     } catch {
       // The connection broke, or sent what is not a log: retried below, like an end.
@@ -298,32 +331,64 @@ export class LogsTable {
     this.liveState.hidden = state === 'off';
   }
 
-  /** The table becomes `logs` (newest first). */
+  /** The table becomes `logs` (newest event time first, as GET /api/logs lists). */
   private replace(logs: LogView[]): void {
-    this.rows.replaceChildren(...logs.slice(0, MAX_ROWS).flatMap((l) => this.row(l)));
-    this.newestId = logs[0]?.id ?? 0;
+    const kept = logs.slice(0, MAX_ROWS);
+    this.rows.replaceChildren(...kept.flatMap((l) => this.row(l)));
+    this.shown = kept.map(keyOf);
+    this.newestId = logs.reduce((max, l) => Math.max(max, l.id), 0);
     this.empty.hidden = logs.length > 0;
   }
 
-  /** Adds `logs` (newest first) on top without moving what the reader is looking at; the table keeps at most MAX_ROWS. */
-  private prepend(logs: LogView[]): void {
+  /**
+   * Adds `logs`, each where its event time puts it: a late log goes below the newer ones, as
+   * a reload would list it. What the reader is looking at does not move; the table keeps at
+   * most MAX_ROWS, dropping the oldest by event time.
+   */
+  private insert(logs: LogView[]): void {
     if (logs.length === 0) return;
-    const before = this.scroller.scrollHeight;
-    this.rows.prepend(...logs.slice(0, MAX_ROWS).flatMap((l) => this.row(l)));
-    if (this.scroller.scrollTop > 0) this.scroller.scrollTop += this.scroller.scrollHeight - before;
-    this.newestId = Math.max(this.newestId, logs[0]!.id);
-    this.empty.hidden = true;
-    while (this.rows.rows.length > MAX_ROWS * 2) this.rows.lastElementChild?.remove();
+    // The first row in view stays where it is on the screen, whatever lands above it.
+    const view = this.scroller.getBoundingClientRect().top;
+    const anchor = this.scroller.scrollTop > 0 ? [...this.rows.rows].find((tr) => !tr.hidden && tr.getBoundingClientRect().bottom > view) : undefined;
+    const anchorTop = anchor?.getBoundingClientRect().top ?? 0;
+    for (const log of logs) {
+      const key = keyOf(log);
+      let lo = 0;
+      let hi = this.shown.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (listedBefore(this.shown[mid]!, key)) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo >= MAX_ROWS) continue;
+      const next = this.rows.children[lo * 2] ?? null;
+      for (const tr of this.row(log)) this.rows.insertBefore(tr, next);
+      this.shown.splice(lo, 0, key);
+      this.newestId = Math.max(this.newestId, log.id);
+    }
+    while (this.shown.length > MAX_ROWS) {
+      this.rows.lastElementChild?.remove();
+      this.rows.lastElementChild?.remove();
+      this.shown.pop();
+    }
+    if (anchor?.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
+    this.empty.hidden = this.shown.length > 0;
   }
 
   private row(log: LogView): HTMLTableRowElement[] {
     const tr = el('tr', undefined, 'log-row');
     tr.tabIndex = 0;
     tr.dataset.id = String(log.id);
+    tr.dataset.ts = String(Date.parse(log.timestamp));
     const badge = el('span', log.level, `badge level-${log.level.toLowerCase()}`);
     const levelCell = el('td');
     levelCell.append(badge);
-    tr.append(el('td', shortTime(log.timestamp), 'time'), levelCell, el('td', log.service, 'service'), el('td', log.message, 'message'));
+    // The date and the clock apart, so a phone shows the clock alone and keeps the column.
+    const time = el('td', undefined, 'time');
+    const at = new Date(log.timestamp);
+    if (Number.isNaN(at.getTime())) time.textContent = shortTime(log.timestamp);
+    else time.append(el('span', `${at.toLocaleDateString()} `, 'date'), el('span', at.toLocaleTimeString(undefined, { hour12: false }), 'clock'));
+    tr.append(time, levelCell, el('td', log.service, 'service'), el('td', log.message, 'message'));
 
     const detail = el('tr', undefined, 'log-detail');
     detail.hidden = true;

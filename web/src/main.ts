@@ -1,5 +1,5 @@
 import './style.css';
-import type { AlertView, DashboardData, UiConfig } from '../../server/api-types.js';
+import type { AlertView, DashboardData, ServiceHealth, UiConfig } from '../../server/api-types.js';
 import { api, clearToken, getToken, postJson, setToken, Unauthorized, Unreachable } from './api.js';
 import { DashboardCharts, type Point } from './charts.js';
 import { ago, byId, el, percent, shortTime } from './dom.js';
@@ -11,10 +11,10 @@ const main = byId('main');
 const banner = byId('banner');
 const status = byId('status');
 const range = byId<HTMLSelectElement>('range');
-const charts = new DashboardCharts(byId<HTMLCanvasElement>('volume-chart'), byId<HTMLCanvasElement>('error-chart'));
 const logs = new LogsTable(() => askForToken(true));
+const charts = new DashboardCharts(byId<HTMLCanvasElement>('volume-chart'), byId<HTMLCanvasElement>('error-chart'), (range) => logs.setRange(range));
 
-let ui: UiConfig = { refresh_seconds: 5, simulation_enabled: false, error_rate_threshold: 0.1, max_minutes: 60, anonymous_read: true };
+let ui: UiConfig = { refresh_seconds: 5, simulation_enabled: false, error_rate_threshold: 0.1, alert_window_minutes: 5, min_samples: 20, max_minutes: 60, anonymous_read: true };
 let timer: ReturnType<typeof setTimeout> | undefined;
 let tokenPending = false;
 
@@ -43,23 +43,35 @@ function alertItem(a: AlertView, serverNow: number): HTMLLIElement {
   return li;
 }
 
+const HEALTH_LABEL: Record<ServiceHealth['status'], string> = {
+  healthy: 'healthy',
+  critical: 'error rate over threshold',
+  down: 'down',
+  too_few_logs: 'too few logs',
+};
+
 function renderDashboard(d: DashboardData, serverNow: number): void {
   const s = d.summary;
   byId('card-total').textContent = s.total_logs.toLocaleString();
   const rate = byId('card-error-rate');
   rate.textContent = percent(s.error_rate);
-  rate.classList.toggle('bad', s.error_rate >= ui.error_rate_threshold && s.total_logs > 0);
+  // Red exactly when an error-rate alert fires: the card and the rule read the same numbers.
+  rate.classList.toggle('bad', d.active_alerts.some((a) => a.rule === 'error_rate'));
   byId('card-services').textContent = String(Object.keys(d.service_health).length);
   byId('card-alerts').textContent = String(d.active_alerts.length);
   byId('card-alerts').classList.toggle('bad', d.active_alerts.length > 0);
 
   charts.update(
-    d.time_series.map((p) => minutePoint(p.time, p.total)),
+    d.levels_per_minute.map((p) => ({ x: minutePoint(p.time, 0).x, counts: p.counts })),
     d.error_trends.map((p) => minutePoint(p.time, Math.round(p.error_rate * 1000) / 10)),
+    Math.round(ui.error_rate_threshold * 1000) / 10,
   );
 
+  firing = new Set(d.active_alerts.map((a) => a.fingerprint));
   list('alerts', d.active_alerts.map((a) => alertItem(a, serverNow)));
   byId('alerts-empty').hidden = d.active_alerts.length > 0;
+  byId('alerts-count').textContent = d.active_alerts.length > 0 ? `${d.active_alerts.length} active` : '';
+  byId('health-window').textContent = `error rate over the last ${ui.alert_window_minutes} min, as the alert rules read it`;
 
   const health = Object.entries(d.service_health).sort(([a], [b]) => a.localeCompare(b));
   list(
@@ -68,10 +80,11 @@ function renderDashboard(d: DashboardData, serverNow: number): void {
       const li = el('li', undefined, `service status-${h.status}`);
       li.dataset.service = service;
       const dot = el('span', undefined, 'dot');
-      dot.title = h.status;
+      const label = HEALTH_LABEL[h.status];
+      dot.title = label;
       const name = el('span', service, 'service-name');
       const meta = el('span', `${h.log_count.toLocaleString()} logs · ${percent(h.error_rate)} errors · ${ago(Date.parse(h.last_seen), serverNow)}`, 'muted small');
-      li.append(dot, name, el('span', h.status, 'service-status'), meta);
+      li.append(dot, name, el('span', label, 'service-status'), meta);
       return li;
     }),
   );
@@ -110,7 +123,10 @@ async function refresh(): Promise<void> {
       api<{ alerts: AlertView[] }>('/api/alerts?status=resolved'),
     ]);
     renderDashboard(dash.data, dash.serverNow);
-    list('alerts-history', history.data.alerts.slice(0, HISTORY_SHOWN).map((a) => alertItem(a, history.serverNow)));
+    const resolved = history.data.alerts.slice(0, HISTORY_SHOWN);
+    list('alerts-history', resolved.map((a) => alertItem(a, history.serverNow)));
+    byId('alerts-resolved').hidden = resolved.length === 0;
+    byId('alerts-history-count').textContent = `(${resolved.length} most recent)`;
     await logs.poll();
     showReachable(true);
     status.textContent = `Updated ${new Date(dash.serverNow).toLocaleTimeString(undefined, { hour12: false })}`;
@@ -157,16 +173,30 @@ byId('token-form').addEventListener('submit', () => {
   void refreshNow();
 });
 
-async function simulate(path: string, body: unknown, button: HTMLButtonElement): Promise<void> {
-  button.disabled = true;
+/** The fingerprints of the alerts firing at the last refresh: what a simulation is compared with. */
+let firing = new Set<string>();
+
+/**
+ * Runs a simulation with both buttons disabled, then says what it did: how many logs the
+ * server accepted and how many alerts started firing because of them.
+ */
+async function simulate(path: string, body: unknown): Promise<void> {
+  const buttons = [byId<HTMLButtonElement>('simulate-logs'), byId<HTMLButtonElement>('simulate-errors')];
+  const result = byId('sim-result');
+  for (const b of buttons) b.disabled = true;
+  result.textContent = 'Sending…';
   try {
-    await postJson(path, body);
+    const before = new Set(firing);
+    const sent = (await postJson<{ accepted: number }>(path, body)).data.accepted;
     await Promise.all([refreshNow(), logs.refresh()]);
+    const fired = [...firing].filter((f) => !before.has(f)).length;
+    result.textContent = `${sent.toLocaleString()} logs sent, ${fired === 0 ? 'no alert' : fired === 1 ? '1 alert' : `${fired} alerts`} fired`;
   } catch (e) {
+    result.textContent = '';
     if (e instanceof Unauthorized) askForToken(getToken() !== null);
     else status.textContent = `Simulation failed: ${e instanceof Error ? e.message : String(e)}`;
   } finally {
-    button.disabled = false;
+    for (const b of buttons) b.disabled = false;
   }
 }
 
@@ -180,8 +210,8 @@ async function start(): Promise<void> {
   const simLogs = byId<HTMLButtonElement>('simulate-logs');
   const simErrors = byId<HTMLButtonElement>('simulate-errors');
   simLogs.hidden = simErrors.hidden = !ui.simulation_enabled;
-  simLogs.addEventListener('click', () => void simulate('/api/simulate-logs', { count: 200 }, simLogs));
-  simErrors.addEventListener('click', () => void simulate('/api/simulate-errors', { count: 50, error_rate: 0.8 }, simErrors));
+  simLogs.addEventListener('click', () => void simulate('/api/simulate-logs', { count: 200 }));
+  simErrors.addEventListener('click', () => void simulate('/api/simulate-errors', { count: 50, error_rate: 0.8 }));
   range.addEventListener('change', () => void refreshNow());
   // A hidden tab makes no requests and holds no live tail open.
   document.addEventListener('visibilitychange', () => {

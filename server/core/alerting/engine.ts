@@ -334,8 +334,10 @@ export class AlertEngine implements LogSink {
   }
 
   /** Firing alerts, most recent first. */
+  /** Every firing alert: CRITICAL before WARNING, then the most recently fired first. */
   activeAlerts(): AlertView[] {
-    return [...this.active.values()].sort((a, b) => b.firedAt - a.firedAt).map((s) => this.view(s));
+    const rank = (s: AlertState): number => (s.level === 'CRITICAL' ? 0 : 1);
+    return [...this.active.values()].sort((a, b) => rank(a) - rank(b) || b.firedAt - a.firedAt).map((s) => this.view(s));
   }
 
   /** Resolved alerts, most recent first, at most `alerting.history_size`. */

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from '@sinclair/typebox';
+import { AppError } from '../../core/errors.js';
+import { formatCursor } from '../../core/listing-order.js';
 import { toView } from '../../core/log.js';
 import type { LogFilterFields, LogQuery } from '../../core/log-filter.js';
 import { ERRORS } from '../schemas/common.js';
@@ -27,8 +29,9 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: { scope: 'read', door: 'api' } },
       schema: {
-        summary: 'Query logs, newest first',
-        description: 'Pages are cut by id: pass next_before_id as before_id for the next one, which stays exact while logs keep arriving.',
+        summary: 'Query logs, newest event time first',
+        description:
+          'Listed by event time, newest first, ties by id (the later received first). Pass next_cursor as cursor for the next page: exact while logs keep arriving, a late log lands where its event time puts it.',
         tags: ['logs'],
         querystring: LogQuerystring,
         response: { 200: LogPageSchema, ...ERRORS },
@@ -36,9 +39,22 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const q = request.query;
-      const query: LogQuery = { ...logFilters(q), beforeId: q.before_id, limit: q.limit ?? LOG_PAGE_DEFAULT };
+      if (q.cursor !== undefined && q.before_id !== undefined) throw new AppError(400, 'INVALID_QUERY', "give cursor or before_id, not both: cursor is the next_cursor of the previous page");
+      let before = q.cursor;
+      if (q.before_id !== undefined) {
+        before = core.cursorAt(q.before_id);
+        if (before === undefined) {
+          throw new AppError(400, 'INVALID_QUERY', `query parameter 'before_id' names log ${q.before_id}, which is not stored (deleted, or never assigned); page with cursor=<next_cursor> instead`);
+        }
+      }
+      const query: LogQuery = { ...logFilters(q), before, limit: q.limit ?? LOG_PAGE_DEFAULT };
       const page = core.query(query);
-      return { logs: page.logs.map(toView), count: page.logs.length, next_before_id: page.nextBeforeId };
+      return {
+        logs: page.logs.map(toView),
+        count: page.logs.length,
+        next_cursor: page.next === null ? null : formatCursor(page.next),
+        next_before_id: page.next === null ? null : page.next.id,
+      };
     },
   );
 

@@ -47,7 +47,7 @@ export const ValidationStatsSchema = Type.Object({
 export type ValidationStatsChecked = Holds<Same<Static<typeof ValidationStatsSchema>, ValidationStatsView>>;
 
 const ServiceHealthSchema = Type.Object({
-  status: Type.Unsafe<ServiceHealth['status']>({ type: 'string', enum: ['healthy', 'warning', 'down'] }),
+  status: Type.Unsafe<ServiceHealth['status']>({ type: 'string', enum: ['healthy', 'critical', 'down', 'too_few_logs'], description: 'By the alert rules: critical at or over the error-rate threshold, too_few_logs under min_samples in the window, down when silent past service_down_minutes.' }),
   last_seen: IsoTime,
   log_count: Count,
   error_rate: Ratio,
@@ -63,6 +63,13 @@ export const DashboardSchema = Type.Object({
     time_range: Type.Object({ first: Nullable(Type.String()), last: Nullable(Type.String()) }),
   }),
   time_series: Type.Array(TimePointSchema),
+  levels_per_minute: Type.Array(
+    Type.Object({
+      time: Type.String(),
+      counts: Type.Object({ DEBUG: Count, INFO: Count, WARNING: Count, ERROR: Count, CRITICAL: Count }),
+    }),
+    { description: 'The minutes of time_series, counted by level.' },
+  ),
   error_trends: Type.Array(Type.Object({ time: Type.String(), error_rate: Ratio })),
   service_health: Dict(ServiceHealthSchema),
   most_active_services: Type.Array(Type.Object({ service: Type.String(), count: Count })),
@@ -77,6 +84,8 @@ export const UiConfigSchema = Type.Object({
   refresh_seconds: Type.Number(),
   simulation_enabled: Type.Boolean(),
   error_rate_threshold: Ratio,
+  alert_window_minutes: Type.Integer({ description: 'The minutes the error-rate rule and service health read.' }),
+  min_samples: Type.Integer({ description: 'Logs a service needs in that window before its error rate is judged.' }),
   max_minutes: Type.Integer(),
   anonymous_read: Type.Boolean({ description: 'Whether reading works without a token; if not, the page asks for one.' }),
 });

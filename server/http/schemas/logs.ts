@@ -26,7 +26,8 @@ export type LogViewChecked = Holds<Same<Static<typeof LogViewSchema>, LogView>>;
 export const LogPageSchema = Type.Object({
   logs: Type.Array(LogViewSchema),
   count: Type.Integer({ minimum: 0 }),
-  next_before_id: Nullable(Type.Integer({ description: 'Pass as before_id for the next page; null on the last page.' })),
+  next_cursor: Nullable(Type.String({ description: 'Pass as cursor for the next page; null on the last page.' })),
+  next_before_id: Nullable(Type.Integer({ description: 'The id of the last log of this page: passed as before_id, the next page too; null on the last page.' })),
 });
 export type LogPageChecked = Holds<Same<Static<typeof LogPageSchema>, LogPageView>>;
 
@@ -50,7 +51,8 @@ export const LOG_PAGE_DEFAULT = 100;
 export const LogQuerystring = querystring({
   ...logFilterParams,
   limit: Param.integer(1, 1000, 'Logs in the page', LOG_PAGE_DEFAULT),
-  before_id: Param.integer(1, Number.MAX_SAFE_INTEGER, 'Only logs with an id below this: the next_before_id of the previous page'),
+  cursor: Param.cursor('Only logs listed after this position: the next_cursor of the previous page'),
+  before_id: Param.integer(1, Number.MAX_SAFE_INTEGER, 'Only logs listed after the log with this id (the next_before_id of the previous page); it must still be stored'),
 });
 
 export const DeleteQuerystring = querystring({

@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { AppError } from '../../core/errors.js';
+import { parseCursor, type LogCursor } from '../../core/listing-order.js';
 import { parseQueryTime } from '../../core/time.js';
 
 /**
@@ -67,7 +68,12 @@ function someOf<T extends string>(values: readonly T[], description: string, any
   );
 }
 
-export const Param = { integer, time, requiredTime, text, oneOf, list, someOf };
+/** A position in a listing (core/listing-order.ts): the `next_cursor` of a page; the handler gets `{ ts, id }`. */
+function cursor(description: string) {
+  return Type.Optional(Type.Unsafe<LogCursor>({ type: 'string', pattern: '^-?[0-9]{1,16}[.][0-9]{1,16}$', description, examples: ['1705329000000.42'], 'x-cursor': true }));
+}
+
+export const Param = { integer, time, requiredTime, text, oneOf, list, someOf, cursor };
 
 /** A route's querystring: exactly these parameters, no others. */
 export function querystring<P extends Record<string, TSchema>>(params: P) {
@@ -91,6 +97,7 @@ interface ParamSchema {
   'x-any-case'?: boolean;
   /** Why a required parameter is needed (Param.requiredTime). */
   'x-required'?: string;
+  'x-cursor'?: boolean;
 }
 
 function bad(name: string, problem: string): AppError {
@@ -140,6 +147,14 @@ function readerFor(name: string, p: ParamSchema): Reader {
         n,
         `must be a date-time like 2024-01-15T14:30:00Z (a time without offset is UTC) or a date like 2024-01-15 (got '${v.slice(0, 40)}')${plus ? "; a '+' in a URL reads as a space: encode the offset's '+' as %2B" : ''}`,
       );
+    };
+  }
+  if (p.type === 'string' && p['x-cursor'] === true) {
+    return (n, raw) => {
+      const v = single(n, raw);
+      const c = parseCursor(v);
+      if (c === undefined) throw bad(n, `must be the next_cursor of a previous page, like 1705329000000.42 (got '${v.slice(0, 40)}')`);
+      return c;
     };
   }
   if (p.type === 'string' && p.enum !== undefined) {
