@@ -70,7 +70,7 @@ const BLOCK_MASK = (1 << BLOCK_SHIFT) - 1;
  *
  * Logs are held in arrival (id) order but listed by event time: each block of slots keeps the
  * range of event times in it and, once asked, its logs sorted by listing order, so a query
- * merges the blocks that can hold its page and stops at the page's last log.
+ * reads the blocks that can hold its page a time window at a time, newest first, until the page is full.
  */
 export class RecentLogs {
   readonly capacity: number;
