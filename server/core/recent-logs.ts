@@ -46,12 +46,11 @@ const FORMAT_JSON = 0;
 const FORMAT_NDJSON = 1;
 
 /**
- * Slots per block. Each block keeps the range of its logs' event times, so a listing in time
- * order (core/listing-order.ts) reads the blocks that can hold its page, most recent first,
- * and stops at the first block that cannot.
+ * Slots per block. Each block keeps its logs sorted by listing order (core/listing-order.ts)
+ * once asked, so a listing in time order reads each block from its cursor's place on.
  */
 const BLOCK_SHIFT = 10;
-const BLOCK_MASK = (1 << BLOCK_SHIFT) - 1;
+const BLOCK_SLOTS = 1 << BLOCK_SHIFT;
 
 /**
  * The recent-logs buffer, the in-memory tier: the most recent `capacity` logs, in id order,
@@ -68,9 +67,9 @@ const BLOCK_MASK = (1 << BLOCK_SHIFT) - 1;
  * reload) is encoded here. A log is decoded only when a query returns it; a text search
  * decodes just the message.
  *
- * Logs are held in arrival (id) order but listed by event time: each block of slots keeps the
- * range of event times in it and, once asked, its logs sorted by listing order, so a query
- * reads the blocks that can hold its page a time window at a time, newest first, until the page is full.
+ * Logs are held in arrival (id) order but listed by event time: each block of slots keeps, once
+ * asked, its logs sorted by listing order, so a query reads the blocks a time window at a time,
+ * newest first, until the page is full.
  */
 export class RecentLogs {
   readonly capacity: number;
@@ -103,16 +102,6 @@ export class RecentLogs {
   private currentSeq = -1;
   private readonly segmentBytes: number;
   private readonly scratch = new Int32Array(SPAN_INTS);
-  /**
-   * Per block: the range of event times of the logs written since the writer last entered
-   * it at its first slot, and (until the writer reaches its end) the range it had before, which
-   * covers the older logs not yet overwritten. Ranges may be wider than what is held (a
-   * bound, never too narrow).
-   */
-  private readonly blockMin: Float64Array;
-  private readonly blockMax: Float64Array;
-  private readonly blockOldMin: Float64Array;
-  private readonly blockOldMax: Float64Array;
   /** Per block: its held slots in listing order, while they are known (sortedBlock). */
   private readonly sorted: (Uint16Array | undefined)[];
   /** The largest event time of a log overwritten here: a bound on what only the tier below holds. */
@@ -140,10 +129,6 @@ export class RecentLogs {
     // About 64 bytes of segment per slot, between 64 KiB and 8 MiB: small buffers stay small.
     this.segmentBytes = Math.min(8 << 20, Math.max(64 << 10, capacity * 64));
     const blocks = ((capacity - 1) >> BLOCK_SHIFT) + 1;
-    this.blockMin = new Float64Array(blocks).fill(Infinity);
-    this.blockMax = new Float64Array(blocks).fill(-Infinity);
-    this.blockOldMin = new Float64Array(blocks).fill(Infinity);
-    this.blockOldMax = new Float64Array(blocks).fill(-Infinity);
     this.sorted = new Array<Uint16Array | undefined>(blocks).fill(undefined);
     const { times, received, levels, services, users } = this;
     this.columns = { times, received, levels, services, users, message: (slot) => this.message(slot) };
@@ -195,7 +180,8 @@ export class RecentLogs {
       }
       this.ids[slot] = log.id;
       this.times[slot] = log.ts;
-      this.widenBlock(slot, log.ts);
+      // The block's order no longer holds.
+      this.sorted[slot >> BLOCK_SHIFT] = undefined;
       this.received[slot] = log.receivedAt;
       this.levels[slot] = levelIndex(log.level);
       this.services[slot] = log.service;
@@ -218,43 +204,6 @@ export class RecentLogs {
       this.current!.live++;
     }
     if (whole !== undefined && --whole.live === 0 && wholeSeq !== this.currentSeq) this.drop(wholeSeq, whole);
-  }
-
-  /** Takes the event time `ts` written to `slot` into its block's range. */
-  private widenBlock(slot: number, ts: number): void {
-    const b = slot >> BLOCK_SHIFT;
-    this.sorted[b] = undefined;
-    if ((slot & BLOCK_MASK) === 0) {
-      // Entering the block: what it held is the older logs the writer is about to overwrite.
-      this.blockOldMin[b] = this.blockMin[b]!;
-      this.blockOldMax[b] = this.blockMax[b]!;
-      this.blockMin[b] = ts;
-      this.blockMax[b] = ts;
-    } else {
-      if (ts < this.blockMin[b]!) this.blockMin[b] = ts;
-      if (ts > this.blockMax[b]!) this.blockMax[b] = ts;
-    }
-    if ((slot & BLOCK_MASK) === BLOCK_MASK || slot === this.capacity - 1) {
-      // Leaving it: every log in it was written since it was entered.
-      this.blockOldMin[b] = Infinity;
-      this.blockOldMax[b] = -Infinity;
-    }
-  }
-
-  /** The blocks' ranges from what they hold, after logs moved (removeWhere). */
-  private rebuildBlocks(): void {
-    this.sorted.fill(undefined);
-    this.blockMin.fill(Infinity);
-    this.blockMax.fill(-Infinity);
-    this.blockOldMin.fill(Infinity);
-    this.blockOldMax.fill(-Infinity);
-    for (let i = 0; i < this.count; i++) {
-      const slot = this.slot(i);
-      const b = slot >> BLOCK_SHIFT;
-      const ts = this.times[slot]!;
-      if (ts < this.blockMin[b]!) this.blockMin[b] = ts;
-      if (ts > this.blockMax[b]!) this.blockMax[b] = ts;
-    }
   }
 
   /** Copies the log at `spans[at..]` in `src` into the current segment. */
@@ -445,7 +394,7 @@ export class RecentLogs {
     const cached = this.sorted[b];
     if (cached !== undefined) return cached;
     const first = b << BLOCK_SHIFT;
-    const last = Math.min(first + BLOCK_MASK + 1, this.capacity);
+    const last = Math.min(first + BLOCK_SLOTS, this.capacity);
     const end1 = Math.min(this.head + this.count, this.capacity);
     const end2 = this.head + this.count - this.capacity;
     const held: number[] = [];
@@ -466,7 +415,7 @@ export class RecentLogs {
   listed(q: LogQuery, k: number): Listed[] {
     const filter = new LogFilter(q);
     const match = filter.slotMatcher(this.columns);
-    const { times, ids, blockMin, blockMax, blockOldMin, blockOldMax } = this;
+    const { times, ids } = this;
     const cursorTs = q.before?.ts ?? Infinity;
     const cursorId = q.before?.id ?? Infinity;
     const hiTs = Math.min(cursorTs, filter.to);
@@ -483,10 +432,7 @@ export class RecentLogs {
       pos: number;
     }
     const heads: Head[] = [];
-    for (let b = 0; b < blockMin.length; b++) {
-      const lo = Math.min(blockMin[b]!, blockOldMin[b]!);
-      const hi = Math.max(blockMax[b]!, blockOldMax[b]!);
-      if (lo > hi || lo > hiTs || hi < loTs) continue;
+    for (let b = 0; b < this.sorted.length; b++) {
       const order = this.sortedBlock(b);
       const first = b << BLOCK_SHIFT;
       let a = 0;
@@ -496,7 +442,8 @@ export class RecentLogs {
         if (started(first + order[mid]!)) z = mid;
         else a = mid + 1;
       }
-      if (a < order.length) heads.push({ first, order, pos: a });
+      // A block with nothing from the cursor on, or only logs older than the range, is left out.
+      if (a < order.length && times[first + order[a]!]! >= loTs) heads.push({ first, order, pos: a });
     }
     // Time windows, newest first: each takes from every block the logs with an event time in
     // it (a run of the block's order, read in place), until the matches reach `k` or nothing is
@@ -589,7 +536,8 @@ export class RecentLogs {
       this.users[slot] = undefined;
     }
     this.count = write;
-    if (write !== kept) this.rebuildBlocks();
+    // Logs moved between blocks: every block's order is stale.
+    if (write !== kept) this.sorted.fill(undefined);
     return kept - write;
   }
 
