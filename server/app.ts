@@ -60,7 +60,7 @@ export interface AppDeps {
 /** Retention in small batches, yielding to the event loop between them so ingestion is never held up for long. */
 export async function enforceRetention(core: LogServer): Promise<number> {
   let total = 0;
-  for (let deleted = core.retentionStep(); deleted > 0; deleted = core.retentionStep()) {
+  for (let deleted = await core.retentionStep(); deleted > 0; deleted = await core.retentionStep()) {
     total += deleted;
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -101,8 +101,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   // The repository keeps counters under the same capped service keys as memory: core exists by the first commit.
-  const repository = deps.repository ?? openRepository(storageOptions(config), (service) => core.services.keyOf(service));
+  const repository = deps.repository ?? (await openRepository(storageOptions(config), (service) => core.services.keyOf(service)));
   const core: LogServer = new LogServer(coreOptions(config), { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers, repository });
+  try {
+    await core.open();
+  } catch (e) {
+    await repository?.close().catch(() => {});
+    throw e;
+  }
   app.decorate('config', config);
   app.decorate('core', core);
   const { $schema: _dialect, $id: _id, ...logSchema } = withLimits(loadSchema('log.schema.json'), config.limits);

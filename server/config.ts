@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
@@ -30,6 +31,8 @@ export interface Config {
     readonly shutdown_grace_seconds: number;
   };
   readonly storage: {
+    /** Where accepted logs are kept: SQLite (embedded) or PostgreSQL (shared by replicas). */
+    readonly backend: 'sqlite' | 'postgres';
     readonly max_logs: number;
     readonly persistence: {
       readonly enabled: boolean;
@@ -38,6 +41,7 @@ export interface Config {
       readonly commit_interval_ms: number;
       readonly commit_max_rows: number;
     };
+    readonly postgres: { readonly url: string; readonly pool_size: number; readonly schema: string };
     readonly retention: {
       readonly max_age_days: number;
       readonly max_rows: number;
@@ -106,6 +110,11 @@ export interface Config {
     readonly max_pending_events: number;
     readonly heartbeat_seconds: number;
   };
+  /** Replicas sharing one PostgreSQL store (docs/scaling.md). */
+  readonly cluster: {
+    /** This server's name among the replicas; empty: the host name and port. */
+    readonly replica_id: string;
+  };
 }
 
 /** Requests per window to routes needing the ingest scope, and to every other limited route. */
@@ -118,10 +127,13 @@ export interface RateBudget {
 export const DEFAULTS: Config = {
   server: { host: '0.0.0.0', port: 5000, log_level: 'info', log_format: 'auto', trust_proxy: false, shutdown_grace_seconds: 10 },
   storage: {
+    backend: 'sqlite',
     max_logs: 100_000,
-    persistence: { enabled: true, path: './data/logs.db', synchronous: 'normal', commit_interval_ms: 2, commit_max_rows: 20_000 },
+    persistence: { enabled: true, path: './data/logs.db', synchronous: 'normal', commit_interval_ms: 0, commit_max_rows: 20_000 },
+    postgres: { url: 'postgres://logsentinel@localhost:5432/logsentinel', pool_size: 10, schema: 'logsentinel' },
     retention: { max_age_days: 7, max_rows: 10_000_000, interval_seconds: 60, batch_size: 5_000 },
   },
+  cluster: { replica_id: '' },
   limits: {
     max_body_bytes: 10 * 1024 * 1024,
     max_batch_items: 10_000,
@@ -183,6 +195,9 @@ const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly [string, ...str
   { env: 'LOG_LEVEL', path: ['server', 'log_level'], parse: (v) => v },
   { env: 'LOG_FORMAT', path: ['server', 'log_format'], parse: (v) => v },
   { env: 'STORAGE_PATH', path: ['storage', 'persistence', 'path'], parse: (v) => v },
+  { env: 'STORAGE_BACKEND', path: ['storage', 'backend'], parse: (v) => v },
+  { env: 'DATABASE_URL', path: ['storage', 'postgres', 'url'], parse: (v) => v },
+  { env: 'REPLICA_ID', path: ['cluster', 'replica_id'], parse: (v) => v },
   { env: 'EXTERNAL_URL', path: ['alerting', 'external_url'], parse: (v) => v },
 ];
 
@@ -300,16 +315,22 @@ export function coreOptions(config: Config): CoreOptions {
   };
 }
 
+/** This server's name among replicas: `cluster.replica_id`, or the host name and port. */
+export function replicaId(config: Config): string {
+  return config.cluster.replica_id || `${hostname()}:${config.server.port}`.slice(0, 63);
+}
+
 /** The durable tier's options (storage/open.ts) from a validated config. */
 export function storageOptions(config: Config): StorageOptions {
-  const { persistence, retention } = config.storage;
-  if (!persistence.enabled) return { engine: 'none' };
-  return {
-    engine: 'sqlite',
-    path: persistence.path,
-    synchronous: persistence.synchronous,
+  const { backend, persistence, postgres, retention } = config.storage;
+  const common = {
     commitIntervalMs: persistence.commit_interval_ms,
     commitMaxRows: persistence.commit_max_rows,
     retention: { maxAgeMs: retention.max_age_days * 86_400_000, maxRows: retention.max_rows, batchSize: retention.batch_size },
   };
+  if (backend === 'postgres') {
+    return { engine: 'postgres', url: postgres.url, poolSize: postgres.pool_size, schema: postgres.schema, replicaId: replicaId(config), ...common };
+  }
+  if (!persistence.enabled) return { engine: 'none' };
+  return { engine: 'sqlite', path: persistence.path, synchronous: persistence.synchronous, ...common };
 }

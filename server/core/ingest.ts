@@ -1,4 +1,5 @@
 import { AppError } from './errors.js';
+import type { IdBlocks } from './id-blocks.js';
 import { IngestCounts } from './ingest-counts.js';
 import { OTHER, type KeyCap } from './key-cap.js';
 import { LEVELS, StoredLog, levelIndex, type LogInput, type LogSink } from './log.js';
@@ -59,6 +60,8 @@ export interface IngestDeps {
   now: Clock;
   /** The durable tier: accepted logs are committed here before any sink sees them or the caller is answered. */
   journal?: { append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> };
+  /** Where ids come from when other servers write the same store; by default this pipeline counts them itself. */
+  ids?: IdBlocks;
 }
 
 /** A valid item's event time (epoch ms), or what is wrong with an invalid one. */
@@ -90,7 +93,7 @@ export class IngestPipeline {
 
   /** The last id assigned (0 before the first accepted log). */
   get currentId(): number {
-    return this.lastId;
+    return this.deps.ids?.lastId ?? this.lastId;
   }
 
   /** Continues numbering after `id` (the largest id already stored). */
@@ -112,7 +115,9 @@ export class IngestPipeline {
         }
       }
     }
-    const { validator, validationStats, services, users, now } = this.deps;
+    const { validator, validationStats, services, users, now, ids } = this.deps;
+    // Ids for every item before the first is taken: no wait between two logs of one call.
+    if (ids !== undefined && ids.available < items.length) await ids.ensure(items.length);
     const counts = this.counts.of(ctx.protocol ?? 'api');
     const receivedAt = now();
     const accepted: StoredLog[] = [];
@@ -136,7 +141,7 @@ export class IngestPipeline {
       const userIndex = log.user_id === undefined ? -1 : users.admitIndex(log.user_id);
       const userKey = userIndex < 0 ? undefined : users.keyAt(userIndex);
       const stored = new StoredLog(
-        ++this.lastId,
+        ids === undefined ? ++this.lastId : ids.next(),
         ts,
         log.timestamp,
         LEVELS[levelIndex(log.level)]!,

@@ -9,6 +9,7 @@ import { WebhookHandler } from './alerting/webhook.js';
 import { Analytics, errorTrendsOf } from './analytics.js';
 import { errorRate, roundRatio } from './error-rate.js';
 import { AppError } from './errors.js';
+import { IdBlocks } from './id-blocks.js';
 import { IngestPipeline } from './ingest.js';
 import { KeyCap, OTHER, topN } from './key-cap.js';
 import { toView, type StoredLog } from './log.js';
@@ -54,6 +55,9 @@ const silentLogger: CoreLogger = { warn() {}, info() {}, error() {} };
 
 const LOG_SCHEMA = loadSchema('log.schema.json');
 
+/** Ids a server reserves at a time from a shared store (core/id-blocks.ts). */
+const ID_BLOCK = 10_000;
+
 /**
  * The whole server without HTTP: one ingest path feeding the buffer, the counters and the
  * analytics, and the read side built from them. Routes are thin adapters over this.
@@ -76,8 +80,8 @@ export class LogServer {
   readonly webhooks: readonly WebhookHandler[];
   readonly dispatcher: AlertDispatcher;
   readonly repository: LogRepository | undefined;
-  /** What start-up reloaded from the durable tier; undefined for a server without one. */
-  readonly startup: StartupReport | undefined;
+  /** What start-up reloaded from the durable tier (set by `open`); undefined for a server without one. */
+  startup: StartupReport | undefined;
   /** Whether the last write to the durable tier worked; `error` and `since` say what failed and when. */
   readonly storageState: { status: 'ok' | 'failing'; error?: string; since?: string } = { status: 'ok' };
   private readonly healthRules: HealthRules;
@@ -133,6 +137,7 @@ export class LogServer {
     });
     this.pipeline = new IngestPipeline({
       journal: this.repository && { append: (logs, raw) => this.commit(logs, raw) },
+      ids: this.repository?.shared && new IdBlocks((n) => this.repository!.shared!.reserveIds(n), ID_BLOCK),
       validator: new LogValidator(LOG_SCHEMA, limits),
       validationStats: this.validationStats,
       services: this.services,
@@ -143,7 +148,6 @@ export class LogServer {
       sinks: [this.tail, this.stats, this.analytics, this.alerts],
       now: this.now,
     });
-    if (this.repository) this.startup = this.restore(this.repository);
     this.healthRules = {
       errorRate: { threshold: alerting.error_rate_threshold, minSamples: alerting.min_samples },
       windowMinutes: alerting.window_minutes,
@@ -152,42 +156,53 @@ export class LogServer {
   }
 
   /**
+   * Start-up: reads back what the durable tier and the alert state hold. Call once, before
+   * the first log or query; a server without a durable tier has nothing to read.
+   */
+  async open(): Promise<void> {
+    if (this.repository) this.startup = await this.restore(this.repository);
+    await this.alerts.restore();
+  }
+
+  /**
    * Start-up from the durable tier: counters as persisted, ids continued, the newest
    * `storage.max_logs` logs back in the buffer, and the analytics window replayed, so the
    * dashboard shows after a restart what it showed before.
    */
-  private restore(repo: LogRepository): StartupReport {
+  private async restore(repo: LogRepository): Promise<StartupReport> {
     const started = performance.now();
-    for (const c of repo.counters()) {
+    for (const c of await repo.counters()) {
       if (c.service !== OTHER) this.services.admit(c.service);
       this.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
     }
-    this.pipeline.resumeAfter(repo.lastAssignedId());
-    const reloaded = repo.recent(this.options.bufferLogs);
-    this.recent.append(reloaded);
-    this.storedOnlyMaxTs = repo.maxTsBelow(this.recent.oldestId() ?? Number.MAX_SAFE_INTEGER);
+    // A shared store is read directly and hands out the ids: the buffer is not refilled from it.
+    let reloaded: StoredLog[] = [];
+    if (!repo.shared) {
+      this.pipeline.resumeAfter(await repo.lastAssignedId());
+      reloaded = await repo.recent(this.options.bufferLogs);
+      this.recent.append(reloaded);
+      this.storedOnlyMaxTs = await repo.maxTsBelow(this.recent.oldestId() ?? Number.MAX_SAFE_INTEGER);
+    }
     let replayed = 0;
     const windowStart = (minuteOf(this.now()) - this.options.analytics.max_buckets + 1) * MINUTE_MS;
     const skewMs = this.options.analytics.future_skew_seconds * 1000;
-    let chunk: StoredLog[] = [];
-    for (const log of repo.since(windowStart)) {
-      // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
-      if (log.ts > log.receivedAt + skewMs) continue;
-      log.serviceIndex = this.services.indexOf(log.service);
-      if (log.userId !== undefined) log.userIndex = this.users.admitIndex(log.userId);
-      chunk.push(log);
-      replayed++;
-      if (chunk.length === 10_000) {
-        this.analytics.replay(chunk);
-        chunk = [];
+    for await (const page of repo.since(windowStart)) {
+      const chunk: StoredLog[] = [];
+      for (const log of page) {
+        // Too far ahead of the clock when it arrived: it was never in a bucket, so it is not replayed into one.
+        if (log.ts > log.receivedAt + skewMs) continue;
+        log.serviceIndex = this.services.indexOf(log.service);
+        if (log.userId !== undefined) log.userIndex = this.users.admitIndex(log.userId);
+        chunk.push(log);
       }
+      this.analytics.replay(chunk);
+      replayed += chunk.length;
     }
-    this.analytics.replay(chunk);
     // After the replay, which admits users again: the counters as the last run left them.
-    const counters = repo.loadRuntimeCounters?.();
+    const counters = await repo.loadRuntimeCounters?.();
     if (counters !== undefined) this.restoreRuntimeCounters(counters);
     repo.trackRuntimeCounters?.(() => this.runtimeCounters());
-    return { from: repo.description, stored: repo.count(), reloaded: reloaded.length, replayed, ms: performance.now() - started };
+    return { from: repo.description, stored: await repo.count(), reloaded: reloaded.length, replayed, ms: performance.now() - started };
   }
 
   /** What no stored log can give back after a restart (core/repository.ts, RuntimeCounters). */
@@ -237,20 +252,23 @@ export class LogServer {
    * A page in listing order (newest event time first, core/listing-order.ts) over both tiers.
    * The buffer lists what it holds; the durable tier is asked too only when a log only it
    * holds can be listed on this page: when the buffer has too few, or when a stored log
-   * older than the buffer may have a later event time than the page's last one.
+   * older than the buffer may have a later event time than the page's last one. A shared
+   * store is the only tier that holds every server's logs: it answers alone.
    */
-  query(q: LogQuery): LogPage {
+  async query(q: LogQuery): Promise<LogPage> {
     const offset = q.offset ?? 0;
     const k = offset + q.limit + 1;
-    const mem = this.recent.listed(q, k);
     const repo = this.repository;
+    if (repo?.shared) return pageOf(await repo.listed(q, k), offset, q.limit);
+    const mem = this.recent.listed(q, k);
+    if (repo === undefined) return pageOf(mem, offset, q.limit);
     const oldest = this.recent.oldestId();
-    const storedOnly = repo !== undefined && (oldest === undefined ? repo.count() > 0 : repo.minId() < oldest);
+    const storedOnly = oldest === undefined ? (await repo.count()) > 0 : (await repo.minId()) < oldest;
     if (!storedOnly) return pageOf(mem, offset, q.limit);
     const bound = Math.min(Math.max(this.storedOnlyMaxTs, this.recent.evictedMaxTs()), q.before?.ts ?? Infinity, q.to ?? Infinity);
     if (mem.length === k && mem[k - 1]!.ts > bound) return pageOf(mem, offset, q.limit);
     const below = Math.min(q.idBelow ?? Number.MAX_SAFE_INTEGER, oldest ?? Number.MAX_SAFE_INTEGER);
-    const stored = repo.listed({ ...q, idBelow: below }, k);
+    const stored = await repo.listed({ ...q, idBelow: below }, k);
     return pageOf(mergeListed(mem, stored, k), offset, q.limit);
   }
 
@@ -258,8 +276,9 @@ export class LogServer {
    * The cursor at the log with this id (GET /api/logs' `before_id`): the page after it.
    * Undefined when no tier holds that log any more.
    */
-  cursorAt(id: number): LogCursor | undefined {
-    const ts = this.recent.timeOf(id) ?? this.repository?.timeOf(id);
+  async cursorAt(id: number): Promise<LogCursor | undefined> {
+    const repo = this.repository;
+    const ts = repo?.shared ? await repo.timeOf(id) : (this.recent.timeOf(id) ?? (await repo?.timeOf(id)));
     return ts === undefined ? undefined : { ts, id };
   }
 
@@ -267,9 +286,9 @@ export class LogServer {
    * One bounded step of retention on the durable tier, mirrored in the buffer so both tiers
    * keep holding the same logs. Returns how many rows went; 0 when there is nothing to do.
    */
-  retentionStep(): number {
+  async retentionStep(): Promise<number> {
     if (this.repository === undefined) return 0;
-    const r = this.repository.retentionStep(this.now());
+    const r = await this.repository.retentionStep(this.now());
     if (r.deleted > 0) this.recent.removeExpired(r.minId, r.receivedBefore);
     return r.deleted;
   }
@@ -296,13 +315,13 @@ export class LogServer {
    * Deletes logs whose event time is before `ts` from both tiers, only those of `service` when
    * given (a caller bound to one service); returns how many. Counters are all-time and stay.
    */
-  deleteBefore(ts: number, service?: string): number {
+  async deleteBefore(ts: number, service?: string): Promise<number> {
     const inMemory = this.recent.deleteBefore(ts, service);
     return this.repository ? this.repository.deleteBefore(ts, service) : inMemory;
   }
 
   /** GET /api/advanced-dashboard-data. Built from buckets and counters: its cost does not grow with stored logs. */
-  dashboard(minutes: number): DashboardData {
+  async dashboard(minutes: number): Promise<DashboardData> {
     const { stats, analytics } = this;
     const health = this.serviceHealth();
     const series = analytics.timeSeries(minutes);
@@ -323,7 +342,7 @@ export class LogServer {
         10,
       ).map(([service, count]) => ({ service, count })),
       user_activity: analytics.topUsers(minutes, 10),
-      recent_logs: this.query({ limit: 20 }).logs.map(toView),
+      recent_logs: (await this.query({ limit: 20 })).logs.map(toView),
       active_alerts: this.alerts.activeAlerts(),
       validation_stats: this.validationStats.toJSON(),
     };

@@ -60,7 +60,7 @@ export interface RuntimeCounters {
 /**
  * The durable tier. `append` resolves only once the logs are committed; `listed` answers the
  * same filters as the recent-logs buffer, with the same meaning (core/log-filter.ts), in the
- * same order (core/listing-order.ts).
+ * same order (core/listing-order.ts). Reads are asynchronous: an engine may be a server away.
  */
 export interface LogRepository {
   /** For the operator's log: the engine and where its data lives. */
@@ -70,35 +70,43 @@ export interface LogRepository {
   /** Tells `observer` (undefined: nobody) about every commit from now on, for GET /metrics; an engine that cannot time its commits leaves it out. */
   observeCommits?(observer: CommitObserver | undefined): void;
   /**
-   * Commits one accepted batch. Ingest assigns the ids of one call consecutively and one
-   * receive time to all of them; `raw`, when given, must parse to exactly `logs`, in order.
+   * Commits one accepted batch. Ingest assigns the ids of one call in increasing order
+   * (consecutively, unless the store hands out id ranges: `reserveIds`) and one receive time to
+   * all of them; `raw`, when given, must parse to exactly `logs`, in order.
    */
   append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void>;
+  /**
+   * Set by a store other servers write too (PostgreSQL): ids come from its ranges
+   * (core/id-blocks.ts), and every read goes to it, since no server's buffer holds all logs.
+   */
+  readonly shared?: { reserveIds(count: number): Promise<number> };
   /** The first `k` logs matching `q` in listing order (after `q.before`, below `q.idBelow`). */
-  listed(q: LogQuery, k: number): Listed[];
+  listed(q: LogQuery, k: number): Promise<Listed[]>;
   /** The event time of the stored log with this id; undefined when there is none. */
-  timeOf(id: number): number | undefined;
+  timeOf(id: number): Promise<number | undefined>;
   /** A bound (never too low) on the event times of stored logs with an id below `id`; -Infinity when there are none. */
-  maxTsBelow(id: number): number;
+  maxTsBelow(id: number): Promise<number>;
   /** The newest `n` logs, oldest first (to refill the recent-logs buffer at start). */
-  recent(n: number): StoredLog[];
-  /** Logs with event time at or after `ts`, oldest first (to rebuild the analytics window). */
-  since(ts: number): Iterable<StoredLog>;
-  counters(): CounterRow[];
+  recent(n: number): Promise<StoredLog[]>;
+  /** Logs with event time at or after `ts`, a page at a time in no promised order (to rebuild the analytics window). */
+  since(ts: number): AsyncIterable<readonly StoredLog[]>;
+  counters(): Promise<CounterRow[]>;
   /** The largest id ever committed, even if that log has since been deleted. */
-  lastAssignedId(): number;
-  minId(): number;
-  count(): number;
+  lastAssignedId(): Promise<number>;
+  /** The smallest id stored, 0 when there is none. */
+  minId(): Promise<number>;
+  count(): Promise<number>;
   /** Deletes logs with an event time before `ts`, of `service` alone when given; returns how many. */
-  deleteBefore(ts: number, service?: string): number;
+  deleteBefore(ts: number, service?: string): Promise<number>;
   /** The counters `trackRuntimeCounters` last had written, or undefined when none ever were. */
-  loadRuntimeCounters?(): RuntimeCounters | undefined;
+  loadRuntimeCounters?(): Promise<RuntimeCounters | undefined>;
   /** From now on, writes `source()` with every commit and at close. */
   trackRuntimeCounters?(source: () => RuntimeCounters): void;
   /** Where the alert engine keeps what decides whether to page (core/alerting/state.ts). */
   readonly alerts?: AlertStateStore;
   /** One bounded step of retention; returns 0 deleted when nothing is left to do. */
-  retentionStep(now: number): RetentionResult;
+  retentionStep(now: number): Promise<RetentionResult>;
+  /** Commits what is waiting, then lets go of the engine. */
   close(): Promise<void>;
 }
 

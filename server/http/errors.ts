@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../core/errors.js';
+import { StorageError } from '../core/repository.js';
 
 export interface ErrorBody {
   error: string;
@@ -15,7 +16,7 @@ const ACCEPTED_BODIES =
  * words) goes to the server log only: a 5xx is about the server, and the caller may be anyone.
  */
 const PUBLIC_5XX: Readonly<Record<string, string>> = {
-  STORAGE_UNAVAILABLE: 'the log database cannot be written right now; nothing in this request was stored, send it again later',
+  STORAGE_UNAVAILABLE: 'the log database cannot be reached or written right now; nothing in this request was stored, send it again later',
   DASHBOARD_NOT_BUILT: 'the dashboard is not built on this server; build it with npm run build',
   OVERLOADED:
     'the server is overloaded and refused this request before doing anything with it; retry after the seconds in the Retry-After header (GET /health shows which load_shedding limit is exceeded)',
@@ -30,6 +31,11 @@ const INTERNAL_DETAIL = /\n|\bat \S+ \(|file:\/\/|(?:^|[\s'"(=:])\/(?:[\w.@-]+\/
 /** A library's message for a client error, or the status text when the message looks internal. */
 function clientMessage(err: FastifyError, status: number): string {
   return INTERNAL_DETAIL.test(err.message) ? (STATUS_CODES[status] ?? 'bad request') : err.message;
+}
+
+/** A read the durable tier could not answer (the database server away): 503, to be retried, like a failed write. */
+function unreachable(err: StorageError): AppError {
+  return new AppError(503, err.code, err.message, { 'retry-after': '5' });
 }
 
 /** Fastify's own client errors, reworded to say what to do. */
@@ -64,7 +70,7 @@ function fromFastify(err: FastifyError, limitBytes: number): AppError | undefine
 export function registerErrorHandling(app: FastifyInstance, limitBytes: number): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     reply.header('x-request-id', request.id);
-    const known = err instanceof AppError ? err : fromFastify(err, limitBytes);
+    const known = err instanceof AppError ? err : err instanceof StorageError ? unreachable(err) : fromFastify(err, limitBytes);
     if (known !== undefined && known.statusCode < 500) {
       request.log[QUIET_CODES.has(known.code) ? 'debug' : 'info']({ code: known.code, statusCode: known.statusCode }, known.message);
       return reply.code(known.statusCode).headers(known.headers).send({ error: known.message, code: known.code } satisfies ErrorBody);

@@ -118,15 +118,22 @@ function mirroredCounter<T extends string>(registry: Registry, name: string, hel
   });
 }
 
-function lazyGauge<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[], read: () => Iterable<Labeled<T>>): Gauge<T> {
+function lazyGauge<T extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly T[],
+  read: () => Iterable<Labeled<T>> | Promise<Iterable<Labeled<T>>>,
+): Gauge<T> {
   return new Gauge<T>({
     name,
     help,
     labelNames,
     registers: [registry],
-    collect(this: Gauge<T>) {
+    async collect(this: Gauge<T>) {
+      const values = await read();
       this.reset();
-      for (const [labels, value] of read()) this.set(labels, value);
+      for (const [labels, value] of values) this.set(labels, value);
     },
   });
 }
@@ -194,7 +201,7 @@ function appMetrics(core: LogServer): AppMetrics {
   const repository = core.repository;
   let stopObserving = (): void => {};
   if (repository !== undefined) {
-    lazyGauge(registry, `${PREFIX}db_logs`, 'Logs in the database (the durable tier).', [], () => [[{}, repository.count()]]);
+    lazyGauge(registry, `${PREFIX}db_logs`, 'Logs in the database (the durable tier).', [], async () => [[{}, await repository.count()]]);
   }
   const observeCommits = repository?.observeCommits?.bind(repository);
   if (observeCommits !== undefined) {

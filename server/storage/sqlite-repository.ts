@@ -15,6 +15,7 @@ import {
   type RuntimeCounters,
 } from '../core/repository.js';
 import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
+import { CommitScheduler } from './commit-scheduler.js';
 
 export const SCHEMA_VERSION = 5;
 
@@ -22,7 +23,7 @@ export interface SqliteOptions {
   path: string;
   /** normal: a commit survives a process crash; full: also a power loss (an fsync per commit). */
   synchronous: 'normal' | 'full';
-  /** How long a commit waits to gather more rows from concurrent requests. */
+  /** How long a commit may wait to gather more rows (0: none; see commit-scheduler.ts). */
   commitIntervalMs: number;
   /** A commit starts at once when this many rows are waiting. */
   commitMaxRows: number;
@@ -206,8 +207,6 @@ function open(path: string, synchronous: 'normal' | 'full'): Database.Database {
 interface Pending {
   logs: readonly StoredLog[];
   raw: RawBatch | undefined;
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 /** The columns of a chunk row beside its body: the summary a filter judges the chunk by, and where its logs are. */
@@ -259,10 +258,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   private readonly commitGroup: (group: readonly Pending[]) => void;
   private readonly deleteBeforeTx: (ts: number, service: string | undefined) => number;
   private readonly retentionTx: (now: number) => RetentionResult;
-  private pending: Pending[] = [];
-  private pendingRows = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private observer: CommitObserver | undefined;
+  private readonly scheduler: CommitScheduler<Pending>;
   private readonly state: {
     upsertAlert: Database.Statement;
     trimHistory: Database.Statement;
@@ -397,41 +393,29 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
       this.writeRuntimeCounters();
       return this.retention(now);
     });
+    this.scheduler = new CommitScheduler<Pending>((group) => this.commitNow(group), (p) => p.logs.length, {
+      maxRows: options.commitMaxRows,
+      gatherMs: options.commitIntervalMs,
+      // better-sqlite3 commits synchronously: one at a time.
+      maxInFlight: 1,
+    });
   }
 
   append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ logs, raw, resolve, reject });
-      this.pendingRows += logs.length;
-      if (this.pendingRows >= this.options.commitMaxRows) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.commitIntervalMs);
-    });
+    return this.scheduler.submit({ logs, raw });
   }
 
   /** Tells `observer` (none: nobody) about every commit from now on: GET /metrics times them. */
   observeCommits(observer: CommitObserver | undefined): void {
-    this.observer = observer;
+    this.scheduler.observe(observer);
   }
 
-  /** Commits everything waiting in one transaction; every waiter learns the outcome. */
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const group = this.pending;
-    const rows = this.pendingRows;
-    this.pending = [];
-    this.pendingRows = 0;
-    if (group.length === 0) return;
-    const observer = this.observer;
-    const start = observer === undefined ? 0 : performance.now();
+  /** Commits a group in one transaction (synchronously: better-sqlite3 is); every waiter learns the outcome. */
+  private commitNow(group: readonly Pending[]): void {
     try {
       this.commitGroup(group);
-      observer?.committed(rows, (performance.now() - start) / 1000);
-      for (const p of group) p.resolve();
     } catch (e) {
-      observer?.failed(rows);
-      const err = new StorageError(`cannot write to the log database ${this.options.path}: ${(e as Error).message}`, (e as Error).message);
-      for (const p of group) p.reject(err);
+      throw new StorageError(`cannot write to the log database ${this.options.path}: ${(e as Error).message}`, (e as Error).message);
     }
   }
 
@@ -486,7 +470,11 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
    * kept and the next chunk's newest is older than the last kept, nothing left can be listed
    * before them. A text or user search reads a chunk's bytes before decoding them.
    */
-  listed(q: LogQuery, k: number): Listed[] {
+  async listed(q: LogQuery, k: number): Promise<Listed[]> {
+    return this.listedNow(q, k);
+  }
+
+  private listedNow(q: LogQuery, k: number): Listed[] {
     const filter = new LogFilter(q);
     const top = new FirstListed<StoredLog>(k);
     const cursorTs = q.before?.ts ?? MAX;
@@ -513,21 +501,21 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   }
 
   /** A page in listing order from this tier alone. */
-  query(q: LogQuery): LogPage {
-    return pageOf(this.listed(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
+  async query(q: LogQuery): Promise<LogPage> {
+    return pageOf(this.listedNow(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
   }
 
-  timeOf(id: number): number | undefined {
+  async timeOf(id: number): Promise<number | undefined> {
     const h = this.headerAt.get(id) as Header | undefined;
     if (h === undefined || h.lastId < id) return undefined;
     return this.decode(h).find((l) => l.id === id)?.ts;
   }
 
-  maxTsBelow(id: number): number {
+  async maxTsBelow(id: number): Promise<number> {
     return (this.maxTsBelowId.get(Math.min(id, MAX)) as number | undefined) ?? -Infinity;
   }
 
-  recent(n: number): StoredLog[] {
+  async recent(n: number): Promise<StoredLog[]> {
     const parts: StoredLog[][] = [];
     let have = 0;
     if (n > 0) {
@@ -548,41 +536,47 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     return out;
   }
 
-  *since(ts: number): Iterable<StoredLog> {
+  async *since(ts: number): AsyncIterable<readonly StoredLog[]> {
     let cursor = MIN;
     const size = 256;
     for (;;) {
       const page = this.headersSince.all(cursor, ts, size) as Header[];
+      const logs: StoredLog[] = [];
       for (const h of page) {
-        for (const log of this.decode(h)) if (log.ts >= ts) yield log;
+        for (const log of this.decode(h)) if (log.ts >= ts) logs.push(log);
       }
+      if (logs.length > 0) yield logs;
       if (page.length < size) return;
       cursor = page[page.length - 1]!.firstId;
     }
   }
 
-  counters(): CounterRow[] {
+  async counters(): Promise<CounterRow[]> {
     return (this.selectCounters.all() as CounterRow[]).sort((a, b) => a.lastReceived - b.lastReceived);
   }
 
-  lastAssignedId(): number {
+  async lastAssignedId(): Promise<number> {
     return this.getLastId.get() as number;
   }
 
-  minId(): number {
+  async minId(): Promise<number> {
     return this.getMinId.get() as number;
   }
 
   /** Kept in `meta` by every write, so it costs one lookup however many chunks there are. */
-  count(): number {
+  async count(): Promise<number> {
+    return this.countNow();
+  }
+
+  private countNow(): number {
     return this.getCount.get() as number;
   }
 
-  deleteBefore(ts: number, service?: string): number {
+  async deleteBefore(ts: number, service?: string): Promise<number> {
     return this.deleteBeforeTx(ts, service);
   }
 
-  retentionStep(now: number): RetentionResult {
+  async retentionStep(now: number): Promise<RetentionResult> {
     return this.retentionTx(now);
   }
 
@@ -623,7 +617,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
       if (result.deleted > 0) this.addCount.run(-result.deleted);
     }
     if (maxRows > 0 && result.deleted < batchSize) {
-      const excess = this.count() - maxRows;
+      const excess = this.countNow() - maxRows;
       if (excess > 0) {
         let take = Math.min(excess, batchSize - result.deleted);
         const taken = take;
@@ -656,9 +650,9 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     return result;
   }
 
-  /** Commits what is waiting (flush is synchronous) and the runtime counters, then closes the file. */
+  /** Commits what is waiting and the runtime counters, then closes the file. */
   async close(): Promise<void> {
-    this.flush();
+    await this.scheduler.drain();
     try {
       this.writeRuntimeCounters();
     } finally {
@@ -666,7 +660,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     }
   }
 
-  loadRuntimeCounters(): RuntimeCounters | undefined {
+  async loadRuntimeCounters(): Promise<RuntimeCounters | undefined> {
     const text = this.state.getRuntime.get() as string | undefined;
     if (text === undefined) return undefined;
     this.runtimeWritten = text;
@@ -686,7 +680,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     this.runtimeWritten = text;
   }
 
-  loadAlertState(): AlertStateSnapshot {
+  async loadAlertState(): Promise<AlertStateSnapshot> {
     const rows = this.db
       .prepare(
         `SELECT fingerprint, fired_at AS firedAt, rule, service, level, status, last_notified_at AS lastNotifiedAt,

@@ -1,43 +1,14 @@
-import type { LogCursor } from '../../server/core/listing-order.js';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { LEVELS, StoredLog, levelIndex, type Level, type LogInput } from '../../server/core/log.js';
-import type { LogQuery } from '../../server/core/log-filter.js';
-import { RecentLogs } from '../../server/core/recent-logs.js';
-import { parseRfc3339 } from '../../server/core/time.js';
-import { seededRandom } from '../../server/core/simulator.js';
+import { LEVELS, StoredLog, levelIndex } from '../../server/core/log.js';
 import { FORMAT_JSON, FORMAT_NDJSON, FORMAT_ROWS, decodeChunk, encodeChunk } from '../../server/storage/chunk-codec.js';
 import { StorageError, type RawBatch, type RetentionResult } from '../../server/core/repository.js';
 import { SqliteRepository, type SqliteOptions } from '../../server/storage/sqlite-repository.js';
-import { tempDb } from './support.js';
+import { tempDb, sinceAll } from './support.js';
+import { T0, assertQueriesMatch, fill, ids, input, json, ndjson, storedOf } from './repository-contract.js';
 
 /** The chunk layout: each append is one row, its body the request's bytes or the server's own rows; every read gives back exactly what was appended. */
 
-const T0 = Date.parse('2024-01-15T14:30:00Z');
-
-/** A log as a client sends it, and the StoredLog ingest makes of it. */
-function input(i: number, o: Partial<LogInput> = {}): LogInput {
-  const entry: LogInput = {
-    timestamp: o.timestamp ?? new Date(T0 + i * 1000).toISOString(),
-    level: o.level ?? 'INFO',
-    service: o.service ?? 'api',
-    message: o.message ?? `message ${i}`,
-  };
-  if (o.user_id !== undefined) entry.user_id = o.user_id;
-  if (o.metadata !== undefined) entry.metadata = o.metadata;
-  return entry;
-}
-
-function storedOf(inputs: readonly LogInput[], firstId: number, receivedAt: number): StoredLog[] {
-  return inputs.map(
-    (l, i) =>
-      new StoredLog(firstId + i, parseRfc3339(l.timestamp), l.timestamp, LEVELS[levelIndex(l.level)]!, l.service, l.message, l.user_id, l.metadata, receivedAt),
-  );
-}
-
-const json = (inputs: readonly LogInput[]): RawBatch => ({ bytes: Buffer.from(JSON.stringify(inputs)), format: 'json' });
-const ndjson = (text: string): RawBatch => ({ bytes: Buffer.from(text), format: 'ndjson' });
-const ids = (logs: Iterable<StoredLog>): number[] => [...logs].map((l) => l.id);
 
 /** Encodes and decodes through the codec alone. */
 function roundTrip(logs: readonly StoredLog[], raw?: RawBatch): { format: number; decoded: StoredLog[] } {
@@ -161,114 +132,11 @@ function chunkRows(r: SqliteRepository): { first_id: number; last_id: number; co
   return r.handle.prepare('SELECT first_id, last_id, count, format FROM chunks ORDER BY first_id').all() as { first_id: number; last_id: number; count: number; format: number }[];
 }
 
-/** Every log the repository holds, ascending by id, through `query`. */
-/** Every stored log, in id order. */
-function everything(r: SqliteRepository): StoredLog[] {
-  return r.query({ limit: 1_000_000 }).logs.sort((a, b) => a.id - b.id);
+/** Every stored log, in id order, through `query`. */
+async function everything(r: SqliteRepository): Promise<StoredLog[]> {
+  return (await r.query({ limit: 1_000_000 })).logs.sort((a, b) => a.id - b.id);
 }
 
-const SERVICES = ['api', 'worker', 'Ünïcode-svc', 'a\nb', 'say "api', 'payment-service'];
-const USERS = ['u1', 'u2', 'u3'];
-const WORDS = ['Timeout talking to db', 'ÉCHEC du paiement', 'user logged in', 'cache miss', 'Straße gesperrt'];
-
-/**
- * `batches` appends of 1 to 40 logs with random fields, alternating JSON bytes, NDJSON bytes
- * and none; ids consecutive over all of them, a gap now and then (ids of a failed request).
- * Returns the logs appended, ascending by id.
- */
-async function fill(r: SqliteRepository, batches: number, seed: number, startReceived = T0): Promise<StoredLog[]> {
-  const rand = seededRandom(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const all: StoredLog[] = [];
-  let nextId = 1;
-  let received = startReceived;
-  for (let b = 0; b < batches; b++) {
-    const n = 1 + Math.floor(rand() * 40);
-    const inputs = Array.from({ length: n }, (_, k) => {
-      const o: Partial<LogInput> = {
-        timestamp: new Date(T0 - Math.floor(rand() * 7_200_000)).toISOString(),
-        level: pick(LEVELS) as Level,
-        service: pick(SERVICES),
-        message: `${pick(WORDS)} #${b}.${k}`,
-      };
-      if (rand() < 0.5) o.user_id = pick(USERS);
-      if (rand() < 0.4) o.metadata = { b, k, s: rand() < 0.2 ? '\ud800' : 'ok' };
-      return input(0, o);
-    });
-    const logs = storedOf(inputs, nextId, received);
-    const kind = b % 3;
-    const raw = kind === 0 ? json(inputs) : kind === 1 ? ndjson(inputs.map((l) => JSON.stringify(l)).join(b % 2 ? '\r\n' : '\n\n')) : undefined;
-    await r.append(logs, raw);
-    all.push(...logs);
-    nextId += n + (rand() < 0.1 ? 3 : 0);
-    received += Math.floor(rand() * 60_000);
-  }
-  return all;
-}
-
-/** The in-memory tier holding `logs`: the reference for query semantics. */
-function oracle(logs: readonly StoredLog[]): RecentLogs {
-  const store = new RecentLogs(1_000_000);
-  store.append(logs);
-  return store;
-}
-
-function queries(logs: readonly StoredLog[]): Omit<LogQuery, 'limit'>[] {
-  const sortedTs = logs.map((l) => l.ts).sort((a, b) => a - b);
-  const rec = [...new Set(logs.map((l) => l.receivedAt))].sort((a, b) => a - b);
-  const at = <T>(xs: T[], f: number): T => xs[Math.floor(f * (xs.length - 1))]!;
-  const middle = logs[Math.floor(logs.length / 2)]!;
-  const mid = { ts: middle.ts, id: middle.id };
-  return [
-    {},
-    { services: ['api'] },
-    { services: ['a\nb'] },
-    { services: ['say "api', 'worker'] },
-    { services: ['no-such'] },
-    { levels: ['ERROR', 'CRITICAL'] },
-    { levels: ['DEBUG'], services: ['api', 'Ünïcode-svc'] },
-    { from: at(sortedTs, 0.3), to: at(sortedTs, 0.6) },
-    { to: at(sortedTs, 0.2) },
-    { receivedFrom: at(rec, 0.2), receivedTo: at(rec, 0.7) },
-    { receivedTo: at(rec, 0.5) },
-    { receivedFrom: at(rec, 0.5), levels: ['INFO', 'WARNING'] },
-    { userId: 'u2' },
-    { text: 'échec' },
-    { text: 'TIMEOUT', services: ['worker'] },
-    { before: mid },
-    { before: mid, levels: ['WARNING'], text: 'miss' },
-    { services: ['api', 'worker', 'Ünïcode-svc', 'a\nb', 'say "api', 'payment-service'], levels: ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] },
-  ];
-}
-
-/** `query` with every query above, several limits and offsets, equals the in-memory tier's answer. */
-function assertQueriesMatch(r: SqliteRepository, logs: readonly StoredLog[]): number {
-  const store = oracle(logs);
-  let compared = 0;
-  for (const base of queries(logs)) {
-    for (const limit of [1, 7, 50, 10_000]) {
-      for (const offset of [0, 1, 13, 40, 99, 250, 5000]) {
-        const q: LogQuery = { ...base, limit, offset };
-        const want = store.query(q);
-        const got = r.query(q);
-        assert.deepEqual(got, want, JSON.stringify(q));
-        compared += got.logs.length;
-      }
-    }
-    // Paging by the cursor covers every match once.
-    const all = store.query({ ...base, limit: 1_000_000 }).logs;
-    const paged: StoredLog[] = [];
-    let cursor: LogCursor | null | undefined = base.before;
-    for (let pages = 0; pages < 10_000; pages++) {
-      const page = r.query({ ...base, ...(cursor && { before: cursor }), limit: 17 });
-      paged.push(...page.logs);
-      cursor = page.next;
-      if (cursor === null) break;
-    }
-    assert.deepEqual(ids(paged), ids(all), `paging ${JSON.stringify(base)}`);
-  }
-  return compared;
-}
 
 describe('SqliteRepository on chunks', () => {
   test('each append is one chunk row; the request bytes are stored as they came; logs read back identical, after a reopen too', async () => {
@@ -291,20 +159,20 @@ describe('SqliteRepository on chunks', () => {
     const bodies = (r.handle.prepare('SELECT body FROM chunks ORDER BY first_id').pluck().all() as Buffer[]).slice(0, 2);
     assert.deepEqual(bodies, [rawA.bytes, rawB.bytes]);
     assert.equal(r.handle.prepare("SELECT count(*) FROM chunks WHERE typeof(body) != 'blob'").pluck().get(), 0);
-    assert.deepEqual(everything(r), logs);
-    assert.deepEqual(r.recent(4), logs.slice(2));
-    assert.deepEqual(r.recent(100), logs);
-    assert.deepEqual([...r.since(T0 + 3000)], logs.filter((l) => l.ts >= T0 + 3000));
-    assert.equal(r.count(), 6);
-    assert.equal(r.minId(), 1);
-    assert.equal(r.lastAssignedId(), 6);
+    assert.deepEqual(await everything(r), logs);
+    assert.deepEqual((await r.recent(4)), logs.slice(2));
+    assert.deepEqual((await r.recent(100)), logs);
+    assert.deepEqual(await sinceAll(r, T0 + 3000), logs.filter((l) => l.ts >= T0 + 3000));
+    assert.equal((await r.count()), 6);
+    assert.equal((await r.minId()), 1);
+    assert.equal((await r.lastAssignedId()), 6);
     await r.close();
 
     const again = openRepo(path);
-    assert.deepEqual(everything(again), logs);
-    assert.equal(again.count(), 6);
+    assert.deepEqual(await everything(again), logs);
+    assert.equal((await again.count()), 6);
     assert.deepEqual(
-      again.counters().map((c) => [c.service, c.level, c.count]).sort(),
+      (await again.counters()).map((c) => [c.service, c.level, c.count]).sort(),
       [['api', 1, 4], ['api', 3, 1], ['worker', 1, 1]].sort(),
     );
   });
@@ -314,7 +182,7 @@ describe('SqliteRepository on chunks', () => {
     const batches = [0, 1, 2, 3].map((b) => storedOf([input(b * 2), input(b * 2 + 1)], b * 2 + 1, T0 + b));
     await Promise.all(batches.map((logs, b) => r.append(logs, b % 2 ? json([input(b * 2), input(b * 2 + 1)]) : undefined)));
     assert.equal(chunkRows(r).length, 4);
-    assert.deepEqual(everything(r), batches.flat());
+    assert.deepEqual(await everything(r), batches.flat());
     // Two appends in one group, the second reusing an id: the whole group fails, as one transaction.
     const fresh = storedOf([input(20)], 20, T0 + 9);
     const clash = storedOf([input(21)], 3, T0 + 9);
@@ -324,9 +192,9 @@ describe('SqliteRepository on chunks', () => {
       assert.ok((o as PromiseRejectedResult).reason instanceof StorageError);
       assert.match((o as PromiseRejectedResult).reason.message, /^cannot write to the log database /);
     }
-    assert.equal(r.count(), 8);
-    assert.equal(r.lastAssignedId(), 8);
-    assert.deepEqual(everything(r), batches.flat());
+    assert.equal((await r.count()), 8);
+    assert.equal((await r.lastAssignedId()), 8);
+    assert.deepEqual(await everything(r), batches.flat());
   });
 
   test('query over many chunks answers like the in-memory tier: every filter, offsets, limits, cursors', async () => {
@@ -335,12 +203,12 @@ describe('SqliteRepository on chunks', () => {
     assert.ok(logs.length > 1500, `${logs.length} logs`);
     assert.equal(chunkRows(r).length, 120);
     assert.ok(logs.some((l) => typeof l.metadata?.s === 'string' && l.metadata.s === '\ud800'));
-    const compared = assertQueriesMatch(r, logs);
+    const compared = await assertQueriesMatch(r, logs);
     assert.ok(compared > 50_000, `compared ${compared}`);
-    assert.deepEqual(r.recent(77), logs.slice(-77));
-    assert.deepEqual(r.recent(0), []);
+    assert.deepEqual((await r.recent(77)), logs.slice(-77));
+    assert.deepEqual((await r.recent(0)), []);
     const cut = T0 - 3_600_000;
-    assert.deepEqual(ids(r.since(cut)), ids(logs.filter((l) => l.ts >= cut)));
+    assert.deepEqual(ids(await sinceAll(r, cut)), ids(logs.filter((l) => l.ts >= cut)));
   });
 
   test('deleteBefore cuts through chunks: the survivors are rewritten with their own ids and receive times, and answer every query', async () => {
@@ -352,23 +220,23 @@ describe('SqliteRepository on chunks', () => {
     const before = T0 - 3_000_000;
     const gone = logs.filter((l) => l.ts < before).length;
     assert.ok(gone > 0 && gone < logs.length);
-    assert.equal(r.deleteBefore(before), gone);
+    assert.equal((await r.deleteBefore(before)), gone);
     logs = logs.filter((l) => l.ts >= before);
-    assert.equal(r.count(), logs.length);
+    assert.equal((await r.count()), logs.length);
     assert.ok(chunkRows(r).every((c) => c.format === FORMAT_ROWS || c.count > 0));
     assert.ok(chunkRows(r).some((c) => c.format === FORMAT_ROWS && c.last_id - c.first_id + 1 > c.count), 'some chunks now have gaps in their ids');
-    assert.deepEqual(everything(r), logs);
-    assertQueriesMatch(r, logs);
-    assert.equal(r.deleteBefore(before), 0, 'nothing left to delete');
+    assert.deepEqual(await everything(r), logs);
+    await assertQueriesMatch(r, logs);
+    assert.equal((await r.deleteBefore(before)), 0, 'nothing left to delete');
     await r.close();
     const again = openRepo(path);
-    assert.deepEqual(everything(again), logs);
-    assert.equal(again.count(), logs.length);
-    assert.equal(again.minId(), logs[0]!.id);
+    assert.deepEqual(await everything(again), logs);
+    assert.equal((await again.count()), logs.length);
+    assert.equal((await again.minId()), logs[0]!.id);
     // Everything goes; ids are still not reused.
     const last = logs[logs.length - 1]!.id;
-    assert.equal(again.deleteBefore(Date.parse('2100-01-01T00:00:00Z')), logs.length);
-    assert.deepEqual([again.count(), again.minId(), again.lastAssignedId()], [0, 0, last]);
+    assert.equal((await again.deleteBefore(Date.parse('2100-01-01T00:00:00Z'))), logs.length);
+    assert.deepEqual([(await again.count()), (await again.minId()), (await again.lastAssignedId())], [0, 0, last]);
   });
 
   /** Retention as it was defined on one row per log: the reference for retentionStep. */
@@ -412,19 +280,19 @@ describe('SqliteRepository on chunks', () => {
       let steps = 0;
       for (;;) {
         const want = referenceStep(logs, now, retention);
-        const got = r.retentionStep(now);
+        const got = (await r.retentionStep(now));
         assert.deepEqual(got, want.result, `step ${steps}`);
-        assert.equal(r.count(), want.rest.length);
+        assert.equal((await r.count()), want.rest.length);
         logs = want.rest;
         if (got.deleted === 0) break;
         assert.ok(got.deleted <= retention.batchSize);
         assert.ok(++steps < 10_000);
-        if (steps % 7 === 1) assert.deepEqual(everything(r), logs, `after step ${steps}`);
+        if (steps % 7 === 1) assert.deepEqual(await everything(r), logs, `after step ${steps}`);
       }
       assert.ok(steps > 0);
-      assert.deepEqual(everything(r), logs);
-      assert.equal(r.minId(), logs[0]?.id ?? 0);
-      assertQueriesMatch(r, logs);
+      assert.deepEqual(await everything(r), logs);
+      assert.equal((await r.minId()), logs[0]?.id ?? 0);
+      await assertQueriesMatch(r, logs);
     });
   }
 
@@ -436,11 +304,11 @@ describe('SqliteRepository on chunks', () => {
     const logs = storedOf(inputs, 1, T0);
     await r.append(logs, { bytes: Buffer.from(ascii), format: 'json' });
     await r.append(storedOf([input(3, { message: 'échec without escapes', user_id: 'u2' })], 3, T0), json([input(3, { message: 'échec without escapes', user_id: 'u2' })]));
-    assert.deepEqual(ids(r.query({ limit: 10, text: 'échec' }).logs), [3, 1]);
-    assert.deepEqual(ids(r.query({ limit: 10, text: 'QUOTED"' }).logs), [1]);
-    assert.deepEqual(ids(r.query({ limit: 10, userId: 'u2' }).logs), [3, 1]);
-    assert.deepEqual(ids(r.query({ limit: 10, userId: 'u3', text: 'plain' }).logs), [2]);
-    assert.deepEqual(ids(r.query({ limit: 10, text: 'no such' }).logs), []);
+    assert.deepEqual(ids((await r.query({ limit: 10, text: 'échec' })).logs), [3, 1]);
+    assert.deepEqual(ids((await r.query({ limit: 10, text: 'QUOTED"' })).logs), [1]);
+    assert.deepEqual(ids((await r.query({ limit: 10, userId: 'u2' })).logs), [3, 1]);
+    assert.deepEqual(ids((await r.query({ limit: 10, userId: 'u3', text: 'plain' })).logs), [2]);
+    assert.deepEqual(ids((await r.query({ limit: 10, text: 'no such' })).logs), []);
   });
 
   test('counters count every appended log by service and level, whatever the format', async () => {
@@ -453,7 +321,7 @@ describe('SqliteRepository on chunks', () => {
       if (c === undefined) want.set(key, { count: 1, lastTs: l.ts, lastReceived: l.receivedAt });
       else want.set(key, { count: c.count + 1, lastTs: Math.max(c.lastTs, l.ts), lastReceived: Math.max(c.lastReceived, l.receivedAt) });
     }
-    const got = new Map(r.counters().map((c) => [`${c.service}|${c.level}`, { count: c.count, lastTs: c.lastTs, lastReceived: c.lastReceived }]));
+    const got = new Map((await r.counters()).map((c) => [`${c.service}|${c.level}`, { count: c.count, lastTs: c.lastTs, lastReceived: c.lastReceived }]));
     assert.deepEqual(got, want);
   });
 });

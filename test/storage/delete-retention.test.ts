@@ -84,7 +84,7 @@ describe('DELETE by a token bound to a service', () => {
       }
       const left = (await getJson(a, '/api/logs?limit=1000')).logs as { message: string; service: string; timestamp: string }[];
       assert.deepEqual(messages(left), messages(sent.filter((l) => !isGone(l))));
-      assert.equal(a.core.repository!.count(), sent.length - goneCount);
+      assert.equal(await a.core.repository!.count(), sent.length - goneCount);
     } finally {
       await a.close();
     }
@@ -109,7 +109,7 @@ describe('DELETE by a token bound to a service', () => {
       assert.deepEqual(bound.json(), { deleted: 6, message: '6 log(s) deleted' });
       const all = await a.inject({ method: 'DELETE', url: '/api/logs?before=2024-01-02T00:00:00Z', headers: auth(ADMIN_TOKEN) });
       assert.deepEqual(all.json(), { deleted: 6, message: '6 log(s) deleted' });
-      assert.equal(a.core.repository!.count(), 0);
+      assert.equal(await a.core.repository!.count(), 0);
     } finally {
       await a.close();
     }
@@ -146,7 +146,7 @@ describe('DELETE /api/logs?before=', () => {
 
       assert.deepEqual(await allIds(a), kept, 'GET /api/logs over both tiers');
       assert.deepEqual(await legacyIds(a), kept, 'GET /logs');
-      assert.equal(a.core.repository!.count(), 50);
+      assert.equal(await a.core.repository!.count(), 50);
       assert.deepEqual(await allIds(a, `&to=${encodeURIComponent(new Date(before - 1).toISOString())}`), []);
       const health = await getJson(a, '/health');
       assert.equal(health.current_stored, kept.filter((id) => id > 80).length, 'the buffer lost its deleted logs too');
@@ -161,7 +161,7 @@ describe('DELETE /api/logs?before=', () => {
     const b = await open(path, clock, { max_logs: 20 });
     try {
       assert.deepEqual(await allIds(b), kept, 'after restart');
-      assert.equal(b.core.repository!.count(), 50);
+      assert.equal(await b.core.repository!.count(), 50);
       assert.equal((await getJson(b, '/api/stats')).total_logs, 100);
       // The compatibility API's DELETE /logs on the restarted server: the ten logs of 12:50-12:59 go.
       const res = await b.inject({ method: 'DELETE', url: '/logs?before=2024-01-15T13:00:00', headers: auth(ADMIN_TOKEN) });
@@ -175,7 +175,7 @@ describe('DELETE /api/logs?before=', () => {
       const stillKept = kept.filter((id) => eventOf(id) >= noon + 60 * 60_000);
       assert.equal(stillKept.length, 40);
       assert.deepEqual(await allIds(c), stillKept);
-      assert.equal(c.core.repository!.count(), 40);
+      assert.equal(await c.core.repository!.count(), 40);
     } finally {
       await c.close();
     }
@@ -206,15 +206,15 @@ describe('retention', () => {
         assert.equal((await getJson(app, '/health')).current_stored, 80);
         const statsBefore = await getJson(app, '/api/stats');
 
-        if (batchSize < 35) assert.equal(app.core.retentionStep(), batchSize, 'one step deletes at most batch_size rows');
+        if (batchSize < 35) assert.equal(await app.core.retentionStep(), batchSize, 'one step deletes at most batch_size rows');
         const deleted = await enforceRetention(app.core);
         assert.equal(deleted + (batchSize < 35 ? batchSize : 0), 35);
 
         const kept = desc(range(36, 105));
         assert.deepEqual(await allIds(app), kept, 'GET /api/logs over both tiers');
         assert.deepEqual(await legacyIds(app), kept, 'GET /logs');
-        assert.equal(app.core.repository!.count(), 70);
-        assert.equal(app.core.repository!.minId(), 36);
+        assert.equal(await app.core.repository!.count(), 70);
+        assert.equal(await app.core.repository!.minId(), 36);
         assert.equal((await getJson(app, '/health')).current_stored, 70, 'ids 26-35 left the buffer too');
         assert.deepEqual(await getJson(app, '/api/stats'), statsBefore, 'counters are unchanged by retention');
         assert.equal(await enforceRetention(app.core), 0, 'nothing more to do');
@@ -249,9 +249,9 @@ describe('retention', () => {
         assert.equal(statsBefore.total_logs, 100);
         let total = 0;
         if (batchSize < 75) {
-          const step = app.core.retentionStep();
+          const step = await app.core.retentionStep();
           assert.equal(step, batchSize, 'one step deletes at most batch_size rows');
-          assert.equal(app.core.repository!.count(), 100 - batchSize);
+          assert.equal(await app.core.repository!.count(), 100 - batchSize);
           total += step;
         }
         total += await enforceRetention(app.core);
@@ -259,7 +259,7 @@ describe('retention', () => {
         const kept = desc(range(76, 100));
         assert.deepEqual(await allIds(app), kept);
         assert.deepEqual(await legacyIds(app), kept);
-        assert.equal(app.core.repository!.count(), 25);
+        assert.equal(await app.core.repository!.count(), 25);
         assert.equal((await getJson(app, '/health')).current_stored, 25, 'ids 61-75 left the buffer');
         assert.deepEqual(await getJson(app, '/api/stats'), statsBefore);
         assert.equal(await enforceRetention(app.core), 0);
@@ -286,7 +286,7 @@ describe('retention', () => {
       assert.equal(await enforceRetention(app.core), 50);
       const kept = desc(range(51, 90));
       assert.deepEqual(await allIds(app), kept);
-      assert.equal(app.core.repository!.count(), 40);
+      assert.equal(await app.core.repository!.count(), 40);
       assert.equal((await getJson(app, '/health')).current_stored, 40);
       assert.equal((await getJson(app, '/api/stats')).total_logs, 90);
     } finally {

@@ -153,7 +153,7 @@ describe('writes failing at run time (database full)', () => {
 
       const logs = await getJson(app, '/api/logs');
       assert.deepEqual(logs.logs.map((l: { message: string }) => l.message), ['before 2', 'before 1'], 'nothing of the failed requests is visible');
-      assert.equal(app.core.repository!.count(), 2);
+      assert.equal(await app.core.repository!.count(), 2);
       const down = await app.inject({ method: 'GET', url: '/health' });
       assert.equal(down.statusCode, 503);
       const h = down.json();

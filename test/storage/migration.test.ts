@@ -7,7 +7,7 @@ import { RecentLogs } from '../../server/core/recent-logs.js';
 import { seededRandom } from '../../server/core/simulator.js';
 import { SCHEMA_VERSION, SqliteRepository } from '../../server/storage/sqlite-repository.js';
 import { ManualClock } from '../helpers.js';
-import { getJson, open, tempDb } from './support.js';
+import { getJson, open, tempDb, sinceAll } from './support.js';
 
 /** A file written by an older server (one row per log) opens with every log, id and counter intact. */
 
@@ -117,27 +117,27 @@ describe('upgrading an older file to chunks', () => {
         assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'logs_%'").pluck().get(), 0);
         assert.equal(db.prepare('SELECT count(*) FROM chunks').pluck().get(), 3, 'converted in chunks of 1000');
 
-        assert.equal(r.count(), logs.length);
-        assert.equal(r.minId(), 1);
-        assert.equal(r.lastAssignedId(), lastId);
-        assert.deepEqual(r.query({ limit: 10_000 }).logs.sort((a, b) => a.id - b.id), logs, 'every field of every log');
+        assert.equal((await r.count()), logs.length);
+        assert.equal((await r.minId()), 1);
+        assert.equal((await r.lastAssignedId()), lastId);
+        assert.deepEqual((await r.query({ limit: 10_000 })).logs.sort((a, b) => a.id - b.id), logs, 'every field of every log');
         assert.equal(logs.filter((l) => l.metadata?.note === 'half \ud800 pair').length > 10, true);
-        assert.deepEqual(r.recent(10), logs.slice(-10));
-        assert.deepEqual([...r.since(T0 - 3_600_000)], logs.filter((l) => l.ts >= T0 - 3_600_000));
+        assert.deepEqual((await r.recent(10)), logs.slice(-10));
+        assert.deepEqual(await sinceAll(r, T0 - 3_600_000), logs.filter((l) => l.ts >= T0 - 3_600_000));
         const store = new RecentLogs(10_000);
         store.append(logs);
         for (const q of [{ limit: 25, offset: 1500 }, { limit: 100, services: ['worker'], levels: ['ERROR' as const] }, { limit: 7, userId: 'user-3', before: { ts: T0 - 3_600_000, id: 2000 } }]) {
-          assert.deepEqual(r.query(q), store.query(q), JSON.stringify(q));
+          assert.deepEqual((await r.query(q)), store.query(q), JSON.stringify(q));
         }
         assert.deepEqual(
-          r.counters().map((c) => [c.service, c.level, c.count, c.lastTs, c.lastReceived]),
+          (await r.counters()).map((c) => [c.service, c.level, c.count, c.lastTs, c.lastReceived]),
           [
             ['api', 1, 12345, T0, T0 + 1],
             ['other', 3, 7, T0 - 1, T0 + 2],
           ],
         );
         // Retention and deletes work on the converted chunks.
-        assert.equal(r.deleteBefore(T0 - 43_200_000), logs.filter((l) => l.ts < T0 - 43_200_000).length);
+        assert.equal((await r.deleteBefore(T0 - 43_200_000)), logs.filter((l) => l.ts < T0 - 43_200_000).length);
       } finally {
         await r.close();
       }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import type { StoredLog } from '../../server/core/log.js';
+import type { LogRepository } from '../../server/core/repository.js';
 import { buildTestApp, type ManualClock } from '../helpers.js';
 
 const dirs: string[] = [];
@@ -29,4 +31,11 @@ export async function getJson(app: FastifyInstance, url: string, headers: Record
   const res = await app.inject({ method: 'GET', url, headers });
   assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
   return res.json();
+}
+
+/** Every log `since(ts)` gives, its pages joined. */
+export async function sinceAll(repo: Pick<LogRepository, 'since'>, ts: number): Promise<StoredLog[]> {
+  const out: StoredLog[] = [];
+  for await (const page of repo.since(ts)) out.push(...page);
+  return out;
 }

@@ -80,7 +80,7 @@ describe('both tiers answer like one in-memory store', () => {
     const health = await getJson(durable, '/health');
     assert.equal(health.current_stored, BUFFER);
     assert.equal(health.total_logs, TOTAL);
-    assert.equal(durable.core.repository!.count(), TOTAL);
+    assert.equal(await durable.core.repository!.count(), TOTAL);
   });
 
   after(async () => {

@@ -118,7 +118,6 @@ export class AlertEngine implements LogSink {
 
   constructor(private readonly deps: AlertEngineDeps) {
     this.history = new History<AlertState>(Math.max(1, deps.config.history_size));
-    if (deps.store) this.restore(deps.store);
   }
 
   /**
@@ -126,9 +125,12 @@ export class AlertEngine implements LogSink {
    * notified), the cooldowns from the notification log, silences and the resolved history. An
    * alert that is still true is then only measured again: it notifies when its cooldown since
    * the last notification before the restart is over, as if there had been no restart.
+   * Called once, before the first log or check.
    */
-  private restore(store: AlertStateStore): void {
-    const state = store.loadAlertState();
+  async restore(): Promise<void> {
+    const { store } = this.deps;
+    if (store === undefined) return;
+    const state = await store.loadAlertState();
     const revive = (r: AlertRecord): AlertState => ({ ...r, message: () => r.message });
     for (const r of state.history) this.history.push(revive(r));
     for (const r of state.active) this.active.set(r.fingerprint, revive(r));

@@ -45,14 +45,18 @@ export interface AlertStateSnapshot {
   known: string[];
 }
 
+/**
+ * Writes may finish later (an engine a server away): the engine never waits for them, and a
+ * later write of the same alert supersedes an earlier one.
+ */
 export interface AlertStateStore {
-  loadAlertState(): AlertStateSnapshot;
+  loadAlertState(): Promise<AlertStateSnapshot>;
   /** An alert started firing, was notified, or resolved: its record now. A resolved record also joins the history, which keeps at most `historySize`. */
-  saveAlert(record: AlertRecord, historySize: number): void;
+  saveAlert(record: AlertRecord, historySize: number): void | Promise<void>;
   /** Appends to the notification log, forgetting entries older than `retainMs` before this one. */
-  saveNotification(notification: NotificationRecord, retainMs: number): void;
+  saveNotification(notification: NotificationRecord, retainMs: number): void | Promise<void>;
   /** Sets a silence, forgetting those over by `now`. */
-  saveSilence(fingerprint: string, until: number, now: number): void;
+  saveSilence(fingerprint: string, until: number, now: number): void | Promise<void>;
 }
 
 /**
@@ -62,10 +66,11 @@ export interface AlertStateStore {
  */
 export function reportingFailures(store: AlertStateStore, failed: (err: unknown) => void): AlertStateStore {
   const guard =
-    <A extends unknown[]>(write: (...args: A) => void) =>
+    <A extends unknown[]>(write: (...args: A) => void | Promise<void>) =>
     (...args: A): void => {
       try {
-        write(...args);
+        const done = write(...args);
+        if (done instanceof Promise) done.catch(failed);
       } catch (err) {
         failed(err);
       }

@@ -100,7 +100,7 @@ export const legacyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const q = request.query;
-      const page = core.query({
+      const page = await core.query({
         services: q.service,
         levels: q.severity,
         from: q.timestamp_start,
@@ -143,7 +143,7 @@ export const legacyRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const deleted = core.deleteBefore(request.query.before, request.principal.service);
+      const deleted = await core.deleteBefore(request.query.before, request.principal.service);
       return { message: `${deleted} log(s) deleted` };
     },
   );

@@ -42,13 +42,13 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (q.cursor !== undefined && q.before_id !== undefined) throw new AppError(400, 'INVALID_QUERY', "give cursor or before_id, not both: cursor is the next_cursor of the previous page");
       let before = q.cursor;
       if (q.before_id !== undefined) {
-        before = core.cursorAt(q.before_id);
+        before = await core.cursorAt(q.before_id);
         if (before === undefined) {
           throw new AppError(400, 'INVALID_QUERY', `query parameter 'before_id' names log ${q.before_id}, which is not stored (deleted, or never assigned); page with cursor=<next_cursor> instead`);
         }
       }
       const query: LogQuery = { ...logFilters(q), before, limit: q.limit ?? LOG_PAGE_DEFAULT };
-      const page = core.query(query);
+      const page = await core.query(query);
       return {
         logs: page.logs.map(toView),
         count: page.logs.length,
@@ -72,7 +72,7 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const deleted = core.deleteBefore(request.query.before, request.principal.service);
+      const deleted = await core.deleteBefore(request.query.before, request.principal.service);
       return { deleted, message: `${deleted} log(s) deleted` };
     },
   );

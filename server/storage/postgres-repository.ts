@@ -1,0 +1,656 @@
+import pg from 'pg';
+import { levelIndex, StoredLog } from '../core/log.js';
+import { LogFilter, type LogPage, type LogQuery } from '../core/log-filter.js';
+import { pageOf, type Listed } from '../core/listing-order.js';
+import type { AlertRecord, AlertStateSnapshot, AlertStateStore, NotificationRecord } from '../core/alerting/state.js';
+import {
+  StorageError,
+  type CommitObserver,
+  type CounterRow,
+  type LogRepository,
+  type RawBatch,
+  type RetentionResult,
+  type RuntimeCounters,
+} from '../core/repository.js';
+import { CommitScheduler } from './commit-scheduler.js';
+import { keyPairs, levelAt, SqlBuilder } from './postgres-query.js';
+import { migrate, PARTITION_MS, partitionName, quoteIdent } from './postgres-schema.js';
+
+export interface PostgresOptions {
+  /** postgres://user:password@host:port/database */
+  url: string;
+  /** Connections this server opens at most. */
+  poolSize: number;
+  /** The schema holding LogSentinel's tables (created when missing). */
+  schema: string;
+  /** This server's name among the replicas (its rows in per-replica tables). */
+  replicaId: string;
+  /** See SqliteOptions: the same scheduler (commit-scheduler.ts). */
+  commitIntervalMs: number;
+  commitMaxRows: number;
+  retention: { maxAgeMs: number; maxRows: number; batchSize: number };
+  /** Maps a service name to the key its counters are kept under (the cardinality cap). */
+  counterKey: (service: string) => string;
+}
+
+/** One append waiting for its commit. */
+interface Pending {
+  logs: readonly StoredLog[];
+}
+
+interface LogRow {
+  id: number;
+  ts: number;
+  timestamp: string;
+  level: number;
+  service: string;
+  message: string;
+  message_json: string | null;
+  user_id: string | null;
+  metadata: string | null;
+  received_at: number;
+}
+
+const COLUMNS = 'id, ts, timestamp, level, service, message, message_json, user_id, metadata, received_at';
+
+/** bigint as a JS number: ids, epoch milliseconds and counts all stay below 2^53. */
+const TYPES = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/** Lock key for creating partitions: two replicas meeting a new day create it once. */
+const PARTITION_LOCK = 0x4c6f6750;
+
+/** Commits side by side on separate connections: more only queue on the same row and index pages. */
+const COMMITS_IN_FLIGHT = 2;
+
+function toLog(r: LogRow): StoredLog {
+  return new StoredLog(
+    r.id,
+    r.ts,
+    r.timestamp,
+    levelAt(r.level),
+    r.service,
+    r.message_json === null ? r.message : (JSON.parse(r.message_json) as string),
+    r.user_id ?? undefined,
+    r.metadata === null ? undefined : (JSON.parse(r.metadata) as Record<string, unknown>),
+    r.received_at,
+  );
+}
+
+/** The UTC day (days since the epoch) of an epoch-ms time. */
+function dayOf(ts: number): number {
+  return Math.floor(ts / PARTITION_MS);
+}
+
+/**
+ * PostgreSQL through node-postgres: the store several replicas share (docs/scaling.md).
+ * Logs are rows of `logs`, partitioned by event-time day (postgres-schema.ts). A commit is one
+ * statement (one round trip, atomic): the rows by `unnest` of column arrays, and the same
+ * statement adds this replica's counters and log count, so the totals are exact whenever the
+ * logs are, even across a crash. Appends are grouped by the same scheduler as SQLite's.
+ */
+export class PostgresRepository implements LogRepository, AlertStateStore {
+  readonly description: string;
+  readonly engine = 'postgres';
+  readonly alerts: AlertStateStore = this;
+  readonly shared = { reserveIds: (count: number) => this.reserveIds(count) };
+  private readonly s: string;
+  private readonly scheduler: CommitScheduler<Pending>;
+  /** Days whose partition is known to exist. */
+  private readonly partitions = new Set<number>();
+  private runtimeSource: (() => RuntimeCounters) | undefined;
+  private runtimeWritten = '';
+  /** Alert-state writes in the order made: a later write of an alert must land after an earlier one. */
+  private stateWrites: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PostgresOptions,
+  ) {
+    this.s = quoteIdent(options.schema);
+    this.description = `postgres ${redact(options.url)} (schema ${options.schema}, replica ${options.replicaId})`;
+    this.scheduler = new CommitScheduler<Pending>((group) => this.commitGroup(group), (p) => p.logs.length, {
+      maxRows: options.commitMaxRows,
+      gatherMs: options.commitIntervalMs,
+      maxInFlight: Math.max(1, Math.min(COMMITS_IN_FLIGHT, options.poolSize - 1)),
+    });
+  }
+
+  /** Connects, brings the schema up to date (postgres-schema.ts), and learns the partitions there are. */
+  static async open(options: PostgresOptions): Promise<PostgresRepository> {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize, types: TYPES, application_name: `logsentinel ${options.replicaId}`.slice(0, 63) });
+    // An idle connection the server dropped: the next query gets a fresh one; nothing to crash for.
+    pool.on('error', () => {});
+    const repo = new PostgresRepository(pool, options);
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, options.schema);
+      } finally {
+        client.release();
+      }
+      await repo.loadPartitions();
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw new StorageError(`cannot open the log database ${redact(options.url)}: ${(e as Error).message}`, (e as Error).message);
+    }
+    return repo;
+  }
+
+  private async loadPartitions(): Promise<void> {
+    const { rows } = await this.pool.query<{ name: string; bound: string }>(
+      `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i
+       JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '${this.s}.logs'::regclass`,
+    );
+    this.partitions.clear();
+    for (const r of rows) {
+      const from = /FROM \('?(-?\d+)'?\)/.exec(r.bound);
+      if (from) this.partitions.add(dayOf(Number(from[1])));
+    }
+  }
+
+  /** The partitions for these days, created when missing (by one replica: the others wait on the lock and find them). */
+  private async ensurePartitions(days: Iterable<number>): Promise<void> {
+    const missing = [...days].filter((d) => !this.partitions.has(d));
+    if (missing.length === 0) return;
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK]);
+      for (const day of missing) {
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${this.s}.${quoteIdent(partitionName(day))} PARTITION OF ${this.s}.logs FOR VALUES FROM (${day * PARTITION_MS}) TO (${(day + 1) * PARTITION_MS})`,
+        );
+      }
+      await client.query('COMMIT');
+      for (const day of missing) this.partitions.add(day);
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  append(logs: readonly StoredLog[], _raw?: RawBatch): Promise<void> {
+    return this.scheduler.submit({ logs });
+  }
+
+  observeCommits(observer: CommitObserver | undefined): void {
+    this.scheduler.observe(observer);
+  }
+
+  /** One statement: the rows, this replica's counters and log count, and the runtime counters when they changed. */
+  private async commitGroup(group: readonly Pending[]): Promise<void> {
+    const n = group.reduce((sum, p) => sum + p.logs.length, 0);
+    const ids = new Array<number>(n);
+    const ts = new Array<number>(n);
+    const stamps = new Array<string>(n);
+    const levels = new Array<number>(n);
+    const services = new Array<string>(n);
+    const messages = new Array<string>(n);
+    const messagesJson = new Array<string | null>(n);
+    const users = new Array<string | null>(n);
+    const metadata = new Array<string | null>(n);
+    const received = new Array<number>(n);
+    const days = new Set<number>();
+    const counters = new Map<string, CounterRow>();
+    let i = 0;
+    for (const { logs } of group) {
+      for (const log of logs) {
+        ids[i] = log.id;
+        ts[i] = log.ts;
+        stamps[i] = log.timestamp;
+        const level = levelIndex(log.level);
+        levels[i] = level;
+        services[i] = log.service;
+        const { message } = log;
+        if (message.isWellFormed() && !message.includes('\0')) {
+          messages[i] = message;
+          messagesJson[i] = null;
+        } else {
+          messages[i] = message.toWellFormed().replaceAll('\0', '\ufffd');
+          messagesJson[i] = JSON.stringify(message);
+        }
+        users[i] = log.userId ?? null;
+        metadata[i] = log.metadata === undefined ? null : JSON.stringify(log.metadata);
+        received[i] = log.receivedAt;
+        i++;
+        days.add(dayOf(log.ts));
+        const service = this.options.counterKey(log.service);
+        const key = `${level}\u0000${service}`;
+        const c = counters.get(key);
+        if (c === undefined) counters.set(key, { service, level, count: 1, lastTs: log.ts, lastReceived: log.receivedAt });
+        else {
+          c.count++;
+          if (log.ts > c.lastTs) c.lastTs = log.ts;
+          if (log.receivedAt > c.lastReceived) c.lastReceived = log.receivedAt;
+        }
+      }
+    }
+    if (n === 0) return;
+    const cs = [...counters.values()];
+    const runtime = this.runtimeSource && JSON.stringify(this.runtimeSource());
+    const writeRuntime = runtime !== undefined && runtime !== this.runtimeWritten;
+    const s = this.s;
+    try {
+      await this.ensurePartitions(days);
+      await this.insertGroup(
+        `WITH l AS (
+           INSERT INTO ${s}.logs (${COLUMNS})
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $18::text[], $7::text[], $8::text[], $9::bigint[])
+         ), c AS (
+           INSERT INTO ${s}.counters (service, level, replica, count, last_ts, last_received)
+           SELECT service, level, $10, count, last_ts, last_received
+           FROM unnest($11::text[], $12::smallint[], $13::bigint[], $14::bigint[], $15::bigint[]) AS t(service, level, count, last_ts, last_received)
+           ON CONFLICT (service, level, replica) DO UPDATE SET count = ${s}.counters.count + excluded.count,
+             last_ts = greatest(${s}.counters.last_ts, excluded.last_ts), last_received = greatest(${s}.counters.last_received, excluded.last_received)
+         ), n AS (
+           INSERT INTO ${s}.log_counts (replica, count) VALUES ($10, $16)
+           ON CONFLICT (replica) DO UPDATE SET count = ${s}.log_counts.count + excluded.count
+         ), r AS (
+           INSERT INTO ${s}.runtime (replica, value) SELECT $10, $17::jsonb WHERE $17::jsonb IS NOT NULL
+           ON CONFLICT (replica) DO UPDATE SET value = excluded.value
+         ) SELECT 1`,
+        [
+          ids,
+          ts,
+          stamps,
+          levels,
+          services,
+          messages,
+          users,
+          metadata,
+          received,
+          this.options.replicaId,
+          cs.map((c) => c.service),
+          cs.map((c) => c.level),
+          cs.map((c) => c.count),
+          cs.map((c) => c.lastTs),
+          cs.map((c) => c.lastReceived),
+          n,
+          writeRuntime ? runtime : null,
+          messagesJson,
+        ],
+        days,
+      );
+      if (writeRuntime) this.runtimeWritten = runtime;
+    } catch (e) {
+      throw this.failure('write to', e);
+    }
+  }
+
+  private async insertGroup(text: string, values: unknown[], days: ReadonlySet<number>): Promise<void> {
+    try {
+      await this.pool.query(text, values);
+    } catch (e) {
+      // 23514: no partition for a row. Another replica dropped a day this one still knew (retention), and a late log belongs to it.
+      if ((e as { code?: string }).code !== '23514') throw e;
+      await this.loadPartitions();
+      await this.ensurePartitions(days);
+      await this.pool.query(text, values);
+    }
+  }
+
+  /** A driver error as the StorageError the core turns into a 503, naming the database without its password. */
+  private failure(doing: string, e: unknown): StorageError {
+    const reason = (e as Error).message || String(e);
+    return new StorageError(`cannot ${doing} the log database ${redact(this.options.url)}: ${reason}`, reason);
+  }
+
+  private async read<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, values)).rows;
+    } catch (e) {
+      throw this.failure('read from', e);
+    }
+  }
+
+  /** Reserves `count` fresh ids; the last of them. */
+  private async reserveIds(count: number): Promise<number> {
+    const rows = await this.read<{ last_id: number }>(`UPDATE ${this.s}.id_blocks SET last_id = last_id + $1 RETURNING last_id`, [count]);
+    return rows[0]!.last_id;
+  }
+
+  /**
+   * The first `k` in listing order. Rows come from SQL already filtered and ordered (by the
+   * (ts, id) index, or one (service, level, ts, id) range per pair the query names, merged);
+   * each is then checked against the core's LogFilter, and when that drops any, the next rows
+   * are read after the last one until `k` pass or none are left.
+   */
+  async listed(q: LogQuery, k: number): Promise<Listed[]> {
+    const filter = new LogFilter(q);
+    const out: Listed[] = [];
+    let before = q.before;
+    for (;;) {
+      const want = k - out.length;
+      const rows = await this.read<LogRow>(...this.listingSql({ ...q, before }, want));
+      for (const r of rows) {
+        const log = toLog(r);
+        if (filter.matches(log)) out.push({ ts: log.ts, id: log.id, log: () => log });
+      }
+      if (rows.length < want || out.length >= k) return out;
+      const last = rows[rows.length - 1]!;
+      before = { ts: last.ts, id: last.id };
+    }
+  }
+
+  private listingSql(q: LogQuery, k: number): [string, unknown[]] {
+    const s = this.s;
+    const pairs = keyPairs(q);
+    const b = new SqlBuilder();
+    if (pairs === undefined) {
+      b.filters(q);
+      return [`SELECT ${COLUMNS} FROM ${s}.logs ${b.where()} ORDER BY ts DESC, id DESC LIMIT ${b.param(k)}`, b.params];
+    }
+    // One index range per (service, level): each is read in order and the few first merged.
+    b.filters(q, false);
+    const limit = b.param(k);
+    const branches = pairs.map(
+      ([service, level]) =>
+        `(SELECT ${COLUMNS} FROM ${s}.logs ${b.where([`service = ${b.param(service)}`, `level = ${b.param(level)}`])} ORDER BY ts DESC, id DESC LIMIT ${limit})`,
+    );
+    const sql = branches.length === 1 ? branches[0]! : `SELECT * FROM (${branches.join(' UNION ALL ')}) u ORDER BY ts DESC, id DESC LIMIT ${limit}`;
+    return [sql, b.params];
+  }
+
+  /** A page in listing order from this tier alone. */
+  async query(q: LogQuery): Promise<LogPage> {
+    return pageOf(await this.listed(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
+  }
+
+  async timeOf(id: number): Promise<number | undefined> {
+    const rows = await this.read<{ ts: number }>(`SELECT ts FROM ${this.s}.logs WHERE id = $1`, [id]);
+    return rows[0]?.ts;
+  }
+
+  async maxTsBelow(id: number): Promise<number> {
+    const rows = await this.read<{ ts: number | null }>(`SELECT max(ts) AS ts FROM ${this.s}.logs WHERE id < $1`, [Math.min(id, Number.MAX_SAFE_INTEGER)]);
+    return rows[0]?.ts ?? -Infinity;
+  }
+
+  async recent(n: number): Promise<StoredLog[]> {
+    if (n <= 0) return [];
+    const rows = await this.read<LogRow>(`SELECT ${COLUMNS} FROM ${this.s}.logs ORDER BY id DESC LIMIT $1`, [n]);
+    return rows.reverse().map(toLog);
+  }
+
+  /** In pages of (ts, id) order, each read after the last: no cursor held open between pages. */
+  async *since(ts: number): AsyncIterable<readonly StoredLog[]> {
+    const size = 10_000;
+    let after = { ts: ts - 1, id: Number.MAX_SAFE_INTEGER };
+    for (;;) {
+      const rows = await this.read<LogRow>(`SELECT ${COLUMNS} FROM ${this.s}.logs WHERE ts >= $1 AND (ts, id) > ($2, $3) ORDER BY ts, id LIMIT $4`, [ts, after.ts, after.id, size]);
+      if (rows.length > 0) yield rows.map(toLog);
+      if (rows.length < size) return;
+      const last = rows[rows.length - 1]!;
+      after = { ts: last.ts, id: last.id };
+    }
+  }
+
+  async counters(): Promise<CounterRow[]> {
+    return this.read<CounterRow>(
+      `SELECT service, level, sum(count)::bigint AS count, max(last_ts) AS "lastTs", max(last_received) AS "lastReceived"
+       FROM ${this.s}.counters GROUP BY service, level ORDER BY "lastReceived"`,
+    );
+  }
+
+  async lastAssignedId(): Promise<number> {
+    return (await this.read<{ last_id: number }>(`SELECT last_id FROM ${this.s}.id_blocks`))[0]!.last_id;
+  }
+
+  async minId(): Promise<number> {
+    return (await this.read<{ id: number | null }>(`SELECT min(id) AS id FROM ${this.s}.logs`))[0]?.id ?? 0;
+  }
+
+  /** The sum of every replica's appends less every delete (log_counts): one small read however many logs there are. */
+  async count(): Promise<number> {
+    return (await this.read<{ n: number | null }>(`SELECT sum(count)::bigint AS n FROM ${this.s}.log_counts`))[0]?.n ?? 0;
+  }
+
+  /** Whole partitions before `ts` are dropped; the partition `ts` falls in loses its older rows. */
+  async deleteBefore(ts: number, service?: string): Promise<number> {
+    let deleted = 0;
+    if (service === undefined) {
+      for (const day of [...this.partitions].sort((a, b) => a - b)) {
+        if ((day + 1) * PARTITION_MS > ts) break;
+        deleted += await this.dropPartition(day);
+      }
+    }
+    const b = new SqlBuilder();
+    const where = [`ts < ${b.param(ts)}`];
+    if (service !== undefined) where.push(`service = ${b.param(service)}`);
+    deleted += await this.deleteCounted(`DELETE FROM ${this.s}.logs WHERE ${where.join(' AND ')}`, b.params);
+    return deleted;
+  }
+
+  /** Runs a DELETE and takes its rows off this replica's log count, in one statement. */
+  private async deleteCounted(del: string, params: unknown[]): Promise<number> {
+    const replica = `$${params.length + 1}`;
+    const rows = await this.write<{ n: number }>(
+      `WITH d AS (${del} RETURNING 1), c AS (SELECT count(*)::bigint AS n FROM d), u AS (
+         INSERT INTO ${this.s}.log_counts (replica, count) SELECT ${replica}, -n FROM c WHERE n > 0
+         ON CONFLICT (replica) DO UPDATE SET count = ${this.s}.log_counts.count + excluded.count
+       ) SELECT n FROM c`,
+      [...params, this.options.replicaId],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  private async write<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, values)).rows;
+    } catch (e) {
+      throw this.failure('write to', e);
+    }
+  }
+
+  /**
+   * Detaches a day's partition (without blocking readers of the others), then drops it and
+   * takes its rows off the count in one transaction; how many rows it held.
+   */
+  private async dropPartition(day: number): Promise<number> {
+    const s = this.s;
+    const table = `${s}.${quoteIdent(partitionName(day))}`;
+    const client = await this.connect();
+    try {
+      if ((await client.query(`SELECT to_regclass($1) AS r`, [table])).rows[0].r === null) {
+        this.partitions.delete(day);
+        return 0;
+      }
+      const link = (await client.query<{ pending: boolean }>(`SELECT inhdetachpending AS pending FROM pg_inherits WHERE inhrelid = $1::regclass`, [table])).rows[0];
+      // A detach another replica (or a crash) left half done is finished rather than started again.
+      if (link?.pending) await client.query(`ALTER TABLE ${s}.logs DETACH PARTITION ${table} FINALIZE`);
+      else if (link) await client.query(`ALTER TABLE ${s}.logs DETACH PARTITION ${table} CONCURRENTLY`);
+      await client.query('BEGIN');
+      const n = Number((await client.query<{ n: number }>(`SELECT count(*)::bigint AS n FROM ${table}`)).rows[0]!.n);
+      await client.query(`DROP TABLE ${table}`);
+      if (n > 0) {
+        await client.query(
+          `INSERT INTO ${s}.log_counts (replica, count) VALUES ($1, $2) ON CONFLICT (replica) DO UPDATE SET count = ${s}.log_counts.count + excluded.count`,
+          [this.options.replicaId, -n],
+        );
+      }
+      await client.query('COMMIT');
+      this.partitions.delete(day);
+      return n;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw this.failure('delete from', e);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (e) {
+      throw this.failure('connect to', e);
+    }
+  }
+
+  /**
+   * One step: by age, the oldest partition whose whole day is older than `now - maxAgeMs`
+   * (event time: partitions are days of event time) is dropped; by row count, when more than
+   * `maxRows` are stored, the oldest by event time go: a whole partition when all its rows
+   * are in excess, else at most `batchSize` rows.
+   */
+  async retentionStep(now: number): Promise<RetentionResult> {
+    await this.loadPartitions().catch((e) => {
+      throw this.failure('read from', e);
+    });
+    const { maxAgeMs, maxRows, batchSize } = this.options.retention;
+    const result: RetentionResult = { deleted: 0, minId: 0, receivedBefore: 0 };
+    const days = [...this.partitions].sort((a, b) => a - b);
+    if (maxAgeMs > 0 && days.length > 0 && (days[0]! + 1) * PARTITION_MS <= now - maxAgeMs) {
+      result.deleted = await this.dropPartition(days[0]!);
+      return result;
+    }
+    if (maxRows > 0) {
+      const excess = (await this.count()) - maxRows;
+      if (excess <= 0) return result;
+      if (days.length > 1) {
+        const oldest = (await this.read<{ n: number }>(`SELECT count(*)::bigint AS n FROM ${this.s}.${quoteIdent(partitionName(days[0]!))}`))[0]!.n;
+        if (oldest <= excess) {
+          result.deleted = await this.dropPartition(days[0]!);
+          return result;
+        }
+      }
+      const take = Math.min(excess, batchSize);
+      result.deleted = await this.deleteCounted(
+        `DELETE FROM ${this.s}.logs WHERE (ts, id) IN (SELECT ts, id FROM ${this.s}.logs ORDER BY ts, id LIMIT $1)`,
+        [take],
+      );
+    }
+    return result;
+  }
+
+  /** Commits what is waiting and the runtime counters, then closes the pool. */
+  async close(): Promise<void> {
+    try {
+      await this.scheduler.drain();
+      await this.writeRuntimeCounters().catch(() => {});
+      await this.stateWrites.catch(() => {});
+    } finally {
+      await this.pool.end();
+    }
+  }
+
+  async loadRuntimeCounters(): Promise<RuntimeCounters | undefined> {
+    const rows = await this.read<{ value: RuntimeCounters }>(`SELECT value FROM ${this.s}.runtime WHERE replica = $1`, [this.options.replicaId]);
+    if (rows[0] === undefined) return undefined;
+    this.runtimeWritten = JSON.stringify(rows[0].value);
+    return rows[0].value;
+  }
+
+  /** Written with every commit (in the same statement, when changed) and at close. */
+  trackRuntimeCounters(source: () => RuntimeCounters): void {
+    this.runtimeSource = source;
+  }
+
+  private async writeRuntimeCounters(): Promise<void> {
+    if (this.runtimeSource === undefined) return;
+    const text = JSON.stringify(this.runtimeSource());
+    if (text === this.runtimeWritten) return;
+    await this.write(
+      `INSERT INTO ${this.s}.runtime (replica, value) VALUES ($1, $2::jsonb) ON CONFLICT (replica) DO UPDATE SET value = excluded.value`,
+      [this.options.replicaId, text],
+    );
+    this.runtimeWritten = text;
+  }
+
+  async loadAlertState(): Promise<AlertStateSnapshot> {
+    const s = this.s;
+    const rows = await this.read<AlertRecord>(
+      `SELECT fingerprint, fired_at AS "firedAt", rule, service, level, status, last_notified_at AS "lastNotifiedAt",
+         resolved_at AS "resolvedAt", value, threshold, message FROM ${s}.alerts ORDER BY coalesce(resolved_at, fired_at), fired_at, fingerprint`,
+    );
+    const silences = await this.read<{ fingerprint: string; until: number }>(`SELECT fingerprint, until FROM ${s}.silences`);
+    const lastFiring = await this.read<{ fingerprint: string; at: number }>(
+      `SELECT fingerprint, max(at) AS at FROM ${s}.alert_notifications WHERE status = 'firing' GROUP BY fingerprint`,
+    );
+    const known = new Set<string>();
+    for (const r of rows) known.add(r.fingerprint);
+    for (const x of silences) known.add(x.fingerprint);
+    for (const x of lastFiring) known.add(x.fingerprint);
+    return {
+      active: rows.filter((r) => r.status === 'firing'),
+      history: rows.filter((r) => r.status === 'resolved'),
+      silences,
+      lastFiring,
+      known: [...known],
+    };
+  }
+
+  /** Queued behind the writes before it: two changes of one alert land in the order made. */
+  private stateWrite(statements: [string, unknown[]][]): Promise<void> {
+    const next = this.stateWrites
+      .catch(() => {})
+      .then(async () => {
+        for (const [text, values] of statements) await this.write(text, values);
+      });
+    this.stateWrites = next;
+    return next;
+  }
+
+  saveAlert(r: AlertRecord, historySize: number): Promise<void> {
+    const s = this.s;
+    const upsert: [string, unknown[]] = [
+      `INSERT INTO ${s}.alerts (fingerprint, fired_at, rule, service, level, status, last_notified_at, resolved_at, value, threshold, message)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (fingerprint, fired_at) DO UPDATE SET status = excluded.status, last_notified_at = excluded.last_notified_at,
+         resolved_at = excluded.resolved_at, value = excluded.value, threshold = excluded.threshold, message = excluded.message`,
+      [r.fingerprint, r.firedAt, r.rule, r.service, r.level, r.status, r.lastNotifiedAt, r.resolvedAt, r.value, r.threshold, r.message],
+    ];
+    if (r.status !== 'resolved') return this.stateWrite([upsert]);
+    const trim: [string, unknown[]] = [
+      `DELETE FROM ${s}.alerts WHERE status = 'resolved' AND (fingerprint, fired_at) NOT IN
+         (SELECT fingerprint, fired_at FROM ${s}.alerts WHERE status = 'resolved' ORDER BY resolved_at DESC, fired_at DESC LIMIT $1)`,
+      [historySize],
+    ];
+    return this.stateWrite([upsert, trim]);
+  }
+
+  saveNotification(n: NotificationRecord, retainMs: number): Promise<void> {
+    const s = this.s;
+    return this.stateWrite([
+      [
+        `WITH i AS (INSERT INTO ${s}.alert_notifications (fingerprint, status, at) VALUES ($1, $2, $3))
+         DELETE FROM ${s}.alert_notifications WHERE at < $4`,
+        [n.fingerprint, n.status, n.at, n.at - retainMs],
+      ],
+    ]);
+  }
+
+  saveSilence(fingerprint: string, until: number, now: number): Promise<void> {
+    const s = this.s;
+    return this.stateWrite([
+      [
+        `WITH d AS (DELETE FROM ${s}.silences WHERE until <= $3 AND fingerprint <> $1)
+         INSERT INTO ${s}.silences (fingerprint, until) VALUES ($1, $2) ON CONFLICT (fingerprint) DO UPDATE SET until = excluded.until`,
+        [fingerprint, until, now],
+      ],
+    ]);
+  }
+
+  /** For tests: the pool, to look at the tables directly. */
+  get handle(): pg.Pool {
+    return this.pool;
+  }
+}
+
+/** The URL without its password, for logs and messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres (unparsable URL)';
+  }
+}

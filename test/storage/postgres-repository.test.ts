@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { StoredLog } from '../../server/core/log.js';
+import { StorageError } from '../../server/core/repository.js';
+import { PostgresRepository, type PostgresOptions } from '../../server/storage/postgres-repository.js';
+import { likePattern } from '../../server/storage/postgres-query.js';
+import { PARTITION_MS, PG_SCHEMA_VERSION } from '../../server/storage/postgres-schema.js';
+import { postgresUnavailable, startPostgres, type PgServer } from './postgres-server.js';
+import { T0, assertQueriesMatch, fill, ids, input, storedOf } from './repository-contract.js';
+import { sinceAll } from './support.js';
+
+const skip = postgresUnavailable();
+if (skip) process.stdout.write(`# PostgreSQL repository tests skipped: ${skip}\n`);
+
+const DAY = PARTITION_MS;
+
+describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
+  let server: PgServer;
+  const open: PostgresRepository[] = [];
+  before(async () => {
+    server = await startPostgres();
+  });
+  after(async () => {
+    for (const r of open) await r.close().catch(() => {});
+    await server?.stop();
+  });
+
+  async function repo(url: string, o: Partial<PostgresOptions> = {}): Promise<PostgresRepository> {
+    const r = await PostgresRepository.open({
+      url,
+      poolSize: 4,
+      schema: 'logsentinel',
+      replicaId: 'replica-a',
+      commitIntervalMs: 0,
+      commitMaxRows: 20_000,
+      retention: { maxAgeMs: 0, maxRows: 0, batchSize: 5000 },
+      counterKey: (s) => s,
+      ...o,
+    });
+    open.push(r);
+    return r;
+  }
+
+  async function rows(r: PostgresRepository, sql: string): Promise<Record<string, unknown>[]> {
+    return (await r.handle.query(sql)).rows;
+  }
+
+  test('every query lists what the in-memory tier lists, in the same order, page after page', async () => {
+    const r = await repo(await server.createDatabase());
+    const logs = await fill(r, 120, 7);
+    const compared = await assertQueriesMatch(r, logs);
+    assert.ok(compared > 10_000, `compared ${compared} logs`);
+  });
+
+  test('every field comes back as appended, messages PostgreSQL text cannot hold included', async () => {
+    const r = await repo(await server.createDatabase());
+    const logs = [
+      new StoredLog(1, T0, '2024-01-15T16:30:00.123456+02:00', 'CRITICAL', 'Ünïcode svc', 'm – ✓ 😀', 'user-1', { x: [1, { y: null }], s: '\ud800' }, T0 + 1),
+      new StoredLog(2, T0 + 1, new Date(T0 + 1).toISOString(), 'DEBUG', 'api', 'NUL\u0000inside', undefined, undefined, T0 + 1),
+      new StoredLog(3, T0 + 2, new Date(T0 + 2).toISOString(), 'INFO', 'api', 'lone \ud83d half', undefined, {}, T0 + 1),
+    ];
+    await r.append(logs);
+    assert.deepEqual((await r.query({ limit: 10 })).logs.reverse(), logs);
+    // The search still finds them, by the core's meaning of `q`.
+    assert.deepEqual(ids((await r.query({ limit: 10, text: 'nul\u0000INS' })).logs), [2]);
+    assert.deepEqual(ids((await r.query({ limit: 10, text: 'LONE \ud83d' })).logs), [3]);
+    assert.deepEqual(ids((await r.query({ limit: 10, text: 'ünï' })).logs), []);
+    assert.deepEqual(ids((await r.query({ limit: 10, text: '😀' })).logs), [1]);
+  });
+
+  test('the ILIKE pattern escapes wildcards and leaves case folding beyond ASCII to the core', () => {
+    assert.equal(likePattern('50%_off\\'), '%50\\%\\_off\\\\%');
+    assert.equal(likePattern('Échec'), '%_chec%');
+    assert.equal(likePattern('a😀b'), '%a😀b%');
+    assert.equal(likePattern('a\u0000b'), '%a_b%');
+  });
+
+  test('counts, counters, ids, recent, since, timeOf, minId, maxTsBelow', async () => {
+    const r = await repo(await server.createDatabase());
+    const inputs = [input(1, { level: 'ERROR' }), input(2), input(3, { service: 'worker' }), input(4), input(5, { level: 'ERROR' }), input(6)];
+    const logs = storedOf(inputs, 1, T0 + 10_000);
+    await r.append(logs.slice(0, 2));
+    await Promise.all([r.append(logs.slice(2, 5)), r.append(logs.slice(5))]);
+    assert.equal(await r.count(), 6);
+    assert.equal(await r.minId(), 1);
+    assert.deepEqual(await r.recent(4), logs.slice(2));
+    assert.deepEqual(
+      (await sinceAll(r, T0 + 3000)).sort((a, b) => a.id - b.id),
+      logs.filter((l) => l.ts >= T0 + 3000),
+    );
+    assert.equal(await r.timeOf(3), T0 + 3000);
+    assert.equal(await r.timeOf(99), undefined);
+    assert.equal(await r.maxTsBelow(3), T0 + 2000);
+    assert.equal(await r.maxTsBelow(1), -Infinity);
+    const counters = (await r.counters()).map((c) => [c.service, c.level, c.count, c.lastTs]).sort();
+    assert.deepEqual(counters, [
+      ['api', 1, 3, T0 + 6000],
+      ['api', 3, 2, T0 + 5000],
+      ['worker', 1, 1, T0 + 3000],
+    ]);
+    // Ids come in ranges from the store: two reservations never overlap.
+    const a = await r.shared.reserveIds(100);
+    const b = await r.shared.reserveIds(10);
+    assert.deepEqual([a, b], [100, 110]);
+    assert.equal(await r.lastAssignedId(), 110);
+  });
+
+  test('two servers open one database at once: the schema is made once; counters add up over replicas', async () => {
+    const url = await server.createDatabase();
+    const [a, b] = await Promise.all([repo(url, { replicaId: 'a' }), repo(url, { replicaId: 'b' })]);
+    assert.deepEqual(await rows(a, 'SELECT version FROM logsentinel.schema_version'), [{ version: PG_SCHEMA_VERSION }]);
+    await a.append(storedOf([input(1), input(2)], 1, T0));
+    await b.append(storedOf([input(3)], 3, T0));
+    assert.equal(await b.count(), 3);
+    assert.deepEqual(
+      (await b.counters()).map((c) => [c.service, c.count]),
+      [['api', 3]],
+    );
+    assert.deepEqual(ids((await a.query({ limit: 10 })).logs), [3, 2, 1]);
+  });
+
+  test('a schema newer than the server is refused with a message that says what to do', async () => {
+    const url = await server.createDatabase();
+    const r = await repo(url);
+    await r.handle.query('INSERT INTO logsentinel.schema_version (version) VALUES ($1)', [PG_SCHEMA_VERSION + 1]);
+    await assert.rejects(repo(url), (e: Error) => e instanceof StorageError && /newer than this server's/.test(e.message) && !/password/.test(e.message));
+  });
+
+  test('a partition a day: deleteBefore drops whole days and trims the day it falls in; the count follows', async () => {
+    const r = await repo(await server.createDatabase());
+    const day0 = Math.floor(T0 / DAY) * DAY;
+    const at = (d: number, h: number): string => new Date(day0 + d * DAY + h * 3_600_000).toISOString();
+    const inputs = [input(0, { timestamp: at(-2, 1) }), input(0, { timestamp: at(-2, 5) }), input(0, { timestamp: at(-1, 3) }), input(0, { timestamp: at(0, 1) }), input(0, { timestamp: at(0, 9) })];
+    await r.append(storedOf(inputs, 1, T0));
+    const partitions = async (): Promise<unknown[]> =>
+      (await rows(r, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'logsentinel.logs'::regclass ORDER BY 1")).map((x) => x.relname);
+    assert.equal((await partitions()).length, 3);
+    assert.equal(await r.deleteBefore(day0 + 5 * 3_600_000), 4, 'two whole days and one log of the third');
+    assert.deepEqual(await partitions(), [`logs_${new Date(day0).toISOString().slice(0, 10).replace(/-/g, '')}`]);
+    assert.equal(await r.count(), 1);
+    assert.deepEqual(ids((await r.query({ limit: 10 })).logs), [5]);
+    // A late log for a dropped day makes its partition again.
+    await r.append(storedOf([input(0, { timestamp: at(-2, 2) })], 6, T0));
+    assert.equal(await r.count(), 2);
+    assert.equal(await r.deleteBefore(day0 + DAY, 'no-such'), 0);
+    assert.equal(await r.deleteBefore(day0 + DAY, 'api'), 2);
+  });
+
+  test('retention: by age a whole old day goes; by row count the oldest by event time go, in bounded steps', async () => {
+    const r = await repo(await server.createDatabase(), { retention: { maxAgeMs: 3 * DAY, maxRows: 4, batchSize: 2 } });
+    const day0 = Math.floor(T0 / DAY) * DAY;
+    const at = (d: number, m: number): string => new Date(day0 + d * DAY + m * 60_000).toISOString();
+    const inputs = [input(0, { timestamp: at(-5, 1) }), input(0, { timestamp: at(-1, 1) }), input(0, { timestamp: at(-1, 2) }), input(0, { timestamp: at(0, 1) }), input(0, { timestamp: at(0, 2) }), input(0, { timestamp: at(0, 3) }), input(0, { timestamp: at(0, 4) })];
+    await r.append(storedOf(inputs, 1, T0));
+    const now = day0 + 12 * 3_600_000;
+    assert.equal((await r.retentionStep(now)).deleted, 1, 'the day 5 days old, dropped whole');
+    assert.equal((await r.retentionStep(now)).deleted, 2, 'then 6 rows for 4 allowed: the oldest day, whole');
+    assert.equal((await r.retentionStep(now)).deleted, 0);
+    assert.deepEqual(ids((await r.query({ limit: 10 })).logs), [7, 6, 5, 4]);
+    await r.append(storedOf([input(0, { timestamp: at(0, 0) }), input(0, { timestamp: at(0, 5) }), input(0, { timestamp: at(0, 6) })], 8, T0));
+    assert.equal((await r.retentionStep(now)).deleted, 2, 'at most batch_size rows from inside a day');
+    assert.equal((await r.retentionStep(now)).deleted, 1);
+    assert.equal((await r.retentionStep(now)).deleted, 0);
+    assert.deepEqual(ids((await r.query({ limit: 10 })).logs), [10, 9, 7, 6], 'the oldest by event time went first');
+    assert.equal(await r.count(), 4);
+  });
+
+  test('alert state and runtime counters survive a reopen', async () => {
+    const url = await server.createDatabase();
+    const r = await repo(url);
+    const base = { rule: 'error_rate' as const, service: 'api', level: 'CRITICAL' as const, value: 0.5, threshold: 0.1, message: 'm' };
+    await r.saveAlert({ ...base, fingerprint: 'f1', status: 'firing', firedAt: 1000, lastNotifiedAt: null, resolvedAt: null }, 2);
+    await r.saveAlert({ ...base, fingerprint: 'f1', status: 'firing', firedAt: 1000, lastNotifiedAt: 1500, resolvedAt: null }, 2);
+    for (let i = 0; i < 3; i++) await r.saveAlert({ ...base, fingerprint: `old${i}`, status: 'resolved', firedAt: 100 + i, lastNotifiedAt: 100 + i, resolvedAt: 200 + i }, 2);
+    await r.saveNotification({ fingerprint: 'f1', status: 'firing', at: 1500 }, 10_000);
+    await r.saveSilence('f9', 5000, 1000);
+    r.trackRuntimeCounters(() => ({ validation: { total: 3, valid: 2, invalid: 1, errorTypes: { type: 1 } }, servicesFolded: 0, usersFolded: 4, outOfWindow: 1 }));
+    await r.append(storedOf([input(1)], 1, T0));
+    const again = await repo(url);
+    const state = await again.loadAlertState();
+    assert.deepEqual(
+      state.active.map((a) => [a.fingerprint, a.lastNotifiedAt]),
+      [['f1', 1500]],
+    );
+    assert.deepEqual(
+      state.history.map((a) => a.fingerprint),
+      ['old1', 'old2'],
+      'history keeps history_size, oldest first',
+    );
+    assert.deepEqual(state.silences, [{ fingerprint: 'f9', until: 5000 }]);
+    assert.deepEqual(state.lastFiring, [{ fingerprint: 'f1', at: 1500 }]);
+    assert.equal((await again.loadRuntimeCounters())?.usersFolded, 4);
+  });
+
+  test('the database going away: appends and reads fail with a StorageError naming no password; it comes back and they work again', async () => {
+    const own = await startPostgres();
+    try {
+      const r = await repo(await own.createDatabase());
+      await r.append(storedOf([input(1)], 1, T0));
+      await own.stopServer('immediate');
+      await assert.rejects(r.append(storedOf([input(2)], 2, T0)), (e: Error) => e instanceof StorageError);
+      await assert.rejects(r.query({ limit: 5 }), (e: Error) => e instanceof StorageError);
+      await own.startServer();
+      await r.append(storedOf([input(3)], 3, T0));
+      assert.deepEqual(ids((await r.query({ limit: 5 })).logs), [3, 1]);
+      assert.equal(await r.count(), 2);
+    } finally {
+      await own.stop();
+    }
+  });
+});
