@@ -57,6 +57,9 @@ export interface AppDeps {
   dashboardRoot?: string;
 }
 
+/** How often a server sharing its store reads every server's figures back: what the dashboard shows is at most this old. */
+const SHARED_REFRESH_MS = 1000;
+
 /** Retention in small batches, yielding to the event loop between them so ingestion is never held up for long. */
 export async function enforceRetention(core: LogServer): Promise<number> {
   let total = 0;
@@ -101,7 +104,8 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   });
 
   // The repository keeps counters under the same capped service keys as memory: core exists by the first commit.
-  const repository = deps.repository ?? (await openRepository(storageOptions(config), (service) => core.services.keyOf(service)));
+  const repository =
+    deps.repository ?? (await openRepository(storageOptions(config), { service: (name) => core.services.keyOf(name), user: (id) => core.users.keyOf(id) }));
   const core: LogServer = new LogServer(coreOptions(config), { now: deps.now, logger: app.log, alertHandlers: deps.alertHandlers, repository });
   try {
     await core.open();
@@ -129,8 +133,18 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   // The scheduled alert check notices what ingest cannot: a service gone silent, a window slid past a burst.
   await app.register(fastifySchedule);
   app.addHook('onReady', async () => {
-    const task = new Task('alert-check', () => core.alerts.checkAll(), (err) => app.log.error({ err }, 'alert check failed'));
-    app.scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds: config.alerting.check_interval_seconds }, task, { id: 'alert-check' }));
+    const failed = (what: string) => (err: Error) => app.log.error({ err }, what);
+    const { check_interval_seconds: seconds } = config.alerting;
+    if (core.repository?.shared) {
+      // Every server's figures and alert state; one server (whichever holds the lock) checks the rules.
+      const check = new AsyncTask('alert-check', () => core.checkShared().then(() => {}), failed('alert check failed'));
+      app.scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds }, check, { id: 'alert-check', preventOverrun: true }));
+      const refresh = new AsyncTask('shared-figures', () => core.refreshShared(), failed('cannot read the shared figures'));
+      app.scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ milliseconds: SHARED_REFRESH_MS }, refresh, { id: 'shared-figures', preventOverrun: true }));
+    } else {
+      const task = new Task('alert-check', () => core.alerts.checkAll(), failed('alert check failed'));
+      app.scheduler.addSimpleIntervalJob(new SimpleIntervalJob({ seconds }, task, { id: 'alert-check' }));
+    }
     if (core.repository) {
       const retention = new AsyncTask('retention', () => enforceRetention(core), (err) => app.log.error({ err }, 'retention failed'));
       app.scheduler.addSimpleIntervalJob(

@@ -329,7 +329,15 @@ export function storageOptions(config: Config): StorageOptions {
     retention: { maxAgeMs: retention.max_age_days * 86_400_000, maxRows: retention.max_rows, batchSize: retention.batch_size },
   };
   if (backend === 'postgres') {
-    return { engine: 'postgres', url: postgres.url, poolSize: postgres.pool_size, schema: postgres.schema, replicaId: replicaId(config), ...common };
+    return {
+      engine: 'postgres',
+      url: postgres.url,
+      poolSize: postgres.pool_size,
+      schema: postgres.schema,
+      replicaId: replicaId(config),
+      analyticsWindow: { maxBuckets: config.analytics.max_buckets, futureSkewMs: config.analytics.future_skew_seconds * 1000 },
+      ...common,
+    };
   }
   if (!persistence.enabled) return { engine: 'none' };
   return { engine: 'sqlite', path: persistence.path, synchronous: persistence.synchronous, ...common };

@@ -43,9 +43,10 @@ export class UserCounts implements Iterable<[number, number]> {
   /** The indexes counted since the last clear, in first-seen order. */
   private readonly present: number[] = [];
 
-  add(index: number): void {
+  add(index: number, by = 1): void {
     if (index >= this.counts.length) this.counts = grownFor(this.counts, index);
-    if (this.counts[index]!++ === 0) this.present.push(index);
+    if (this.counts[index] === 0) this.present.push(index);
+    this.counts[index]! += by;
   }
 
   clear(): void {
@@ -130,6 +131,23 @@ class UserWindow {
   }
 }
 
+/** Which event times a log arriving at some moment is counted under: the window's length and the skew allowed ahead. */
+export interface AnalyticsWindow {
+  /** Minutes of history kept, ending at the clock's current minute. */
+  maxBuckets: number;
+  /** How far ahead of the clock an event time may be and still be counted in a bucket. */
+  futureSkewMs: number;
+}
+
+/**
+ * The bounds a log arriving at `now` is counted within: its event-time minute not before
+ * `oldestMinute`, its event time not after `latestTs`. Outside them it is out of the window.
+ * The one statement of the rule, for these buckets and for a shared store's minute table.
+ */
+export function windowBounds(now: number, w: AnalyticsWindow): { oldestMinute: number; latestTs: number } {
+  return { oldestMinute: minuteOf(now) - w.maxBuckets + 1, latestTs: now + w.futureSkewMs };
+}
+
 export interface AnalyticsOptions {
   /** Minutes of history kept, ending at the clock's current minute. */
   maxBuckets: number;
@@ -182,11 +200,10 @@ export class Analytics implements LogSink {
   private count(logs: readonly StoredLog[], replayed: boolean): void {
     const now = this.options.now();
     for (const w of this.userWindows.values()) w.sync(minuteOf(now));
-    const oldest = minuteOf(now) - this.options.maxBuckets + 1;
-    const latest = now + this.options.futureSkewMs;
+    const { oldestMinute, latestTs } = windowBounds(now, this.options);
     for (const log of logs) {
       const minute = minuteOf(log.ts);
-      if (minute < oldest || log.ts > latest) {
+      if (minute < oldestMinute || log.ts > latestTs) {
         this.outOfWindow++;
         continue;
       }
@@ -206,6 +223,40 @@ export class Analytics implements LogSink {
         for (const w of this.userWindows.values()) if (minute >= w.from && minute <= w.to) w.add(user, 1);
       }
     }
+  }
+
+  /**
+   * Counts read back from a shared store rather than counted here: `count` logs of level
+   * index `level` for a service index in `minute` (every replica's, summed). Minutes outside
+   * the window are left out, as a log there would be.
+   */
+  load(minute: number, serviceIndex: number, level: number, count: number): void {
+    const bucket = this.held(minute);
+    if (bucket === undefined) return;
+    bucket.total += count;
+    const error = isErrorLevel(LEVELS[level]!);
+    if (error) bucket.errors += count;
+    bucket.levels[level]! += count;
+    const sc = bucket.byIndex[serviceIndex] ?? this.serviceCount(bucket, serviceIndex);
+    sc.total += count;
+    if (error) sc.errors += count;
+  }
+
+  /** `load` for a user's count in a minute. */
+  loadUser(minute: number, userIndex: number, count: number): void {
+    const bucket = this.held(minute);
+    if (bucket === undefined) return;
+    bucket.users.add(userIndex, count);
+    for (const w of this.userWindows.values()) if (minute >= w.from && minute <= w.to) w.add(userIndex, count);
+  }
+
+  /** The bucket for `minute` (made ready) when the window holds it. */
+  private held(minute: number): MinuteBucket | undefined {
+    const current = minuteOf(this.options.now());
+    if (minute < current - this.options.maxBuckets + 1 || minute > current + this.slots.length - this.options.maxBuckets - 1) return undefined;
+    const bucket = this.slots[minute % this.slots.length]!;
+    if (bucket.minute !== minute) bucket.reset(minute);
+    return bucket;
   }
 
   /** A new record for a service index in a bucket, under both its key and its index. */

@@ -6,18 +6,18 @@ import { LogHandler, MemoryHandler, type AlertLogger } from './alerting/handlers
 import { reportingFailures } from './alerting/state.js';
 import type { AlertHandler } from './alerting/types.js';
 import { WebhookHandler } from './alerting/webhook.js';
-import { Analytics, errorTrendsOf } from './analytics.js';
+import { Analytics, errorTrendsOf, windowBounds } from './analytics.js';
 import { errorRate, roundRatio } from './error-rate.js';
 import { AppError } from './errors.js';
 import { IdBlocks } from './id-blocks.js';
 import { IngestPipeline } from './ingest.js';
-import { KeyCap, OTHER, topN } from './key-cap.js';
+import { KeyCap, OTHER, topN, type KeyNames } from './key-cap.js';
 import { toView, type StoredLog } from './log.js';
 import type { LogPage, LogQuery } from './log-filter.js';
 import { mergeListed, pageOf, type LogCursor } from './listing-order.js';
 import type { CoreOptions } from './options.js';
 import { RecentLogs } from './recent-logs.js';
-import { StorageError, type LogRepository, type RawBatch, type RuntimeCounters } from './repository.js';
+import { StorageError, type LogRepository, type RawBatch, type RuntimeCounters, type SharedFigures } from './repository.js';
 import { serviceHealth, type HealthRules } from './service-health.js';
 import { LogStats } from './stats.js';
 import { TailHub } from './tail.js';
@@ -68,9 +68,15 @@ export class LogServer {
   readonly users: KeyCap;
   /** The in-memory tier: the newest `storage.max_logs` logs. */
   readonly recent: RecentLogs;
-  readonly stats: LogStats;
-  readonly analytics: Analytics;
+  /** What this server counts of the logs it accepts; `stats` and `analytics` below are what it shows. */
+  readonly counted: { readonly stats: LogStats; readonly analytics: Analytics };
+  /** Validation outcomes of the requests this server answered (`validation` is what it shows). */
   readonly validationStats = new ValidationStats();
+  /**
+   * With a shared store: every server's figures, read back from it (`refreshShared`), shown
+   * instead of this server's own. Undefined otherwise, and until the first read.
+   */
+  private shown: { stats: LogStats; analytics: Analytics; validation: ValidationStats; replicas: SharedFigures['replicas'] } | undefined;
   readonly pipeline: IngestPipeline;
   readonly startedAt: number;
   readonly alerts: AlertEngine;
@@ -98,18 +104,11 @@ export class LogServer {
   ) {
     this.now = deps.now ?? systemClock;
     this.startedAt = this.now();
-    const { limits, analytics, alerting, tail } = options;
+    const { limits, alerting, tail } = options;
     this.services = new KeyCap(limits.max_services);
     this.users = new KeyCap(limits.max_users);
     this.recent = new RecentLogs(options.bufferLogs);
-    this.stats = new LogStats(this.services);
-    this.analytics = new Analytics({
-      maxBuckets: analytics.max_buckets,
-      futureSkewMs: analytics.future_skew_seconds * 1000,
-      now: this.now,
-      services: this.services,
-      users: this.users,
-    });
+    this.counted = { stats: new LogStats(this.services), analytics: this.newAnalytics(this.services, this.users) };
     const logger = deps.logger ?? silentLogger;
     this.webhooks = alerting.handlers.webhooks.map((w) => new WebhookHandler(w, alerting.external_url));
     this.dispatcher = new AlertDispatcher(
@@ -117,10 +116,16 @@ export class LogServer {
       (handler, err) => logger.error({ err, handler }, 'alert handler failed'),
     );
     this.repository = deps.repository;
+    const server = this;
     this.alerts = new AlertEngine({
       config: alerting,
-      analytics: this.analytics,
-      stats: this.stats,
+      // What the server shows: with a shared store, every server's figures.
+      get analytics() {
+        return server.analytics;
+      },
+      get stats() {
+        return server.stats;
+      },
       services: this.services,
       now: this.now,
       startedAt: this.startedAt,
@@ -145,7 +150,9 @@ export class LogServer {
       recent: this.recent,
       // The tail right after the buffer, whose query a new tail's backlog comes from.
       // Alerting last: its rules read the analytics this batch has just updated.
-      sinks: [this.tail, this.stats, this.analytics, this.alerts],
+      // With a shared store, the alert rules read every server's figures: they are checked on
+      // the schedule, not on each batch of this server's.
+      sinks: [this.tail, this.counted.stats, this.counted.analytics, ...(this.repository?.shared ? [] : [this.alerts])],
       now: this.now,
     });
     this.healthRules = {
@@ -155,6 +162,81 @@ export class LogServer {
     };
   }
 
+  private newAnalytics(services: KeyNames, users: KeyNames): Analytics {
+    const { analytics } = this.options;
+    return new Analytics({ maxBuckets: analytics.max_buckets, futureSkewMs: analytics.future_skew_seconds * 1000, now: this.now, services, users });
+  }
+
+  /** All-time counts as this server shows them: its own, or with a shared store every server's. */
+  get stats(): LogStats {
+    return this.shown?.stats ?? this.counted.stats;
+  }
+
+  /** Per-minute figures as this server shows them (see `stats`). */
+  get analytics(): Analytics {
+    return this.shown?.analytics ?? this.counted.analytics;
+  }
+
+  /** Validation outcomes as this server shows them (see `stats`). */
+  get validation(): ValidationStats {
+    return this.shown?.validation ?? this.validationStats;
+  }
+
+  /** With a shared store, the servers that wrote to it and when each last said it was up. */
+  get replicas(): SharedFigures['replicas'] | undefined {
+    return this.shown?.replicas;
+  }
+
+  /**
+   * With a shared store, reads every server's figures back from it (all-time counters, the
+   * minutes of the analytics window, validation outcomes) and shows them from then on; first
+   * says this server is up. Each server counts what it accepts in the statement that stores
+   * it, so once this returns, what it shows is exact up to that moment. Called every second
+   * (app.ts), and by tests.
+   */
+  async refreshShared(): Promise<void> {
+    const shared = this.repository?.shared;
+    if (shared === undefined) return;
+    const now = this.now();
+    await shared.heartbeat(now, this.startedAt);
+    const { analytics: a } = this.options;
+    const figures = await shared.figures(windowBounds(now, { maxBuckets: a.max_buckets, futureSkewMs: a.future_skew_seconds * 1000 }).oldestMinute);
+    // The keys are each server's capped keys already: their union is bounded by the caps times the servers.
+    const services = new KeyCap(Number.POSITIVE_INFINITY);
+    const users = new KeyCap(Number.POSITIVE_INFINITY);
+    const stats = new LogStats(services);
+    for (const c of figures.counters) stats.restore(services.admit(c.service), c.level, c.count, c.lastTs, c.lastReceived);
+    const analytics = this.newAnalytics(services, users);
+    for (const m of figures.minutes) analytics.load(m.minute, services.admitIndex(m.service), m.level, m.count);
+    for (const u of figures.users) analytics.loadUser(u.minute, users.admitIndex(u.user), u.count);
+    const validation = new ValidationStats();
+    for (const r of figures.runtime) {
+      validation.total += r.validation.total;
+      validation.valid += r.validation.valid;
+      validation.invalid += r.validation.invalid;
+      for (const [keyword, n] of Object.entries(r.validation.errorTypes)) validation.errorTypes.set(keyword, (validation.errorTypes.get(keyword) ?? 0) + n);
+      analytics.outOfWindow += r.outOfWindow;
+    }
+    this.shown = { stats, analytics, validation, replicas: figures.replicas };
+  }
+
+  /**
+   * The scheduled alert check with a shared store: every server reads every server's figures
+   * and the shared alert state; only the one holding the store's lock checks the rules, so
+   * each alert is notified once however many servers there are. When that server dies, the
+   * next to check takes over with the state it left. Returns whether this server checked.
+   */
+  async checkShared(): Promise<boolean> {
+    const shared = this.repository?.shared;
+    if (shared === undefined) return false;
+    await this.refreshShared();
+    await this.repository?.alerts?.settled?.();
+    await this.alerts.restore();
+    if (!(await shared.tryLead())) return false;
+    this.alerts.checkAll();
+    return true;
+  }
+
   /**
    * Start-up: reads back what the durable tier and the alert state hold. Call once, before
    * the first log or query; a server without a durable tier has nothing to read.
@@ -162,6 +244,7 @@ export class LogServer {
   async open(): Promise<void> {
     if (this.repository) this.startup = await this.restore(this.repository);
     await this.alerts.restore();
+    await this.refreshShared();
   }
 
   /**
@@ -171,18 +254,16 @@ export class LogServer {
    */
   private async restore(repo: LogRepository): Promise<StartupReport> {
     const started = performance.now();
+    // A shared store's counters and minutes are every server's: they are read (refreshShared), not replayed.
+    if (repo.shared) return this.restoreShared(repo, started);
     for (const c of await repo.counters()) {
       if (c.service !== OTHER) this.services.admit(c.service);
-      this.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
+      this.counted.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
     }
-    // A shared store is read directly and hands out the ids: the buffer is not refilled from it.
-    let reloaded: StoredLog[] = [];
-    if (!repo.shared) {
-      this.pipeline.resumeAfter(await repo.lastAssignedId());
-      reloaded = await repo.recent(this.options.bufferLogs);
-      this.recent.append(reloaded);
-      this.storedOnlyMaxTs = await repo.maxTsBelow(this.recent.oldestId() ?? Number.MAX_SAFE_INTEGER);
-    }
+    this.pipeline.resumeAfter(await repo.lastAssignedId());
+    const reloaded = await repo.recent(this.options.bufferLogs);
+    this.recent.append(reloaded);
+    this.storedOnlyMaxTs = await repo.maxTsBelow(this.recent.oldestId() ?? Number.MAX_SAFE_INTEGER);
     let replayed = 0;
     const windowStart = (minuteOf(this.now()) - this.options.analytics.max_buckets + 1) * MINUTE_MS;
     const skewMs = this.options.analytics.future_skew_seconds * 1000;
@@ -195,7 +276,7 @@ export class LogServer {
         if (log.userId !== undefined) log.userIndex = this.users.admitIndex(log.userId);
         chunk.push(log);
       }
-      this.analytics.replay(chunk);
+      this.counted.analytics.replay(chunk);
       replayed += chunk.length;
     }
     // After the replay, which admits users again: the counters as the last run left them.
@@ -205,6 +286,18 @@ export class LogServer {
     return { from: repo.description, stored: await repo.count(), reloaded: reloaded.length, replayed, ms: performance.now() - started };
   }
 
+  /**
+   * Start-up on a shared store: this server's own runtime counters back; the logs and
+   * figures stay in the store, which every read goes to. The buffer is not refilled: it only
+   * holds what this server accepts from now on.
+   */
+  private async restoreShared(repo: LogRepository, started: number): Promise<StartupReport> {
+    const counters = await repo.loadRuntimeCounters?.();
+    if (counters !== undefined) this.restoreRuntimeCounters(counters);
+    repo.trackRuntimeCounters?.(() => this.runtimeCounters());
+    return { from: repo.description, stored: await repo.count(), reloaded: 0, replayed: 0, ms: performance.now() - started };
+  }
+
   /** What no stored log can give back after a restart (core/repository.ts, RuntimeCounters). */
   private runtimeCounters(): RuntimeCounters {
     const v = this.validationStats;
@@ -212,7 +305,7 @@ export class LogServer {
       validation: { total: v.total, valid: v.valid, invalid: v.invalid, errorTypes: Object.fromEntries(v.errorTypes) },
       servicesFolded: this.services.folded,
       usersFolded: this.users.folded,
-      outOfWindow: this.analytics.outOfWindow,
+      outOfWindow: this.counted.analytics.outOfWindow,
     };
   }
 
@@ -225,7 +318,7 @@ export class LogServer {
     for (const [keyword, n] of Object.entries(c.validation.errorTypes)) v.errorTypes.set(keyword, n);
     this.services.folded = c.servicesFolded;
     this.users.folded = c.usersFolded;
-    this.analytics.outOfWindow = c.outOfWindow;
+    this.counted.analytics.outOfWindow = c.outOfWindow;
   }
 
   /** Commits to the durable tier, keeping `storageState` current; a failure becomes a 503 for the caller. */
@@ -344,7 +437,7 @@ export class LogServer {
       user_activity: analytics.topUsers(minutes, 10),
       recent_logs: (await this.query({ limit: 20 })).logs.map(toView),
       active_alerts: this.alerts.activeAlerts(),
-      validation_stats: this.validationStats.toJSON(),
+      validation_stats: this.validation.toJSON(),
     };
   }
 }

@@ -79,7 +79,7 @@ export interface LogRepository {
    * Set by a store other servers write too (PostgreSQL): ids come from its ranges
    * (core/id-blocks.ts), and every read goes to it, since no server's buffer holds all logs.
    */
-  readonly shared?: { reserveIds(count: number): Promise<number> };
+  readonly shared?: SharedStore;
   /** The first `k` logs matching `q` in listing order (after `q.before`, below `q.idBelow`). */
   listed(q: LogQuery, k: number): Promise<Listed[]>;
   /** The event time of the stored log with this id; undefined when there is none. */
@@ -108,6 +108,34 @@ export interface LogRepository {
   retentionStep(now: number): Promise<RetentionResult>;
   /** Commits what is waiting, then lets go of the engine. */
   close(): Promise<void>;
+}
+
+/** What a store several servers write offers beyond logs (core/id-blocks.ts, LogServer.refreshShared). */
+export interface SharedStore {
+  /** Reserves `count` fresh ids for this server; resolves to the last of them. */
+  reserveIds(count: number): Promise<number>;
+  /** Every server's figures, summed: all-time counters, and per-minute counts from `fromMinute` (epoch minutes) on. */
+  figures(fromMinute: number): Promise<SharedFigures>;
+  /** Says this server is up (for the replicas list), and writes its runtime counters when they changed. */
+  heartbeat(now: number, startedAt: number): Promise<void>;
+  /**
+   * Whether this server is the one that checks the alert rules: true while it holds the
+   * store's lock for that, which it takes when free. A server that stops or dies lets go of
+   * it, and the next to ask takes it.
+   */
+  tryLead(): Promise<boolean>;
+}
+
+export interface SharedFigures {
+  counters: CounterRow[];
+  /** Logs per (minute, service key, level index). */
+  minutes: { minute: number; service: string; level: number; count: number }[];
+  /** Logs per (minute, user key). */
+  users: { minute: number; user: string; count: number }[];
+  /** Each server's runtime counters (validation outcomes, folds, out of window). */
+  runtime: RuntimeCounters[];
+  /** The servers that wrote, with when they started and last said they were up. */
+  replicas: { replica: string; startedAt: number; seenAt: number }[];
 }
 
 /** A storage problem with the file named: start-up stops on it, ingestion answers 503. */

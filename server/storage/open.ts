@@ -6,19 +6,22 @@ import { SqliteRepository, type SqliteOptions } from './sqlite-repository.js';
 export type StorageOptions =
   | { readonly engine: 'none' }
   | ({ readonly engine: 'sqlite' } & Omit<SqliteOptions, 'counterKey'>)
-  | ({ readonly engine: 'postgres' } & Omit<PostgresOptions, 'counterKey'>);
+  | ({ readonly engine: 'postgres' } & Omit<PostgresOptions, 'counterKey' | 'userKey'>);
 
-/**
- * Opens the durable tier `options` names, or undefined for none. `counterKey` maps a service
- * to the key its all-time counters are kept under (the core's cardinality cap).
- */
-export async function openRepository(options: StorageOptions, counterKey: (service: string) => string): Promise<LogRepository | undefined> {
+/** The keys the core counts under (its cardinality caps): a service's, a user id's. */
+export interface CountingKeys {
+  service(name: string): string;
+  user(id: string): string;
+}
+
+/** Opens the durable tier `options` names, or undefined for none; its counters use the core's `keys`. */
+export async function openRepository(options: StorageOptions, keys: CountingKeys): Promise<LogRepository | undefined> {
   switch (options.engine) {
     case 'none':
       return undefined;
     case 'sqlite':
-      return new SqliteRepository({ ...options, counterKey });
+      return new SqliteRepository({ ...options, counterKey: keys.service });
     case 'postgres':
-      return PostgresRepository.open({ ...options, counterKey });
+      return PostgresRepository.open({ ...options, counterKey: keys.service, userKey: keys.user });
   }
 }

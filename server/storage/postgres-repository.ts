@@ -1,5 +1,7 @@
 import pg from 'pg';
+import { windowBounds, type AnalyticsWindow } from '../core/analytics.js';
 import { levelIndex, StoredLog } from '../core/log.js';
+import { minuteOf } from '../core/time.js';
 import { LogFilter, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { pageOf, type Listed } from '../core/listing-order.js';
 import type { AlertRecord, AlertStateSnapshot, AlertStateStore, NotificationRecord } from '../core/alerting/state.js';
@@ -11,6 +13,8 @@ import {
   type RawBatch,
   type RetentionResult,
   type RuntimeCounters,
+  type SharedFigures,
+  type SharedStore,
 } from '../core/repository.js';
 import { CommitScheduler } from './commit-scheduler.js';
 import { keyPairs, levelAt, SqlBuilder } from './postgres-query.js';
@@ -31,6 +35,10 @@ export interface PostgresOptions {
   retention: { maxAgeMs: number; maxRows: number; batchSize: number };
   /** Maps a service name to the key its counters are kept under (the cardinality cap). */
   counterKey: (service: string) => string;
+  /** The same for user ids (the users' cap), for the per-minute user counts. */
+  userKey: (userId: string) => string;
+  /** Which logs the per-minute figures count (the analytics window, core/analytics.ts). */
+  analyticsWindow: AnalyticsWindow;
 }
 
 /** One append waiting for its commit. */
@@ -97,7 +105,15 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   readonly description: string;
   readonly engine = 'postgres';
   readonly alerts: AlertStateStore = this;
-  readonly shared = { reserveIds: (count: number) => this.reserveIds(count) };
+  readonly shared: SharedStore = {
+    reserveIds: (count) => this.reserveIds(count),
+    figures: (fromMinute) => this.figures(fromMinute),
+    heartbeat: (now, startedAt) => this.heartbeat(now, startedAt),
+    tryLead: () => this.tryLead(),
+  };
+  /** The session holding the alert-check lock (its own connection: the lock lives as long as it does). */
+  private leader: pg.Client | undefined;
+  private leading = false;
   private readonly s: string;
   private readonly scheduler: CommitScheduler<Pending>;
   /** Days whose partition is known to exist. */
@@ -199,6 +215,9 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const received = new Array<number>(n);
     const days = new Set<number>();
     const counters = new Map<string, CounterRow>();
+    const minutes = new Map<string, { minute: number; service: string; level: number; count: number }>();
+    const userCounts = new Map<string, { minute: number; user: string; count: number }>();
+    const { counterKey, userKey, analyticsWindow } = this.options;
     let i = 0;
     for (const { logs } of group) {
       for (const log of logs) {
@@ -221,7 +240,23 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
         received[i] = log.receivedAt;
         i++;
         days.add(dayOf(log.ts));
-        const service = this.options.counterKey(log.service);
+        const service = counterKey(log.service);
+        // Counted by minute as this server's analytics would count it, arriving when it did.
+        const { oldestMinute, latestTs } = windowBounds(log.receivedAt, analyticsWindow);
+        const minute = minuteOf(log.ts);
+        if (minute >= oldestMinute && log.ts <= latestTs) {
+          const mk = `${minute}\u0000${level}\u0000${service}`;
+          const m = minutes.get(mk);
+          if (m === undefined) minutes.set(mk, { minute, service, level, count: 1 });
+          else m.count++;
+          if (log.userId !== undefined) {
+            const user = userKey(log.userId);
+            const uk = `${minute}\u0000${user}`;
+            const u = userCounts.get(uk);
+            if (u === undefined) userCounts.set(uk, { minute, user, count: 1 });
+            else u.count++;
+          }
+        }
         const key = `${level}\u0000${service}`;
         const c = counters.get(key);
         if (c === undefined) counters.set(key, { service, level, count: 1, lastTs: log.ts, lastReceived: log.receivedAt });
@@ -234,6 +269,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     }
     if (n === 0) return;
     const cs = [...counters.values()];
+    const ms = [...minutes.values()];
+    const us = [...userCounts.values()];
     const runtime = this.runtimeSource && JSON.stringify(this.runtimeSource());
     const writeRuntime = runtime !== undefined && runtime !== this.runtimeWritten;
     const s = this.s;
@@ -255,6 +292,14 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
          ), r AS (
            INSERT INTO ${s}.runtime (replica, value) SELECT $10, $17::jsonb WHERE $17::jsonb IS NOT NULL
            ON CONFLICT (replica) DO UPDATE SET value = excluded.value
+         ), m AS (
+           INSERT INTO ${s}.minutes (minute, service, level, replica, count)
+           SELECT minute, service, level, $10, count FROM unnest($19::bigint[], $20::text[], $21::smallint[], $22::bigint[]) AS t(minute, service, level, count)
+           ON CONFLICT (minute, service, level, replica) DO UPDATE SET count = ${s}.minutes.count + excluded.count
+         ), u AS (
+           INSERT INTO ${s}.minute_users (minute, user_id, replica, count)
+           SELECT minute, user_id, $10, count FROM unnest($23::bigint[], $24::text[], $25::bigint[]) AS t(minute, user_id, count)
+           ON CONFLICT (minute, user_id, replica) DO UPDATE SET count = ${s}.minute_users.count + excluded.count
          ) SELECT 1`,
         [
           ids,
@@ -275,6 +320,13 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
           n,
           writeRuntime ? runtime : null,
           messagesJson,
+          ms.map((m) => m.minute),
+          ms.map((m) => m.service),
+          ms.map((m) => m.level),
+          ms.map((m) => m.count),
+          us.map((u) => u.minute),
+          us.map((u) => u.user),
+          us.map((u) => u.count),
         ],
         days,
       );
@@ -308,6 +360,67 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     } catch (e) {
       throw this.failure('read from', e);
     }
+  }
+
+  /** Every replica's figures, summed (core/repository.ts, SharedFigures). Five small reads side by side. */
+  private async figures(fromMinute: number): Promise<SharedFigures> {
+    const s = this.s;
+    const [counters, minutes, users, runtime, replicas] = await Promise.all([
+      this.counters(),
+      this.read<{ minute: number; service: string; level: number; count: number }>(
+        `SELECT minute, service, level, sum(count)::bigint AS count FROM ${s}.minutes WHERE minute >= $1 GROUP BY minute, service, level`,
+        [fromMinute],
+      ),
+      this.read<{ minute: number; user: string; count: number }>(
+        `SELECT minute, user_id AS "user", sum(count)::bigint AS count FROM ${s}.minute_users WHERE minute >= $1 GROUP BY minute, user_id`,
+        [fromMinute],
+      ),
+      this.read<{ value: RuntimeCounters }>(`SELECT value FROM ${s}.runtime`),
+      this.read<{ replica: string; startedAt: number; seenAt: number }>(`SELECT replica, started_at AS "startedAt", seen_at AS "seenAt" FROM ${s}.replicas ORDER BY replica`),
+    ]);
+    return { counters, minutes, users, runtime: runtime.map((r) => r.value), replicas };
+  }
+
+  private async heartbeat(now: number, startedAt: number): Promise<void> {
+    await this.write(
+      `INSERT INTO ${this.s}.replicas (replica, started_at, seen_at) VALUES ($1, $2, $3)
+       ON CONFLICT (replica) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at`,
+      [this.options.replicaId, startedAt, now],
+    );
+    await this.writeRuntimeCounters();
+  }
+
+  /**
+   * The alert-check lock (`pg_try_advisory_lock`, keyed by the schema): held by a session of
+   * its own, so it goes when this server stops or dies (PostgreSQL ends the session), and
+   * another takes it at its next try. A lost connection loses it here too.
+   */
+  private async tryLead(): Promise<boolean> {
+    try {
+      if (this.leader === undefined) {
+        const client = new pg.Client({ connectionString: this.options.url, types: TYPES, application_name: `logsentinel ${this.options.replicaId} alerts`.slice(0, 63) });
+        client.on('error', () => this.dropLeader(client));
+        await client.connect();
+        this.leader = client;
+      }
+      if (this.leading) {
+        await this.leader.query('SELECT 1');
+        return true;
+      }
+      const { rows } = await this.leader.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), 2) AS ok', [this.options.schema]);
+      this.leading = rows[0]!.ok;
+      return this.leading;
+    } catch {
+      if (this.leader) this.dropLeader(this.leader);
+      return false;
+    }
+  }
+
+  private dropLeader(client: pg.Client): void {
+    if (this.leader !== client) return;
+    this.leader = undefined;
+    this.leading = false;
+    client.end().catch(() => {});
   }
 
   /** Reserves `count` fresh ids; the last of them. */
@@ -506,6 +619,10 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     });
     const { maxAgeMs, maxRows, batchSize } = this.options.retention;
     const result: RetentionResult = { deleted: 0, minId: 0, receivedBefore: 0 };
+    // Minutes no window can reach again.
+    const before = windowBounds(now, this.options.analyticsWindow).oldestMinute - 1;
+    await this.write(`DELETE FROM ${this.s}.minutes WHERE minute < $1`, [before]);
+    await this.write(`DELETE FROM ${this.s}.minute_users WHERE minute < $1`, [before]);
     const days = [...this.partitions].sort((a, b) => a - b);
     if (maxAgeMs > 0 && days.length > 0 && (days[0]! + 1) * PARTITION_MS <= now - maxAgeMs) {
       result.deleted = await this.dropPartition(days[0]!);
@@ -537,6 +654,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       await this.writeRuntimeCounters().catch(() => {});
       await this.stateWrites.catch(() => {});
     } finally {
+      if (this.leader) this.dropLeader(this.leader);
       await this.pool.end();
     }
   }
@@ -585,6 +703,11 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       lastFiring,
       known: [...known],
     };
+  }
+
+  /** Resolves once the alert-state writes made so far have landed or failed. */
+  async settled(): Promise<void> {
+    await this.stateWrites.catch(() => {});
   }
 
   /** Queued behind the writes before it: two changes of one alert land in the order made. */

@@ -31,7 +31,12 @@ export const PARTITION_MS = 86_400_000;
  * - `counters`: all-time counts per (service, level), and `log_counts`, the logs stored, one
  *   row per replica each, so replicas committing side by side never wait on each other's row
  *   locks; readers sum over replicas. A commit writes them in the statement that adds the rows.
- * - the alert state (as SQLite keeps it: storage/sqlite-repository.ts) and the runtime counters.
+ * - `minutes` and `minute_users`: the analytics, per event-time minute (epoch minutes), per
+ *   replica likewise and written by the same statement, so every replica reads the same exact
+ *   figures: the sums. Rows older than the analytics window are deleted by retention.
+ * - `replicas`: who is up (each writes its row every few seconds), for the dashboard.
+ * - the alert state (as SQLite keeps it: storage/sqlite-repository.ts) and the runtime
+ *   counters (one row per replica; the cluster's are their sums).
  */
 const V1 = (s: string): string => `
 CREATE TABLE ${s}.logs (
@@ -61,6 +66,22 @@ CREATE TABLE ${s}.counters (
   last_received bigint NOT NULL,
   PRIMARY KEY (service, level, replica)
 );
+CREATE TABLE ${s}.minutes (
+  minute bigint NOT NULL,
+  service text NOT NULL,
+  level smallint NOT NULL,
+  replica text NOT NULL,
+  count bigint NOT NULL,
+  PRIMARY KEY (minute, service, level, replica)
+);
+CREATE TABLE ${s}.minute_users (
+  minute bigint NOT NULL,
+  user_id text NOT NULL,
+  replica text NOT NULL,
+  count bigint NOT NULL,
+  PRIMARY KEY (minute, user_id, replica)
+);
+CREATE TABLE ${s}.replicas (replica text PRIMARY KEY, started_at bigint NOT NULL, seen_at bigint NOT NULL);
 CREATE TABLE ${s}.alerts (
   fingerprint text NOT NULL,
   fired_at bigint NOT NULL,

@@ -5,7 +5,7 @@ import { StorageError } from '../../server/core/repository.js';
 import { PostgresRepository, type PostgresOptions } from '../../server/storage/postgres-repository.js';
 import { likePattern } from '../../server/storage/postgres-query.js';
 import { PARTITION_MS, PG_SCHEMA_VERSION } from '../../server/storage/postgres-schema.js';
-import { postgresUnavailable, startPostgres, type PgServer } from './postgres-server.js';
+import { postgresUnavailable, startPostgres, type PgServer } from '../../scripts/postgres-server.js';
 import { T0, assertQueriesMatch, fill, ids, input, storedOf } from './repository-contract.js';
 import { sinceAll } from './support.js';
 
@@ -35,6 +35,9 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
       commitMaxRows: 20_000,
       retention: { maxAgeMs: 0, maxRows: 0, batchSize: 5000 },
       counterKey: (s) => s,
+      userKey: (u) => u,
+      // A window wide enough for the fixed dates these tests use.
+      analyticsWindow: { maxBuckets: 60, futureSkewMs: 120_000 },
       ...o,
     });
     open.push(r);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Client } from 'pg';
-import { postgresUnavailable, startPostgres } from './postgres-server.js';
+import { postgresUnavailable, startPostgres } from '../../scripts/postgres-server.js';
 
 const skip = postgresUnavailable();
 if (skip) process.stdout.write(`# PostgreSQL test server tests skipped: ${skip}\n`);

@@ -125,12 +125,17 @@ export class AlertEngine implements LogSink {
    * notified), the cooldowns from the notification log, silences and the resolved history. An
    * alert that is still true is then only measured again: it notifies when its cooldown since
    * the last notification before the restart is over, as if there had been no restart.
-   * Called once, before the first log or check.
+   * Called before the first log or check; with a store several servers share, before every
+   * check too, so each server shows (and the one that checks acts on) the state all share.
    */
   async restore(): Promise<void> {
     const { store } = this.deps;
     if (store === undefined) return;
     const state = await store.loadAlertState();
+    this.history.clear();
+    this.active.clear();
+    this.silences.clear();
+    this.lastFiringNotice.clear();
     const revive = (r: AlertRecord): AlertState => ({ ...r, message: () => r.message });
     for (const r of state.history) this.history.push(revive(r));
     for (const r of state.active) this.active.set(r.fingerprint, revive(r));

@@ -13,6 +13,10 @@ export class History<T> {
     return this.items.length;
   }
 
+  clear(): void {
+    this.items.length = 0;
+  }
+
   push(item: T): void {
     this.items.push(item);
     if (this.items.length > this.capacity) this.items.shift();

@@ -57,6 +57,8 @@ export interface AlertStateStore {
   saveNotification(notification: NotificationRecord, retainMs: number): void | Promise<void>;
   /** Sets a silence, forgetting those over by `now`. */
   saveSilence(fingerprint: string, until: number, now: number): void | Promise<void>;
+  /** Resolves once every write made so far has landed (or failed); absent when writes are synchronous. */
+  settled?(): Promise<void>;
 }
 
 /**
@@ -77,6 +79,7 @@ export function reportingFailures(store: AlertStateStore, failed: (err: unknown)
     };
   return {
     loadAlertState: () => store.loadAlertState(),
+    ...(store.settled && { settled: () => store.settled!() }),
     saveAlert: guard((r: AlertRecord, n: number) => store.saveAlert(r, n)),
     saveNotification: guard((n: NotificationRecord, ms: number) => store.saveNotification(n, ms)),
     saveSilence: guard((f: string, until: number, now: number) => store.saveSilence(f, until, now)),

@@ -59,6 +59,6 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: READ,
       schema: { summary: 'Validation outcomes, kept across restarts', tags: TAGS, querystring: NO_QUERY, response: { 200: ValidationStatsSchema, ...ERRORS } },
     },
-    async () => core.validationStats.toJSON(),
+    async () => core.validation.toJSON(),
   );
 };

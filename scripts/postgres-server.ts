@@ -1,5 +1,5 @@
 /**
- * A real, throw-away PostgreSQL server for the scale-out storage tests: its own data folder in
+ * A real, throw-away PostgreSQL server for the tests, the benchmarks and the compose check: its own data folder in
  * os.tmpdir(), trust authentication as `postgres`, listening on a free loopback port.
  *
  * The binaries are PG_BIN when set, else the newest /usr/lib/postgresql/<version>/bin (Debian's
@@ -35,7 +35,7 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, escapeIdentifier } from 'pg';
-import { freePort } from '../../scripts/free-port.js';
+import { freePort } from './free-port.js';
 
 const DEBIAN_ROOT = '/usr/lib/postgresql';
 const OLDEST_MAJOR = 15;
@@ -404,7 +404,7 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
       'shared_buffers = 16MB',
       ...(options.fsync ? [] : ['fsync = off', 'full_page_writes = off']),
     ];
-    appendFileSync(join(server.data, 'postgresql.conf'), `\n# test server (test/storage/postgres-server.ts)\n${settings.join('\n')}\n`);
+    appendFileSync(join(server.data, 'postgresql.conf'), `\n# test server (scripts/postgres-server.ts)\n${settings.join('\n')}\n`);
     // The port is free when picked, not necessarily when PostgreSQL binds it: another process may take it in between.
     for (let attempt = 1; ; attempt++) {
       server.port = await freePort();

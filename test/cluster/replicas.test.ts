@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, flushAlerts, log, postJson, waitFor } from '../helpers.js';
+import { startReceiver, type Receiver } from '../alerting/receiver.js';
+import { postgresUnavailable, startPostgres, type PgServer } from '../../scripts/postgres-server.js';
+
+/**
+ * Replicas sharing one PostgreSQL, in one process (each a whole app on the same database, the
+ * same clock): one store, one set of figures, one notification per alert.
+ */
+
+const skip = postgresUnavailable();
+if (skip) process.stdout.write(`# cluster tests skipped: ${skip}\n`);
+
+describe('replicas on one PostgreSQL', { skip }, () => {
+  let server: PgServer;
+  const apps: FastifyInstance[] = [];
+  before(async () => {
+    server = await startPostgres();
+  });
+  after(async () => {
+    for (const app of apps) await app.close().catch(() => {});
+    await server?.stop();
+  });
+
+  async function replica(url: string, id: string, clock: ManualClock, extra: Record<string, unknown> = {}): Promise<FastifyInstance> {
+    const { app } = await buildTestApp(
+      { storage: { backend: 'postgres', postgres: { url, pool_size: 4, schema: 'logsentinel' } }, cluster: { replica_id: id }, ...extra },
+      { now: clock.now },
+    );
+    apps.push(app);
+    return app;
+  }
+
+  async function cluster(n: number, extra: Record<string, unknown> = {}): Promise<{ replicas: FastifyInstance[]; clock: ManualClock; url: string }> {
+    const url = await server.createDatabase();
+    const clock = new ManualClock();
+    const replicas: FastifyInstance[] = [];
+    for (let i = 0; i < n; i++) replicas.push(await replica(url, String.fromCharCode(97 + i), clock, extra));
+    return { replicas, clock, url };
+  }
+
+  async function getJson(app: FastifyInstance, url: string): Promise<any> {
+    const res = await app.inject({ method: 'GET', url, headers: auth(ADMIN_TOKEN) });
+    assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
+    return res.json();
+  }
+
+  async function send(app: FastifyInstance, logs: Record<string, unknown>[]): Promise<void> {
+    const res = await postJson(app, '/api/logs', logs);
+    assert.equal(res.statusCode, 201, res.body);
+  }
+
+  test('logs ingested through A and B are listed by C, with ids unique across replicas', async () => {
+    const { replicas, clock } = await cluster(3);
+    const [a, b, c] = replicas as [FastifyInstance, FastifyInstance, FastifyInstance];
+    await send(a, [log({ message: 'from a 1', timestamp: clock.iso(-3000) }), log({ message: 'from a 2', timestamp: clock.iso(-1000) })]);
+    await send(b, [log({ message: 'from b', timestamp: clock.iso(-2000), service: 'billing', level: 'ERROR' })]);
+    const page = await getJson(c, '/api/logs?limit=10');
+    assert.deepEqual(
+      page.logs.map((l: { message: string }) => l.message),
+      ['from a 2', 'from b', 'from a 1'],
+      'newest event time first, whoever took them',
+    );
+    const ids = page.logs.map((l: { id: number }) => l.id);
+    assert.equal(new Set(ids).size, 3);
+    assert.deepEqual((await getJson(c, '/api/logs?service=billing&level=ERROR')).logs.map((l: { message: string }) => l.message), ['from b']);
+    assert.equal((await getJson(c, '/logs?limit=10')).length, 3, 'the compatibility API too');
+    // Paging from C over logs of A and B.
+    const first = await getJson(c, '/api/logs?limit=2');
+    const second = await getJson(c, `/api/logs?limit=2&cursor=${first.next_cursor}`);
+    assert.deepEqual(second.logs.map((l: { message: string }) => l.message), ['from a 1']);
+    const byId = await getJson(c, `/api/logs?limit=2&before_id=${first.next_before_id}`);
+    assert.deepEqual(byId.logs.map((l: { message: string }) => l.message), ['from a 1']);
+  });
+
+  test('minute totals, all-time counts and validation outcomes are the same exact sums on every replica', async () => {
+    const { replicas, clock } = await cluster(3);
+    const sent = [0, 0, 0];
+    for (let round = 0; round < 4; round++) {
+      for (let r = 0; r < 3; r++) {
+        const n = 1 + ((round * 3 + r) % 5);
+        const logs = Array.from({ length: n }, (_, i) => log({ timestamp: clock.iso(-i * 1000), level: i % 2 ? 'ERROR' : 'INFO', service: `svc-${r}`, user_id: `u${i % 3}` }));
+        await send(replicas[r]!, logs);
+        sent[r]! += n;
+      }
+    }
+    const bad = await postJson(replicas[1]!, '/api/logs', [{ level: 'INFO' }]);
+    assert.equal(bad.statusCode, 400);
+    const total = sent.reduce((x, y) => x + y, 0);
+    // Each replica writes its own runtime counters when it refreshes: after one round, every replica reads all of them.
+    for (const app of replicas) await app.core.refreshShared();
+    const views = [];
+    for (const app of replicas) {
+      await app.core.refreshShared();
+      views.push({
+        stats: await getJson(app, '/api/stats'),
+        series: await getJson(app, '/api/time-series?minutes=5'),
+        validation: await getJson(app, '/api/validation-stats'),
+        dashboard: await getJson(app, '/api/advanced-dashboard-data?minutes=5'),
+      });
+    }
+    for (const v of views) {
+      assert.equal(v.stats.total_logs, total);
+      assert.equal(v.series.reduce((s: number, p: { total: number }) => s + p.total, 0), total);
+      assert.equal(v.dashboard.summary.total_logs, total);
+      assert.deepEqual(
+        v.dashboard.most_active_services.map((s: { service: string; count: number }) => [s.service, s.count]).sort(),
+        [
+          ['svc-0', sent[0]],
+          ['svc-1', sent[1]],
+          ['svc-2', sent[2]],
+        ],
+      );
+      assert.equal(v.validation.total, total + 1);
+      assert.equal(v.validation.invalid, 1);
+    }
+    assert.deepEqual(views[0], views[2], 'every replica shows the same figures');
+    // A restarted replica counts on from where it was: nothing counted twice, nothing lost.
+    await replicas[0]!.close();
+    const again = await replica((replicas[0]!.config.storage.postgres as { url: string }).url, 'a', clock);
+    await send(again, [log({ timestamp: clock.iso() })]);
+    await again.core.refreshShared();
+    assert.equal((await getJson(again, '/api/stats')).total_logs, total + 1);
+    assert.equal((await getJson(again, '/api/validation-stats')).total, total + 2);
+  });
+
+  test('a burst spread over the replicas notifies one receiver once per (rule, service); silences hold cluster-wide; the checker hands over', async () => {
+    const rx: Receiver = await startReceiver((_req, res) => res.end());
+    try {
+      const alerting = {
+        alerting: {
+          error_rate_threshold: 0.3,
+          min_samples: 5,
+          high_volume_threshold: 1_000_000,
+          cooldown_seconds: 300,
+          handlers: { log: false, webhooks: [{ url: `${rx.url}/hook`, timeout_ms: 2000, max_retries: 0, backoff_ms: 5, queue_size: 100 }] },
+        },
+      };
+      const { replicas, clock } = await cluster(3, alerting);
+      const [a, b, c] = replicas as [FastifyInstance, FastifyInstance, FastifyInstance];
+      for (const app of replicas) {
+        await send(app, Array.from({ length: 4 }, (_, i) => log({ service: 'pay', level: 'ERROR', timestamp: clock.iso(-i * 1000), message: `boom ${i}` })));
+        await send(app, [log({ service: 'search', level: 'ERROR', timestamp: clock.iso() }), log({ service: 'search', timestamp: clock.iso() })]);
+      }
+      // Every replica checks, all at once, three times over.
+      const checked: boolean[] = [];
+      for (let round = 0; round < 3; round++) checked.push(...(await Promise.all(replicas.map((app) => app.core.checkShared()))));
+      assert.equal(checked.filter(Boolean).length, 3, 'one replica checks each round');
+      await flushAlerts();
+      await waitFor(() => rx.received.length >= 3, { timeoutMs: 5000, what: "two notifications" });
+      await new Promise((r) => setTimeout(r, 100));
+      const firing = rx.received.flatMap((r) => JSON.parse(r.body).alerts.map((x: { labels: { alertname: string; service: string }; status: string }) => `${x.status} ${x.labels.alertname} ${x.labels.service}`));
+      // Each service's rule, and the rule over all services together ('*').
+      assert.deepEqual(firing.sort(), ['firing error_rate *', 'firing error_rate pay', 'firing error_rate search']);
+      // Every replica lists the same active alerts.
+      for (const app of replicas) {
+        await app.core.checkShared();
+        const alerts = (await getJson(app, '/api/alerts')).alerts.filter((x: { status: string }) => x.status === 'firing');
+        assert.deepEqual(alerts.map((x: { service: string }) => x.service).sort(), ['*', 'pay', 'search']);
+      }
+      // A silence set through a replica that does not check is honoured by the one that does.
+      const leader = [a, b, c].find((_app, i) => checked[i])!;
+      const follower = [a, b, c].find((app) => app !== leader)!;
+      const pay = (await getJson(follower, '/api/alerts')).alerts.find((x: { service: string }) => x.service === 'pay');
+      const silenced = await postJson(follower, `/api/alerts/${pay.fingerprint}/silence`, { duration: '1h' }, auth(ADMIN_TOKEN));
+      assert.equal(silenced.statusCode, 200, silenced.body);
+      // Past the cooldown, pay would notify again but is silenced; search notifies again.
+      clock.advance(301_000);
+      for (const app of replicas) await send(app, Array.from({ length: 5 }, () => log({ service: 'pay', level: 'ERROR', timestamp: clock.iso() })));
+      for (const app of replicas) await send(app, Array.from({ length: 5 }, () => log({ service: 'search', level: 'ERROR', timestamp: clock.iso() })));
+      const before = rx.received.length;
+      await Promise.all(replicas.map((app) => app.core.checkShared()));
+      await flushAlerts();
+      await waitFor(() => rx.received.length >= before + 2, { timeoutMs: 5000, what: "the next notification" });
+      await new Promise((r) => setTimeout(r, 100));
+      const later = rx.received.slice(before).flatMap((r) => JSON.parse(r.body).alerts.map((x: { labels: { service: string }; status: string }) => `${x.status} ${x.labels.service}`));
+      assert.deepEqual(later.sort(), ['firing *', 'firing search']);
+      // The checking replica stops: another takes over at its next check.
+      await leader.close();
+      const rest = replicas.filter((app) => app !== leader);
+      const next = await Promise.all(rest.map((app) => app.core.checkShared()));
+      assert.equal(next.filter(Boolean).length, 1, 'one of the others checks at once');
+    } finally {
+      await rx.close();
+    }
+  });
+
+  test('the dashboard lists the replicas that said they are up', async () => {
+    const { replicas } = await cluster(2);
+    await replicas[0]!.core.refreshShared();
+    await replicas[1]!.core.refreshShared();
+    await replicas[0]!.core.refreshShared();
+    assert.deepEqual(
+      replicas[0]!.core.replicas?.map((r) => r.replica),
+      ['a', 'b'],
+    );
+  });
+});
