@@ -114,6 +114,17 @@ export interface DashboardData {
   recent_logs: LogView[];
   active_alerts: AlertView[];
   validation_stats: ValidationStatsView;
+  /** With a shared store: the servers (replicas) that said they were up in the last minute. */
+  replicas?: ReplicaView[];
+}
+
+/** A server sharing the store, as the dashboard lists it. */
+export interface ReplicaView {
+  replica: string;
+  started_at: string;
+  last_seen: string;
+  /** The one answering this request. */
+  self: boolean;
 }
 
 /** GET /api/ui-config (public): what the page needs before its first data request. */

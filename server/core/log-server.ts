@@ -1,4 +1,4 @@
-import type { DashboardData, ServiceHealth } from '../api-types.js';
+import type { DashboardData, ReplicaView, ServiceHealth } from '../api-types.js';
 import { loadSchema } from '../schemas.js';
 import { AlertDispatcher } from './alerting/dispatcher.js';
 import { AlertEngine } from './alerting/engine.js';
@@ -13,7 +13,7 @@ import { IdBlocks } from './id-blocks.js';
 import { IngestPipeline } from './ingest.js';
 import { KeyCap, OTHER, topN, type KeyNames } from './key-cap.js';
 import { toView, type StoredLog } from './log.js';
-import type { LogPage, LogQuery } from './log-filter.js';
+import type { LogFilterFields, LogPage, LogQuery } from './log-filter.js';
 import { mergeListed, pageOf, type LogCursor } from './listing-order.js';
 import type { CoreOptions } from './options.js';
 import { RecentLogs } from './recent-logs.js';
@@ -76,6 +76,8 @@ export class LogServer {
    * With a shared store: every server's figures, read back from it (`refreshShared`), shown
    * instead of this server's own. Undefined otherwise, and until the first read.
    */
+  /** With a shared store: reads of every server's figures, how they went, and whether this server checks the alert rules. */
+  readonly sharedState = { refreshed: 0, failed: 0, lastRefreshSeconds: 0, checking: false };
   private shown: { stats: LogStats; analytics: Analytics; validation: ValidationStats; replicas: SharedFigures['replicas'] } | undefined;
   readonly pipeline: IngestPipeline;
   readonly startedAt: number;
@@ -198,9 +200,21 @@ export class LogServer {
     const shared = this.repository?.shared;
     if (shared === undefined) return;
     const now = this.now();
-    await shared.heartbeat(now, this.startedAt);
     const { analytics: a } = this.options;
-    const figures = await shared.figures(windowBounds(now, { maxBuckets: a.max_buckets, futureSkewMs: a.future_skew_seconds * 1000 }).oldestMinute);
+    let figures: SharedFigures;
+    const started = performance.now();
+    try {
+      // A write and a read: /health follows the store even when no log arrives.
+      await shared.heartbeat(now, this.startedAt);
+      figures = await shared.figures(windowBounds(now, { maxBuckets: a.max_buckets, futureSkewMs: a.future_skew_seconds * 1000 }).oldestMinute);
+    } catch (e) {
+      this.sharedState.failed++;
+      this.storageFailed(e);
+      throw e;
+    }
+    this.sharedState.refreshed++;
+    this.sharedState.lastRefreshSeconds = (performance.now() - started) / 1000;
+    this.storageWorks();
     // The keys are each server's capped keys already: their union is bounded by the caps times the servers.
     const services = new KeyCap(Number.POSITIVE_INFINITY);
     const users = new KeyCap(Number.POSITIVE_INFINITY);
@@ -221,6 +235,15 @@ export class LogServer {
   }
 
   /**
+   * With a shared store, a fresh tail's backlog: the newest `limit` matches of every server's,
+   * oldest first. Undefined otherwise: the buffer holds every log a tail can show.
+   */
+  sharedBacklog(filters: LogFilterFields, limit: number | undefined): Promise<StoredLog[]> | undefined {
+    if (!this.repository?.shared || !limit) return undefined;
+    return this.query({ ...filters, limit }).then((page) => page.logs.reverse());
+  }
+
+  /**
    * The scheduled alert check with a shared store: every server reads every server's figures
    * and the shared alert state; only the one holding the store's lock checks the rules, so
    * each alert is notified once however many servers there are. When that server dies, the
@@ -232,7 +255,8 @@ export class LogServer {
     await this.refreshShared();
     await this.repository?.alerts?.settled?.();
     await this.alerts.restore();
-    if (!(await shared.tryLead())) return false;
+    this.sharedState.checking = await shared.tryLead();
+    if (!this.sharedState.checking) return false;
     this.alerts.checkAll();
     return true;
   }
@@ -245,6 +269,11 @@ export class LogServer {
     if (this.repository) this.startup = await this.restore(this.repository);
     await this.alerts.restore();
     await this.refreshShared();
+    // Live tails show what every server accepts: the others' logs come from the store.
+    this.repository?.shared?.follow(
+      (logs) => this.tail.append(logs),
+      () => this.tail.stats().active > 0,
+    );
   }
 
   /**
@@ -325,20 +354,32 @@ export class LogServer {
   private async commit(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> {
     try {
       await this.repository!.append(logs, raw);
-      if (this.storageState.status !== 'ok') {
-        this.storageState.status = 'ok';
-        delete this.storageState.error;
-        delete this.storageState.since;
-      }
+      this.storageWorks();
     } catch (e) {
-      if (this.storageState.status === 'ok') this.storageState.since = new Date(this.now()).toISOString();
-      this.storageState.status = 'failing';
-      // The reason without the file's path: /health shows it to anyone; the log (errors.ts) gets the whole message.
-      this.storageState.error = e instanceof StorageError ? e.reason : (e as Error).message;
+      this.storageFailed(e);
       throw new AppError(503, 'STORAGE_UNAVAILABLE', `${(e as Error).message}; nothing in this request was stored, send it again later`, {
         'retry-after': '5',
       });
     }
+  }
+
+  private storageWorks(): void {
+    if (this.storageState.status === 'ok') return;
+    this.storageState.status = 'ok';
+    delete this.storageState.error;
+    delete this.storageState.since;
+  }
+
+  private storageFailed(e: unknown): void {
+    if (this.storageState.status === 'ok') this.storageState.since = new Date(this.now()).toISOString();
+    this.storageState.status = 'failing';
+    // The reason without the file's path: /health shows it to anyone; the log (errors.ts) gets the whole message.
+    this.storageState.error = e instanceof StorageError ? e.reason : (e as Error).message;
+  }
+
+  /** With a shared store, this server's name among those sharing it (`cluster.replica_id`). */
+  get replicaId(): string | undefined {
+    return this.repository?.shared?.replica;
   }
 
   /**
@@ -380,7 +421,8 @@ export class LogServer {
    * keep holding the same logs. Returns how many rows went; 0 when there is nothing to do.
    */
   async retentionStep(): Promise<number> {
-    if (this.repository === undefined) return 0;
+    // With a shared store, the server checking the alert rules does the retention for all.
+    if (this.repository === undefined || (this.repository.shared && !this.sharedState.checking)) return 0;
     const r = await this.repository.retentionStep(this.now());
     if (r.deleted > 0) this.recent.removeExpired(r.minId, r.receivedBefore);
     return r.deleted;
@@ -438,6 +480,15 @@ export class LogServer {
       recent_logs: (await this.query({ limit: 20 })).logs.map(toView),
       active_alerts: this.alerts.activeAlerts(),
       validation_stats: this.validation.toJSON(),
+      ...(this.replicas !== undefined && { replicas: this.replicasUp() }),
     };
+  }
+
+  /** The servers sharing the store that said they were up in the last minute, by name. */
+  replicasUp(): ReplicaView[] {
+    const since = this.now() - MINUTE_MS;
+    return (this.replicas ?? [])
+      .filter((r) => r.seenAt >= since)
+      .map((r) => ({ replica: r.replica, started_at: new Date(r.startedAt).toISOString(), last_seen: new Date(r.seenAt).toISOString(), self: r.replica === this.replicaId }));
   }
 }

@@ -112,6 +112,8 @@ export interface LogRepository {
 
 /** What a store several servers write offers beyond logs (core/id-blocks.ts, LogServer.refreshShared). */
 export interface SharedStore {
+  /** This server's name among those sharing the store. */
+  readonly replica: string;
   /** Reserves `count` fresh ids for this server; resolves to the last of them. */
   reserveIds(count: number): Promise<number>;
   /** Every server's figures, summed: all-time counters, and per-minute counts from `fromMinute` (epoch minutes) on. */
@@ -124,6 +126,12 @@ export interface SharedStore {
    * it, and the next to ask takes it.
    */
   tryLead(): Promise<boolean>;
+  /**
+   * From now on, hands `deliver` the logs other servers commit, in the order they commit
+   * them, while `wanted()` says someone (a live tail) wants them. Best effort: while the
+   * store is unreachable, what is committed elsewhere is not delivered.
+   */
+  follow(deliver: (logs: StoredLog[]) => void, wanted: () => boolean): void;
 }
 
 export interface SharedFigures {

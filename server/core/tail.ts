@@ -22,6 +22,11 @@ export interface TailRequest {
   lastEventId?: number;
   /** A fresh tail: the newest this many buffered matches go first. Not used on a resume. */
   limit?: number;
+  /**
+   * A backlog read from elsewhere (a store other servers write too), oldest first, in place of
+   * the buffer's: live matches wait until it is in, and those it holds already are not sent twice.
+   */
+  backlog?: Promise<StoredLog[]>;
 }
 
 /** One open tail, as the HTTP adapter drives it. */
@@ -153,11 +158,12 @@ export class TailHub implements LogSink {
   open(req: TailRequest): Tail {
     this.admit();
     const filter = new LogFilter(req.filters);
-    const sub = new Subscriber(this.link, req.writer, (log) => filter.matches(log), this.backlog(req));
+    const sub = new Subscriber(this.link, req.writer, (log) => filter.matches(log), req.backlog ? [] : this.backlog(req));
     this.tails.add(sub);
     this.counts.opened++;
     sub.stopHeartbeat = this.every(this.opts.heartbeatMs, () => sub.heartbeat());
-    sub.pump();
+    if (req.backlog) sub.awaitBacklog(req.backlog);
+    else sub.pump();
     return sub;
   }
 
@@ -246,6 +252,8 @@ class Subscriber implements Tail {
   /** Live matches waiting for the writer, from `queueAt` on. */
   private queue: StoredLog[] = [];
   private queueAt = 0;
+  /** The backlog is still being read: everything waits for it. */
+  private awaiting = false;
 
   constructor(
     private readonly hub: HubLink,
@@ -259,7 +267,25 @@ class Subscriber implements Tail {
 
   /** Nothing waits: a new match can go straight out. */
   private get idle(): boolean {
-    return this.ready === undefined && this.queueAt === this.queue.length;
+    return !this.awaiting && this.ready === undefined && this.queueAt === this.queue.length;
+  }
+
+  /** Holds live matches until `backlog` is read; then sends it, `ready`, and the matches it does not hold. */
+  awaitBacklog(backlog: Promise<StoredLog[]>): void {
+    this.awaiting = true;
+    backlog.then(
+      (logs) => {
+        if (!this.open) return;
+        const held = new Set(logs.map((l) => l.id));
+        this.queue = this.queue.slice(this.queueAt).filter((l) => !held.has(l.id));
+        this.queueAt = 0;
+        this.backlog = logs;
+        this.ready = readyEvent(logs.length);
+        this.awaiting = false;
+        this.pump();
+      },
+      () => this.finish(finalEvent('closing', { reason: 'the log database cannot be read right now; reconnect in a few seconds', last_id: null })),
+    );
   }
 
   push(log: StoredLog, render: (log: StoredLog) => string): void {
@@ -274,7 +300,7 @@ class Subscriber implements Tail {
 
   /** Writes what waits until the writer backs up or nothing is left. */
   pump(): void {
-    while (this.open && !this.backedUp) {
+    while (this.open && !this.backedUp && !this.awaiting) {
       if (this.backlogAt < this.backlog.length) {
         const log = this.backlog[this.backlogAt++]!;
         this.send(log, logEvent(log));

@@ -203,6 +203,22 @@ function appMetrics(core: LogServer): AppMetrics {
   if (repository !== undefined) {
     lazyGauge(registry, `${PREFIX}db_logs`, 'Logs in the database (the durable tier).', [], async () => [[{}, await repository.count()]]);
   }
+  if (core.replicaId !== undefined) {
+    const shared = core.sharedState;
+    mirroredCounter(
+      registry,
+      `${PREFIX}shared_refreshes_total`,
+      "Reads of every replica's figures from the shared store (each also writes this replica's heartbeat and runtime counters), by outcome.",
+      ['outcome'],
+      function* () {
+        yield [{ outcome: 'ok' }, shared.refreshed];
+        yield [{ outcome: 'failed' }, shared.failed];
+      },
+    );
+    lazyGauge(registry, `${PREFIX}shared_refresh_seconds`, "Time of the last read of every replica's figures.", [], () => [[{}, shared.lastRefreshSeconds]]);
+    lazyGauge(registry, `${PREFIX}alert_checker`, 'Whether this replica is the one checking the alert rules (1) or not (0).', [], () => [[{}, shared.checking ? 1 : 0]]);
+    lazyGauge(registry, `${PREFIX}replicas_up`, 'Replicas sharing the store that said they were up in the last minute.', [], () => [[{}, core.replicasUp().length]]);
+  }
   const observeCommits = repository?.observeCommits?.bind(repository);
   if (observeCommits !== undefined) {
     const commits = new Histogram({

@@ -105,12 +105,15 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   readonly description: string;
   readonly engine = 'postgres';
   readonly alerts: AlertStateStore = this;
-  readonly shared: SharedStore = {
-    reserveIds: (count) => this.reserveIds(count),
-    figures: (fromMinute) => this.figures(fromMinute),
-    heartbeat: (now, startedAt) => this.heartbeat(now, startedAt),
-    tryLead: () => this.tryLead(),
-  };
+  readonly shared: SharedStore;
+  /** The NOTIFY channel commits are announced on: one per schema, so two clusters in one database stay apart. */
+  private readonly channel: string;
+  /** The session listening on `channel`, while following. */
+  private listener: pg.Client | undefined;
+  private following: { deliver: (logs: StoredLog[]) => void; wanted: () => boolean } | undefined;
+  /** Deliveries in the order their notifications came. */
+  private deliveries: Promise<void> = Promise.resolve();
+  private closed = false;
   /** The session holding the alert-check lock (its own connection: the lock lives as long as it does). */
   private leader: pg.Client | undefined;
   private leading = false;
@@ -127,7 +130,16 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     private readonly pool: pg.Pool,
     private readonly options: PostgresOptions,
   ) {
+    this.shared = {
+      replica: options.replicaId,
+      reserveIds: (count) => this.reserveIds(count),
+      figures: (fromMinute) => this.figures(fromMinute),
+      heartbeat: (now, startedAt) => this.heartbeat(now, startedAt),
+      tryLead: () => this.tryLead(),
+      follow: (deliver, wanted) => this.follow(deliver, wanted),
+    };
     this.s = quoteIdent(options.schema);
+    this.channel = `logsentinel_${options.schema}`;
     this.description = `postgres ${redact(options.url)} (schema ${options.schema}, replica ${options.replicaId})`;
     this.scheduler = new CommitScheduler<Pending>((group) => this.commitGroup(group), (p) => p.logs.length, {
       maxRows: options.commitMaxRows,
@@ -300,7 +312,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
            INSERT INTO ${s}.minute_users (minute, user_id, replica, count)
            SELECT minute, user_id, $10, count FROM unnest($23::bigint[], $24::text[], $25::bigint[]) AS t(minute, user_id, count)
            ON CONFLICT (minute, user_id, replica) DO UPDATE SET count = ${s}.minute_users.count + excluded.count
-         ) SELECT 1`,
+         ) SELECT pg_notify($26, p) FROM unnest($27::text[]) AS p`,
         [
           ids,
           ts,
@@ -327,6 +339,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
           us.map((u) => u.minute),
           us.map((u) => u.user),
           us.map((u) => u.count),
+          this.channel,
+          announcements(this.options.replicaId, ids, ts),
         ],
         days,
       );
@@ -388,6 +402,52 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       [this.options.replicaId, startedAt, now],
     );
     await this.writeRuntimeCounters();
+  }
+
+  /**
+   * Listens for the commits of other replicas (announcements() says what a notification
+   * carries: ids, never log bodies) and reads their logs back for `deliver`. A lost
+   * connection is made again after a second; what was announced meanwhile is not delivered.
+   */
+  private follow(deliver: (logs: StoredLog[]) => void, wanted: () => boolean): void {
+    this.following = { deliver, wanted };
+    void this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    if (this.closed || this.listener !== undefined) return;
+    const client = new pg.Client({ connectionString: this.options.url, types: TYPES, application_name: `logsentinel ${this.options.replicaId} tail`.slice(0, 63) });
+    const again = (): void => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      client.end().catch(() => {});
+      if (!this.closed) setTimeout(() => void this.listen(), 1000).unref();
+    };
+    client.on('error', again);
+    client.on('end', again);
+    client.on('notification', (n) => {
+      if (n.payload === undefined || !this.following?.wanted()) return;
+      const announced = parseAnnouncement(n.payload);
+      if (announced === undefined || announced.replica === this.options.replicaId) return;
+      this.deliveries = this.deliveries.then(() => this.deliver(announced)).catch(() => {});
+    });
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${quoteIdent(this.channel)}`);
+    } catch {
+      again();
+    }
+  }
+
+  private async deliver(a: Announcement): Promise<void> {
+    const b = new SqlBuilder();
+    const ranges = a.ranges.map(([first, last]) => `id BETWEEN ${b.param(first)} AND ${b.param(last)}`);
+    const rows = await this.read<LogRow>(
+      `SELECT ${COLUMNS} FROM ${this.s}.logs WHERE ts BETWEEN ${b.param(a.minTs)} AND ${b.param(a.maxTs)} AND (${ranges.join(' OR ')}) ORDER BY id`,
+      b.params,
+    );
+    if (rows.length > 0) this.following?.deliver(rows.map(toLog));
   }
 
   /**
@@ -654,7 +714,11 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       await this.writeRuntimeCounters().catch(() => {});
       await this.stateWrites.catch(() => {});
     } finally {
+      this.closed = true;
       if (this.leader) this.dropLeader(this.leader);
+      const listener = this.listener;
+      this.listener = undefined;
+      await listener?.end().catch(() => {});
       await this.pool.end();
     }
   }
@@ -764,6 +828,54 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   /** For tests: the pool, to look at the tables directly. */
   get handle(): pg.Pool {
     return this.pool;
+  }
+}
+
+/** What a commit's notification says: whose it is, and where its logs are (event-time bounds, id ranges). */
+interface Announcement {
+  replica: string;
+  minTs: number;
+  maxTs: number;
+  ranges: [number, number][];
+}
+
+/** Runs of consecutive ids a notification may carry: well under NOTIFY's 8,000-byte payload limit. */
+const RANGES_PER_NOTIFY = 150;
+
+/**
+ * The notifications announcing one commit: the replica, the event-time bounds and the runs of
+ * consecutive ids (a replica's ids come in ranges, so a commit is one run or a few). Ranges
+ * past RANGES_PER_NOTIFY go in further notifications.
+ */
+export function announcements(replica: string, ids: readonly number[], ts: readonly number[]): string[] {
+  if (ids.length === 0) return [];
+  let minTs = ts[0]!;
+  let maxTs = ts[0]!;
+  for (const t of ts) {
+    if (t < minTs) minTs = t;
+    if (t > maxTs) maxTs = t;
+  }
+  const sorted = [...ids].sort((x, y) => x - y);
+  const ranges: [number, number][] = [];
+  for (const id of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && id <= last[1] + 1) last[1] = Math.max(last[1], id);
+    else ranges.push([id, id]);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < ranges.length; i += RANGES_PER_NOTIFY) {
+    out.push(JSON.stringify({ r: replica, t: [minTs, maxTs], i: ranges.slice(i, i + RANGES_PER_NOTIFY) }));
+  }
+  return out;
+}
+
+function parseAnnouncement(payload: string): Announcement | undefined {
+  try {
+    const p = JSON.parse(payload) as { r: string; t: [number, number]; i: [number, number][] };
+    if (typeof p.r !== 'string' || !Array.isArray(p.t) || !Array.isArray(p.i) || p.i.length === 0) return undefined;
+    return { replica: p.r, minTs: p.t[0], maxTs: p.t[1], ranges: p.i };
+  } catch {
+    return undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, flushAlerts, log, postJson, waitFor } from '../helpers.js';
 import { startReceiver, type Receiver } from '../alerting/receiver.js';
 import { postgresUnavailable, startPostgres, type PgServer } from '../../scripts/postgres-server.js';
+import { SseClient } from '../sse-client.js';
 
 /**
  * Replicas sharing one PostgreSQL, in one process (each a whole app on the same database, the
@@ -98,7 +99,8 @@ describe('replicas on one PostgreSQL', { skip }, () => {
         stats: await getJson(app, '/api/stats'),
         series: await getJson(app, '/api/time-series?minutes=5'),
         validation: await getJson(app, '/api/validation-stats'),
-        dashboard: await getJson(app, '/api/advanced-dashboard-data?minutes=5'),
+        // Less the list of replicas, where each marks itself.
+        dashboard: { ...(await getJson(app, '/api/advanced-dashboard-data?minutes=5')), replicas: undefined },
       });
     }
     for (const v of views) {
@@ -187,6 +189,36 @@ describe('replicas on one PostgreSQL', { skip }, () => {
     }
   });
 
+  test("a live tail on C shows what A and B accept, after a backlog of every replica's logs", async () => {
+    const { replicas, clock } = await cluster(3);
+    const [a, b, c] = replicas as [FastifyInstance, FastifyInstance, FastifyInstance];
+    await send(a, [log({ message: 'old from a', timestamp: clock.iso(-2000) })]);
+    await send(b, [log({ message: 'old from b', timestamp: clock.iso(-1000) })]);
+    const base = await c.listen({ host: '127.0.0.1', port: 0 });
+    const tail = await SseClient.open(base, '/api/logs/tail?limit=5');
+    try {
+      await tail.waitForLogs(2);
+      assert.deepEqual(tail.logs.map((l) => l.message), ['old from a', 'old from b'], 'the backlog, oldest first');
+      await send(a, [log({ message: 'live from a' })]);
+      await send(b, [log({ message: 'live from b', service: 'billing' })]);
+      await send(c, [log({ message: 'live from c' })]);
+      await tail.waitForLogs(5);
+      assert.deepEqual(tail.logs.slice(2).map((l) => l.message).sort(), ['live from a', 'live from b', 'live from c']);
+      assert.ok(tail.events.some((e) => e.event === 'ready'));
+      assert.equal(new Set(tail.ids).size, 5, 'no log twice');
+    } finally {
+      tail.close();
+    }
+    const filtered = await SseClient.open(base, '/api/logs/tail?service=billing');
+    try {
+      await send(a, [log({ message: 'not billing' }), log({ message: 'billing from a', service: 'billing' })]);
+      await filtered.waitForLogs(1);
+      assert.deepEqual(filtered.logs.map((l) => l.message), ['billing from a'], "the tail's filter applies to other replicas' logs");
+    } finally {
+      filtered.close();
+    }
+  });
+
   test('the dashboard lists the replicas that said they are up', async () => {
     const { replicas } = await cluster(2);
     await replicas[0]!.core.refreshShared();
@@ -196,5 +228,22 @@ describe('replicas on one PostgreSQL', { skip }, () => {
       replicas[0]!.core.replicas?.map((r) => r.replica),
       ['a', 'b'],
     );
+    const dashboard = await getJson(replicas[0]!, '/api/advanced-dashboard-data');
+    assert.deepEqual(
+      dashboard.replicas.map((r: { replica: string; self: boolean }) => [r.replica, r.self]),
+      [
+        ['a', true],
+        ['b', false],
+      ],
+    );
+    const health = await replicas[1]!.inject({ method: 'GET', url: '/health' });
+    assert.equal(health.statusCode, 200);
+    assert.deepEqual(health.json().storage, { engine: 'postgres', replica: 'b', status: 'ok' });
+    await replicas[1]!.core.checkShared();
+    const metrics = (await replicas[1]!.inject({ method: 'GET', url: '/metrics', headers: auth(ADMIN_TOKEN) })).body;
+    assert.match(metrics, /^logsentinel_shared_refreshes_total\{outcome="ok"\} [1-9]/m);
+    assert.match(metrics, /^logsentinel_alert_checker 1$/m);
+    assert.match(metrics, /^logsentinel_replicas_up 2$/m);
+    assert.match(metrics, /^logsentinel_db_commit_duration_seconds_count /m);
   });
 });

@@ -141,7 +141,7 @@ describe('writes failing at run time (database full)', () => {
       assert.equal(res.json().code, 'STORAGE_UNAVAILABLE');
       // The caller learns what happened and what to do, not where the file is or what the engine said.
       assert.equal(res.json().error.includes(path), false, res.json().error);
-      assert.match(res.json().error, /cannot be written.*send it again later/);
+      assert.match(res.json().error, /cannot be reached or written.*send it again later/);
       assert.equal(res.headers['retry-after'], '5');
       // A batch fails whole.
       const batch = await postJson(app, '/api/logs', [log({ message: 'small one' }), log({ message: `batch ${big}` })]);

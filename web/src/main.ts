@@ -91,6 +91,15 @@ function renderDashboard(d: DashboardData, serverNow: number): void {
   byId('health-empty').hidden = health.length > 0;
   logs.setServices(health.map(([service]) => service));
 
+  // With replicas sharing one PostgreSQL: how many are up, and which one answered.
+  const replicas = byId('replicas');
+  replicas.hidden = d.replicas === undefined;
+  if (d.replicas !== undefined) {
+    const self = d.replicas.find((r) => r.self)?.replica;
+    replicas.textContent = `${d.replicas.length} replica${d.replicas.length === 1 ? '' : 's'} up${self === undefined ? '' : ` · via ${self}`}`;
+    replicas.title = d.replicas.map((r) => `${r.replica}: up since ${new Date(r.started_at).toLocaleString()}`).join('\n');
+  }
+
   const v = d.validation_stats;
   byId('valid-count').textContent = v.valid.toLocaleString();
   byId('invalid-count').textContent = v.invalid.toLocaleString();

@@ -28,7 +28,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         uptime_seconds: Math.floor((core.now() - core.startedAt) / 1000),
         out_of_window: core.analytics.outOfWindow,
         cardinality: core.cardinality(),
-        storage: core.repository ? { engine: core.repository.engine, ...core.storageState } : { engine: 'memory', status: 'ok' as const },
+        storage: core.repository
+          ? { engine: core.repository.engine, ...(core.replicaId !== undefined && { replica: core.replicaId }), ...core.storageState }
+          : { engine: 'memory', status: 'ok' as const },
         ...app.protectionReport(),
       });
     },

@@ -93,10 +93,12 @@ export const tailRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Hijacked, the reply sends nothing itself: the headers the hooks set (security, CORS) go out with ours.
       res.writeHead(200, { ...(reply.getHeaders() as OutgoingHttpHeaders), ...SSE_HEADERS });
       res.flushHeaders();
+      const filters = logFilters(query);
       const tail = hub.open({
-        filters: logFilters(query),
+        filters,
         limit: query.limit,
         lastEventId,
+        backlog: lastEventId === undefined ? app.core.sharedBacklog(filters, query.limit) : undefined,
         writer: {
           write: (chunk) => res.write(chunk),
           end: (chunk) => {

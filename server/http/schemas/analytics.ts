@@ -77,6 +77,17 @@ export const DashboardSchema = Type.Object({
   recent_logs: Type.Array(LogViewSchema),
   active_alerts: Type.Array(AlertViewSchema),
   validation_stats: ValidationStatsSchema,
+  replicas: Type.Optional(
+    Type.Array(
+      Type.Object({
+        replica: Type.String(),
+        started_at: IsoTime,
+        last_seen: IsoTime,
+        self: Type.Boolean({ description: 'The replica answering this request.' }),
+      }),
+      { description: 'With storage.backend postgres: the replicas that said they were up in the last minute.' },
+    ),
+  ),
 });
 export type DashboardChecked = Holds<Same<Static<typeof DashboardSchema>, DashboardData>>;
 
@@ -102,9 +113,10 @@ export const HealthSchema = Type.Object({
   out_of_window: Count,
   cardinality: CardinalitySchema,
   storage: Type.Object({
-    engine: Type.String({ description: 'sqlite, or memory without persistence.' }),
+    engine: Type.String({ description: 'sqlite, postgres, or memory without persistence.' }),
+    replica: Type.Optional(Type.String({ description: 'With postgres: this replica\'s name (cluster.replica_id).' })),
     status: Type.Unsafe<'ok' | 'failing'>({ type: 'string', enum: ['ok', 'failing'] }),
-    error: Type.Optional(Type.String({ description: 'Why the last write failed.' })),
+    error: Type.Optional(Type.String({ description: 'Why the last write (or, with postgres, the last read) failed.' })),
     since: Type.Optional({ ...IsoTime, description: 'When writes started failing.' }),
   }),
   pressure: Type.Object({
