@@ -52,9 +52,12 @@ async function main(): Promise<void> {
     },
   );
   const startup = app.core.startup;
-  const storage = startup
-    ? `storage: ${startup.from}, ${startup.stored.toLocaleString('en-US')} logs stored, ${startup.reloaded.toLocaleString('en-US')} reloaded into memory and ${startup.replayed.toLocaleString('en-US')} into the analytics window in ${(startup.ms / 1000).toFixed(2)} s`
-    : 'storage: memory only (storage.persistence.enabled is false)';
+  const storage = !startup
+    ? 'storage: memory only (storage.persistence.enabled is false)'
+    : app.core.replicaId !== undefined
+      ? // A shared store is read where it is: nothing is reloaded.
+        `storage: ${startup.from}, ${startup.stored.toLocaleString('en-US')} logs stored by all replicas, opened in ${(startup.ms / 1000).toFixed(2)} s`
+      : `storage: ${startup.from}, ${startup.stored.toLocaleString('en-US')} logs stored, ${startup.reloaded.toLocaleString('en-US')} reloaded into memory and ${startup.replayed.toLocaleString('en-US')} into the analytics window in ${(startup.ms / 1000).toFixed(2)} s`;
   await app.listen({
     host: config.server.host,
     port: config.server.port,

@@ -78,7 +78,16 @@ export class LogServer {
    */
   /** With a shared store: reads of every server's figures, how they went, and whether this server checks the alert rules. */
   readonly sharedState = { refreshed: 0, failed: 0, lastRefreshSeconds: 0, checking: false };
-  private shown: { stats: LogStats; analytics: Analytics; validation: ValidationStats; replicas: SharedFigures['replicas'] } | undefined;
+  private shown:
+    | {
+        stats: LogStats;
+        analytics: Analytics;
+        validation: ValidationStats;
+        replicas: SharedFigures['replicas'];
+        /** Keys every server tracks (all-time services; users of the window) and folds, summed. */
+        keys: { services: number; users: number; servicesFolded: number; usersFolded: number };
+      }
+    | undefined;
   readonly pipeline: IngestPipeline;
   readonly startedAt: number;
   readonly alerts: AlertEngine;
@@ -224,14 +233,17 @@ export class LogServer {
     for (const m of figures.minutes) analytics.load(m.minute, services.admitIndex(m.service), m.level, m.count);
     for (const u of figures.users) analytics.loadUser(u.minute, users.admitIndex(u.user), u.count);
     const validation = new ValidationStats();
+    const keys = { services: stats.services.size, users: users.size, servicesFolded: 0, usersFolded: 0 };
     for (const r of figures.runtime) {
+      keys.servicesFolded += r.servicesFolded;
+      keys.usersFolded += r.usersFolded;
       validation.total += r.validation.total;
       validation.valid += r.validation.valid;
       validation.invalid += r.validation.invalid;
       for (const [keyword, n] of Object.entries(r.validation.errorTypes)) validation.errorTypes.set(keyword, (validation.errorTypes.get(keyword) ?? 0) + n);
       analytics.outOfWindow += r.outOfWindow;
     }
-    this.shown = { stats, analytics, validation, replicas: figures.replicas };
+    this.shown = { stats, analytics, validation, replicas: figures.replicas, keys };
   }
 
   /**
@@ -434,9 +446,11 @@ export class LogServer {
 
   /** Per capped key space: keys tracked, the cap, and how many logs were counted under `other` past it. */
   cardinality(): { services: { tracked: number; cap: number; folded: number }; users: { tracked: number; cap: number; folded: number } } {
+    // With a shared store, what every server tracked and folded (each server applies the caps to what it accepts).
+    const k = this.shown?.keys;
     return {
-      services: { tracked: this.services.size, cap: this.services.cap, folded: this.services.folded },
-      users: { tracked: this.users.size, cap: this.users.cap, folded: this.users.folded },
+      services: { tracked: k?.services ?? this.services.size, cap: this.services.cap, folded: k?.servicesFolded ?? this.services.folded },
+      users: { tracked: k?.users ?? this.users.size, cap: this.users.cap, folded: k?.usersFolded ?? this.users.folded },
     };
   }
 
