@@ -369,7 +369,11 @@ export class LogServer {
       this.storageWorks();
     } catch (e) {
       this.storageFailed(e);
-      throw new AppError(503, 'STORAGE_UNAVAILABLE', `${(e as Error).message}; nothing in this request was stored, send it again later`, {
+      const unknown = e instanceof StorageError && e.code === 'STORAGE_TIMEOUT';
+      const outcome = unknown
+        ? 'the database did not answer in time, so this request may or may not have been stored; send it again later (its logs may then be stored twice)'
+        : 'nothing in this request was stored, send it again later';
+      throw new AppError(503, unknown ? 'STORAGE_TIMEOUT' : 'STORAGE_UNAVAILABLE', `${(e as Error).message}; ${outcome}`, {
         'retry-after': '5',
       });
     }

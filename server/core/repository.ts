@@ -148,16 +148,24 @@ export interface SharedFigures {
 
 /** A storage problem with the file named: start-up stops on it, ingestion answers 503. */
 export class StorageError extends Error {
-  readonly code = 'STORAGE_UNAVAILABLE';
+  /**
+   * STORAGE_UNAVAILABLE: the engine refused or could not be reached, so nothing was stored.
+   * STORAGE_TIMEOUT: a database server stopped answering mid-write, so whether it stored the
+   * write is unknown (it may still, when it answers again).
+   */
+  readonly code: 'STORAGE_UNAVAILABLE' | 'STORAGE_TIMEOUT';
 
   /**
    * @param message for the operator: names the file.
    * @param reason the engine's own words without the file ("database or disk is full"), fit for /health.
+   * @param unknownOutcome the write may or may not have been stored (see `code`).
    */
   constructor(
     message: string,
     readonly reason: string = message,
+    unknownOutcome = false,
   ) {
     super(message);
+    this.code = unknownOutcome ? 'STORAGE_TIMEOUT' : 'STORAGE_UNAVAILABLE';
   }
 }

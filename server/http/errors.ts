@@ -17,6 +17,8 @@ const ACCEPTED_BODIES =
  */
 const PUBLIC_5XX: Readonly<Record<string, string>> = {
   STORAGE_UNAVAILABLE: 'the log database cannot be reached or written right now; nothing in this request was stored, send it again later',
+  STORAGE_TIMEOUT:
+    'the log database did not answer in time; this request may or may not have been stored: send it again later (its logs may then be stored twice)',
   DASHBOARD_NOT_BUILT: 'the dashboard is not built on this server; build it with npm run build',
   OVERLOADED:
     'the server is overloaded and refused this request before doing anything with it; retry after the seconds in the Retry-After header (GET /health shows which load_shedding limit is exceeded)',

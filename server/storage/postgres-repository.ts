@@ -69,11 +69,24 @@ const TYPES = {
   },
 } as pg.CustomTypesConfig;
 
+/** How long getting a connection may take before the request fails. */
+const CONNECT_TIMEOUT_MS = 5000;
+/** How long the database may run a statement (it cancels it past that) ... */
+const STATEMENT_TIMEOUT_MS = 4000;
+/** ... and how long this server waits for an answer: past it, the database has stopped answering. */
+const QUERY_TIMEOUT_MS = 5000;
+/** Dropping a day (counting its rows, detaching it) may take longer on a big day: retention runs in the background. */
+const MAINTENANCE_TIMEOUT_MS = 120_000;
+
 /** Lock key for creating partitions: two replicas meeting a new day create it once. */
 const PARTITION_LOCK = 0x4c6f6750;
 
-/** Commits side by side on separate connections: more only queue on the same row and index pages. */
-const COMMITS_IN_FLIGHT = 2;
+/**
+ * One commit at a time per replica: two would upsert the same per-replica counter rows and
+ * could deadlock on them; what arrives meanwhile waits and goes in the next, larger commit.
+ * Replicas never wait on each other's rows (they are keyed by replica).
+ */
+const COMMITS_IN_FLIGHT = 1;
 
 function toLog(r: LogRow): StoredLog {
   return new StoredLog(
@@ -144,13 +157,25 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     this.scheduler = new CommitScheduler<Pending>((group) => this.commitGroup(group), (p) => p.logs.length, {
       maxRows: options.commitMaxRows,
       gatherMs: options.commitIntervalMs,
-      maxInFlight: Math.max(1, Math.min(COMMITS_IN_FLIGHT, options.poolSize - 1)),
+      maxInFlight: COMMITS_IN_FLIGHT,
     });
   }
 
   /** Connects, brings the schema up to date (postgres-schema.ts), and learns the partitions there are. */
   static async open(options: PostgresOptions): Promise<PostgresRepository> {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize, types: TYPES, application_name: `logsentinel ${options.replicaId}`.slice(0, 63) });
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize,
+      types: TYPES,
+      application_name: `logsentinel ${options.replicaId}`.slice(0, 63),
+      // A database that does not answer fails a request in seconds (a 503 to retry), never hangs it.
+      // The server gives up on a statement first, so a slow database cancels it (nothing stored);
+      // only one that stopped answering altogether leaves the outcome unknown (STORAGE_TIMEOUT).
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+    });
     // An idle connection the server dropped: the next query gets a fresh one; nothing to crash for.
     pool.on('error', () => {});
     const repo = new PostgresRepository(pool, options);
@@ -365,7 +390,9 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   /** A driver error as the StorageError the core turns into a 503, naming the database without its password. */
   private failure(doing: string, e: unknown): StorageError {
     const reason = (e as Error).message || String(e);
-    return new StorageError(`cannot ${doing} the log database ${redact(this.options.url)}: ${reason}`, reason);
+    // node-postgres's own words when query_timeout passes with no answer: the statement may still land.
+    const unknown = reason === 'Query read timeout';
+    return new StorageError(`cannot ${doing} the log database ${redact(this.options.url)}: ${reason}`, reason, unknown);
   }
 
   private async read<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
@@ -416,7 +443,13 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
 
   private async listen(): Promise<void> {
     if (this.closed || this.listener !== undefined) return;
-    const client = new pg.Client({ connectionString: this.options.url, types: TYPES, application_name: `logsentinel ${this.options.replicaId} tail`.slice(0, 63) });
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      types: TYPES,
+      application_name: `logsentinel ${this.options.replicaId} tail`.slice(0, 63),
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+    });
     const again = (): void => {
       if (this.listener !== client) return;
       this.listener = undefined;
@@ -458,7 +491,14 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   private async tryLead(): Promise<boolean> {
     try {
       if (this.leader === undefined) {
-        const client = new pg.Client({ connectionString: this.options.url, types: TYPES, application_name: `logsentinel ${this.options.replicaId} alerts`.slice(0, 63) });
+        const client = new pg.Client({
+          connectionString: this.options.url,
+          types: TYPES,
+          application_name: `logsentinel ${this.options.replicaId} alerts`.slice(0, 63),
+          connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+          query_timeout: QUERY_TIMEOUT_MS,
+          keepAlive: true,
+        });
         client.on('error', () => this.dropLeader(client));
         await client.connect();
         this.leader = client;
@@ -635,12 +675,14 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
         this.partitions.delete(day);
         return 0;
       }
+      await client.query(`SET statement_timeout = ${MAINTENANCE_TIMEOUT_MS}`);
       const link = (await client.query<{ pending: boolean }>(`SELECT inhdetachpending AS pending FROM pg_inherits WHERE inhrelid = $1::regclass`, [table])).rows[0];
       // A detach another replica (or a crash) left half done is finished rather than started again.
-      if (link?.pending) await client.query(`ALTER TABLE ${s}.logs DETACH PARTITION ${table} FINALIZE`);
-      else if (link) await client.query(`ALTER TABLE ${s}.logs DETACH PARTITION ${table} CONCURRENTLY`);
+      const slow = (text: string): pg.QueryConfig => ({ text, query_timeout: MAINTENANCE_TIMEOUT_MS + 5000 }) as pg.QueryConfig;
+      if (link?.pending) await client.query(slow(`ALTER TABLE ${s}.logs DETACH PARTITION ${table} FINALIZE`));
+      else if (link) await client.query(slow(`ALTER TABLE ${s}.logs DETACH PARTITION ${table} CONCURRENTLY`));
       await client.query('BEGIN');
-      const n = Number((await client.query<{ n: number }>(`SELECT count(*)::bigint AS n FROM ${table}`)).rows[0]!.n);
+      const n = Number((await client.query<{ n: number }>(slow(`SELECT count(*)::bigint AS n FROM ${table}`))).rows[0]!.n);
       await client.query(`DROP TABLE ${table}`);
       if (n > 0) {
         await client.query(
@@ -655,6 +697,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       await client.query('ROLLBACK').catch(() => {});
       throw this.failure('delete from', e);
     } finally {
+      // Back to the pool with the pool's statement timeout (the one the session started with).
+      await client.query('RESET statement_timeout').catch(() => {});
       client.release();
     }
   }

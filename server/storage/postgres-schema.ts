@@ -1,4 +1,4 @@
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryConfig } from 'pg';
 
 /**
  * The PostgreSQL schema, versioned. Every replica runs `migrate` at start; the first to take
@@ -13,6 +13,9 @@ import type { PoolClient } from 'pg';
  */
 
 export const PG_SCHEMA_VERSION = 1;
+
+/** How long a replica waits for another's migration before it gives up starting. */
+const MIGRATION_WAIT_MS = 600_000;
 
 /** The lock key every replica's migration takes (`pg_advisory_lock`): the text's hash, fixed. */
 export const MIGRATION_LOCK = 0x4c6f6753; // "LogS"
@@ -116,7 +119,9 @@ const MIGRATIONS: readonly ((schema: string) => string)[] = [V1];
  */
 export async function migrate(client: PoolClient, schema: string): Promise<number> {
   const s = quoteIdent(schema);
-  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  // Another replica may hold the lock for as long as its migration takes: no statement timeout here.
+  await client.query('SET statement_timeout = 0');
+  await client.query({ text: 'SELECT pg_advisory_lock($1)', values: [MIGRATION_LOCK], query_timeout: MIGRATION_WAIT_MS } as QueryConfig);
   try {
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -138,6 +143,7 @@ export async function migrate(client: PoolClient, schema: string): Promise<numbe
     return found;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    await client.query('RESET statement_timeout');
   }
 }
 
