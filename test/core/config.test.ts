@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, DEFAULTS, deepMerge, loadConfig, resolveConfig } from '../../server/config.js';
+import { hostname } from 'node:os';
+import { ConfigError, DEFAULTS, deepMerge, loadConfig, replicaId, resolveConfig, storageOptions } from '../../server/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'logsentinel-config-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,6 +113,24 @@ describe('resolveConfig', () => {
     assert.equal(f.alerting.external_url, 'http://file.test');
     // Over the defaults alone.
     assert.equal(resolveConfig(undefined, { STORAGE_PATH: '/data/logs.db' }).storage.persistence.path, '/data/logs.db');
+  });
+
+  test('STORAGE_BACKEND, DATABASE_URL and REPLICA_ID select PostgreSQL; SQLite stays the default', () => {
+    assert.equal(storageOptions(resolveConfig(undefined)).engine, 'sqlite');
+    const c = resolveConfig({ server: { port: 5001 } }, { STORAGE_BACKEND: 'postgres', DATABASE_URL: 'postgres://app:secret@db:5432/logs', REPLICA_ID: 'app-2' });
+    const o = storageOptions(c);
+    assert.equal(o.engine, 'postgres');
+    assert.ok(o.engine === 'postgres');
+    assert.equal(o.url, 'postgres://app:secret@db:5432/logs');
+    assert.equal(o.replicaId, 'app-2');
+    assert.equal(o.schema, 'logsentinel');
+    assert.equal(o.poolSize, DEFAULTS.storage.postgres.pool_size);
+    assert.deepEqual(o.analyticsWindow, { maxBuckets: DEFAULTS.analytics.max_buckets, futureSkewMs: DEFAULTS.analytics.future_skew_seconds * 1000 });
+    // Unnamed: the host name and the port, so replicas on one host differ.
+    assert.equal(replicaId(resolveConfig({ server: { port: 5001 } })), `${hostname()}:5001`.slice(0, 63));
+    assert.match(configError(() => resolveConfig({}, { DATABASE_URL: 'mysql://x' })), /storage\.postgres\.url \(from DATABASE_URL\) must match pattern/);
+    assert.match(configError(() => resolveConfig({}, { STORAGE_BACKEND: 'mongo' })), /storage\.backend \(from STORAGE_BACKEND\) must be one of "sqlite", "postgres"/);
+    assert.match(configError(() => resolveConfig({ storage: { postgres: { schema: 'a; drop' } } })), /storage\.postgres\.schema must match pattern/);
   });
 
   test('a bad EXTERNAL_URL names its env var and the dotted key', () => {
