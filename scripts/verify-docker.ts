@@ -16,20 +16,34 @@
  *   VOLUMEs created and owned by that USER, one Node image for every stage, .dockerignore
  *   (sources in, local artefacts out);
  * - checks docker-compose.yml with `docker-compose config -q` when that binary exists, and in any
- *   case by reading the keys this project relies on (before the slow part, so it fails fast).
+ *   case by reading the keys this project relies on (before the slow part, so it fails fast);
+ * - the same for its cluster profile: PostgreSQL, the replicas and the nginx load balancer, whose
+ *   config (deploy/nginx.conf) is read too: upstream names against the replica services, the
+ *   forwarded headers, the body limit and what a live tail (SSE) needs. Then it replays the
+ *   profile: a throw-away PostgreSQL (scripts/postgres-server.ts) with the postgres service's
+ *   user and database, one runtime-stage process per replica with that service's environment
+ *   and mounts, a log posted to one and read from the others and through a tail on another; and
+ *   when nginx is installed, the load balancer's config on loopback in front of them (`nginx -t`,
+ *   then a log, a large batch and a live tail through it). No PostgreSQL: that part is skipped,
+ *   and said (with CI set it fails instead, as the PostgreSQL tests do).
  *
- * Run: npx tsx scripts/verify-docker.ts [--skip-build] [--keep] [--dockerfile PATH] [--compose PATH] [--dockerignore PATH]
+ * Run: npx tsx scripts/verify-docker.ts [--skip-build] [--skip-cluster] [--keep] [--nginx PATH] [--dockerfile PATH] [--compose PATH] [--dockerignore PATH]
  *   --skip-build   do not run the build stage's commands here; require their outputs to exist
+ *   --skip-cluster check the cluster profile statically only: start no PostgreSQL, replicas or nginx
  *   --keep         keep the temporary folder (its path is printed)
+ *   --nginx PATH   the nginx to run the load balancer's config with (default: /usr/sbin/nginx)
  * Exit status 0 when every check passed, 1 with the failing check on stderr otherwise.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix, relative, resolve } from 'node:path';
+import { dirname, join, posix, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import type { Config } from '../server/config.js';
 import { freePort } from './free-port.js';
+import type { PgServer } from './postgres-server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -37,7 +51,11 @@ const USAGE = `Checks the Docker recipe without a Docker engine: replays the ima
 
 Usage: npm run verify:docker [-- options]
   --skip-build            do not run the build stage's commands here; require their outputs to exist
+  --skip-cluster          check the compose file's cluster profile statically only: start no
+                          PostgreSQL, replicas or load balancer (saves a few seconds)
   --keep                  keep the temporary folder (its path is printed)
+  --nginx PATH            the nginx binary to run the load balancer's config with
+                          (default: /usr/sbin/nginx; when missing, that part is skipped and said)
   --dockerfile PATH       the Dockerfile to check (default: Dockerfile)
   --compose PATH          the compose file to check (default: docker-compose.yml)
   --dockerignore PATH     the .dockerignore to check (default: .dockerignore)
@@ -51,7 +69,9 @@ function readOptions() {
     return parseArgs({
       options: {
         'skip-build': { type: 'boolean', default: false },
+        'skip-cluster': { type: 'boolean', default: false },
         keep: { type: 'boolean', default: false },
+        nginx: { type: 'string', default: '/usr/sbin/nginx' },
         dockerfile: { type: 'string', default: join(ROOT, 'Dockerfile') },
         compose: { type: 'string', default: join(ROOT, 'docker-compose.yml') },
         dockerignore: { type: 'string', default: join(ROOT, '.dockerignore') },
@@ -466,11 +486,425 @@ function listTree(dir: string, prefix = ''): string[] {
   return out;
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Servers this check starts: the runtime stage's CMD, the cluster's replicas, nginx
+
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** Every process started below and still running: stopped whatever happens (see the end of this file). */
+const running = new Set<Proc>();
+
+/** A long-running process and what it printed. */
+class Proc {
+  readonly child: ChildProcess;
+  output = '';
+  exit: Exit | undefined;
+  readonly exited: Promise<Exit>;
+
+  constructor(
+    readonly name: string,
+    cmd: readonly string[],
+    cwd: string,
+    env: NodeJS.ProcessEnv,
+  ) {
+    const [file, ...args] = cmd;
+    this.child = spawn(file!, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise<Exit>((done) => {
+      this.child.on('error', (e) => {
+        this.output += `\n${file}: ${e.message}\n`;
+        done((this.exit ??= { code: null, signal: null }));
+      });
+      this.child.on('exit', (code, signal) => done((this.exit ??= { code, signal })));
+    });
+    running.add(this);
+    void this.exited.then(() => running.delete(this));
+  }
+
+  /** Sends `signal`; the exit, or undefined when it is still running `ms` later. */
+  async stop(signal: NodeJS.Signals, ms: number): Promise<Exit | undefined> {
+    if (this.exit) return this.exit;
+    this.child.kill(signal);
+    return Promise.race([this.exited, sleep(ms).then(() => undefined)]);
+  }
+}
+
+/** The image's HEALTHCHECK command, run as Docker runs it: in the WORKDIR, with the container's environment. */
+function healthRunner(health: { cmd: string[]; timeoutMs: number }, cwd: string, env: NodeJS.ProcessEnv): () => Promise<Ran> {
+  const [c, ...a] = health.cmd;
+  return () => run(c!, a, { cwd, env, timeoutMs: health.timeoutMs });
+}
+
+/**
+ * Runs the health check until it passes: its tries and the seconds it took. Fails when `proc`
+ * exits first, or after 30 s. With `base`, GET /health is polled first (every 100 ms, cheaper
+ * than starting the health check's node each time) and the health check runs once it answers 200.
+ */
+async function waitHealthy(proc: Proc, health: () => Promise<Ran>, base?: string): Promise<{ attempts: number; seconds: string }> {
+  const t = performance.now();
+  let attempts = 0;
+  while (base !== undefined && !proc.exit && performance.now() - t < 30_000) {
+    const status = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) break;
+    await sleep(100);
+  }
+  for (;;) {
+    if (proc.exit) fail(`${proc.name} exited (code ${proc.exit.code}, signal ${proc.exit.signal}) before it was healthy:\n${tail(proc.output)}`);
+    attempts++;
+    const last = await health();
+    if (last.code === 0) return { attempts, seconds: ((performance.now() - t) / 1000).toFixed(1) };
+    if (performance.now() - t > 30_000) fail(`${proc.name}: HEALTHCHECK still failing after 30 s (${attempts} tries): ${last.output.trim()}\nits output:\n${tail(proc.output)}`);
+    await sleep(250);
+  }
+}
+
+/** What `docker stop` asks of a container: exit 0 within 5 s of SIGTERM. Returns the seconds it took. */
+async function stopGracefully(proc: Proc): Promise<string> {
+  const t = performance.now();
+  const stopped = await proc.stop('SIGTERM', 5000);
+  if (!stopped) {
+    proc.child.kill('SIGKILL');
+    fail(`${proc.name} did not exit within 5 s of SIGTERM:\n${tail(proc.output)}`);
+  }
+  check(stopped.code === 0, `${proc.name} exited with code ${stopped.code} (signal ${stopped.signal}) on SIGTERM, not 0:\n${tail(proc.output)}`);
+  return ((performance.now() - t) / 1000).toFixed(1);
+}
+
+/**
+ * Points the container's paths at the folders standing for them here: each variable whose value
+ * lies in a mount's target (a bind mount, a VOLUME, the WORKDIR; the first that matches) is
+ * pointed into its folder. Returns the targets some variable pointed into.
+ */
+function replayPaths(env: Map<string, string>, mounts: readonly { target: string; host: string; what: string }[], say: (m: string) => void): Set<string> {
+  const used = new Set<string>();
+  const into = (value: string, dir: string): boolean => value === dir || value.startsWith(`${dir}/`);
+  for (const [k, value] of env) {
+    const m = mounts.find((x) => into(value, x.target));
+    if (!m) continue;
+    const moved = join(m.host, value.slice(m.target.length));
+    env.set(k, moved);
+    used.add(m.target);
+    say(`${m.what} ${m.target} -> ${m.host}: ${k}=${value} overridden to ${moved}`);
+  }
+  return used;
+}
+
+const MARKER_SERVICE = 'verify-docker';
+
+function marker(what: string): string {
+  return `verify-docker ${what} ${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** POST /api/logs of one log carrying `message`, expecting 201. */
+async function postMarker(base: string, message: string, where: string): Promise<void> {
+  const log = { timestamp: new Date().toISOString(), level: 'INFO', service: MARKER_SERVICE, message };
+  const posted = await http(`${base}/api/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(log) });
+  check(posted.status === 201, `POST /api/logs ${where}: expected 201, got ${posted.status} ${posted.body.slice(0, 300)}`);
+}
+
+/** GET /api/logs for the log carrying `message`, expecting exactly it. */
+async function readMarker(base: string, message: string, where: string): Promise<void> {
+  const got = await http(`${base}/api/logs?service=${MARKER_SERVICE}&q=${encodeURIComponent(message)}`);
+  check(got.status === 200, `GET /api/logs ${where}: expected 200, got ${got.status} ${got.body.slice(0, 300)}`);
+  const logs = (JSON.parse(got.body) as { logs: { message: string }[] }).logs;
+  check(logs.length === 1 && logs[0]!.message === message, `GET /api/logs ${where} did not return the posted log: ${got.body.slice(0, 300)}`);
+}
+
+/** An open GET of a Server-Sent Events stream, read as it comes. */
+interface EventStream {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** Milliseconds from the request to its first bytes of body; undefined before they came. */
+  firstBytesMs(): number | undefined;
+  /** Waits until the text received passes `test`. */
+  waitFor(what: string, test: (text: string) => boolean, ms: number): Promise<void>;
+  /** Closes the connection, as a browser closing an EventSource does. */
+  close(): void;
+}
+
+/** node:http rather than fetch: an aborted fetch leaves its connection open until data comes, which a server stopping sees as a client still there. */
+function openEventStream(url: string): Promise<EventStream> {
+  const t0 = performance.now();
+  return new Promise((done, reject) => {
+    const req = httpGet(url, { headers: { accept: 'text/event-stream' }, timeout: 5000 }, (res) => {
+      let text = '';
+      let first: number | undefined;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        first ??= performance.now() - t0;
+        text += chunk;
+      });
+      res.on('error', () => {});
+      req.setTimeout(0);
+      done({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        firstBytesMs: () => first,
+        async waitFor(what, test, ms) {
+          const t = performance.now();
+          while (!test(text)) {
+            if (performance.now() - t > ms) fail(`${what}: not there after ${ms} ms; the stream so far: ${JSON.stringify(text.slice(-400))}`);
+            await sleep(20);
+          }
+        },
+        close: () => req.destroy(),
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', (e) => reject(new VerifyError(`GET ${url}: ${e.message}`)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker-compose.yml's services
+
+type Service = Record<string, unknown>;
+
+interface Mount {
+  readonly type: 'bind' | 'volume';
+  /** A bind mount's absolute path here; a named volume's name; undefined for an anonymous volume. */
+  readonly source: string | undefined;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+function serviceMounts(s: Service, composeDir: string): Mount[] {
+  return ((s.volumes as unknown[] | undefined) ?? []).map((v): Mount => {
+    if (typeof v === 'string') {
+      const parts = v.split(':');
+      if (parts.length === 1) return { type: 'volume', source: undefined, target: parts[0]!, readOnly: false };
+      const [src, dst, mode] = parts as [string, string, string | undefined];
+      const bind = /^[./~]/.test(src);
+      return { type: bind ? 'bind' : 'volume', source: bind ? resolve(composeDir, src) : src, target: dst, readOnly: (mode ?? '').split(',').includes('ro') };
+    }
+    const o = v as { type?: string; source?: string; target?: string; read_only?: boolean };
+    const bind = o.type === 'bind';
+    return { type: bind ? 'bind' : 'volume', source: bind && o.source ? resolve(composeDir, o.source) : o.source, target: o.target ?? '', readOnly: o.read_only === true };
+  });
+}
+
+function servicePorts(s: Service): { published: string | undefined; target: string | undefined }[] {
+  return ((s.ports as unknown[] | undefined) ?? []).map((p) => {
+    if (typeof p === 'string' || typeof p === 'number') {
+      const parts = String(p).replace(/\/tcp$/, '').split(':');
+      return { published: parts.length > 1 ? parts.at(-2) : undefined, target: parts.at(-1) };
+    }
+    const o = p as { published?: unknown; target?: unknown };
+    return { published: o.published === undefined ? undefined : String(o.published), target: String(o.target) };
+  });
+}
+
+function serviceEnv(s: Service, where: string): Map<string, string> {
+  const e = s.environment;
+  const out = new Map<string, string>();
+  if (Array.isArray(e)) {
+    for (const x of e as string[]) {
+      const eq = x.indexOf('=');
+      if (eq > 0) out.set(x.slice(0, eq), x.slice(eq + 1)); // a bare NAME comes from the host's environment: nothing to check
+    }
+  } else if (e && typeof e === 'object') {
+    for (const [k, v] of Object.entries(e)) if (v !== null && v !== undefined) out.set(k, String(v));
+  }
+  for (const [k, v] of out) check(!/(^|[^$])\$(\{|[A-Za-z_])/.test(v), `${where}: ${k}=${v} uses the host's environment, which this check cannot know: write the value`);
+  return out;
+}
+
+function serviceProfiles(s: Service): string[] {
+  return Array.isArray(s.profiles) ? (s.profiles as string[]) : [];
+}
+
+/** depends_on as service -> condition (a list means service_started). */
+function serviceDependsOn(s: Service): Map<string, string> {
+  const d = s.depends_on;
+  if (Array.isArray(d)) return new Map((d as string[]).map((x) => [x, 'service_started']));
+  if (d && typeof d === 'object') return new Map(Object.entries(d as Record<string, { condition?: string } | null>).map(([k, v]) => [k, v?.condition ?? 'service_started']));
+  return new Map();
+}
+
+function healthTest(s: Service): string[] | undefined {
+  const hc = s.healthcheck as { test?: unknown; disable?: boolean } | undefined;
+  if (!hc?.test || hc.disable) return undefined;
+  return Array.isArray(hc.test) ? (hc.test as string[]) : ['CMD-SHELL', String(hc.test)];
+}
+
+function buildOf(s: Service): { context: string; target: string | undefined } | undefined {
+  if (s.build === undefined) return undefined;
+  if (typeof s.build === 'string') return { context: s.build, target: undefined };
+  const b = s.build as { context?: string; target?: string };
+  return { context: b.context ?? '.', target: b.target };
+}
+
+/** The environment variables the server reads (server/**.ts): a replica's others would be typos. */
+function serverEnvNames(): Set<string> {
+  const names = new Set(['NODE_ENV', 'NODE_OPTIONS', 'TZ']);
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) {
+        for (const m of readFileSync(p, 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]*)\b|\benv: '([A-Z][A-Z0-9_]*)'|\benv\[['"]([A-Z][A-Z0-9_]*)['"]\]/g)) names.add((m[1] ?? m[2] ?? m[3])!);
+      }
+    }
+  };
+  walk(join(ROOT, 'server'));
+  return names;
+}
+
+/** The first key path where two parsed documents differ, with the two values there; undefined when they are equal. */
+function firstDifference(a: unknown, b: unknown, path = ''): { path: string; a: unknown; b: unknown } | undefined {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const d = firstDifference(a[i], b[i], `${path}[${i}]`);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+  const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (isMap(a) && isMap(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])]) {
+      const d = firstDifference(a[k], b[k], path ? `${path}.${k}` : k);
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+  return Object.is(a, b) ? undefined : { path: path || '(the whole document)', a, b };
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx configuration
+
+interface NginxDirective {
+  readonly name: string;
+  readonly args: string[];
+  readonly line: number;
+  readonly block: NginxDirective[] | undefined;
+}
+
+/** nginx's syntax: words, quoted strings, `;` ending a directive, `{ }` its block, `#` comments. */
+function parseNginx(text: string, source: string): NginxDirective[] {
+  const root: NginxDirective[] = [];
+  const stack: NginxDirective[][] = [root];
+  let words: string[] = [];
+  let line = 1;
+  let start = 1;
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '\n') {
+      line++;
+      i++;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else if (c === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === ';' || c === '{') {
+      check(words.length > 0, `${source}:${line}: ${c} with no directive before it`);
+      const d: NginxDirective = { name: words[0]!, args: words.slice(1), line: start, block: c === '{' ? [] : undefined };
+      stack.at(-1)!.push(d);
+      if (d.block) stack.push(d.block);
+      words = [];
+      i++;
+    } else if (c === '}') {
+      check(words.length === 0, `${source}:${start}: ${words[0]} is not ended with ;`);
+      check(stack.length > 1, `${source}:${line}: } with no { before it`);
+      stack.pop();
+      i++;
+    } else {
+      if (words.length === 0) start = line;
+      let w = '';
+      if (c === '"' || c === "'") {
+        i++;
+        while (i < text.length && text[i] !== c) {
+          if (text[i] === '\\' && i + 1 < text.length) i++;
+          if (text[i] === '\n') line++;
+          w += text[i++];
+        }
+        check(i < text.length, `${source}:${start}: unterminated quote`);
+        i++;
+      } else {
+        while (i < text.length && !/[\s;{}]/.test(text[i]!)) {
+          if (text[i] === '$' && text[i + 1] === '{') {
+            const close = text.indexOf('}', i);
+            check(close > 0, `${source}:${line}: unterminated \${`);
+            w += text.slice(i, close + 1);
+            i = close + 1;
+          } else w += text[i++];
+        }
+      }
+      words.push(w);
+    }
+  }
+  check(words.length === 0, `${source}:${start}: ${words[0]} is not ended with ;`);
+  check(stack.length === 1, `${source}: a { is never closed`);
+  return root;
+}
+
+/** What nginx uses for `name` in the innermost of `levels` (main, http, server, location): the nearest level setting it. */
+function nginxSetting(levels: readonly NginxDirective[][], name: string): NginxDirective | undefined {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const d = levels[i]!.filter((x) => x.name === name).at(-1);
+    if (d) return d;
+  }
+  return undefined;
+}
+
+/**
+ * The proxy_set_header list in force: nginx inherits a level's list only when the inner level
+ * sets none at all. Undefined: nginx's defaults (Host $proxy_host, Connection close).
+ */
+function nginxProxyHeaders(levels: readonly NginxDirective[][]): Map<string, string> | undefined {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const ds = levels[i]!.filter((x) => x.name === 'proxy_set_header');
+    if (ds.length > 0) return new Map(ds.map((d) => [d.args[0]!.toLowerCase(), d.args[1] ?? '']));
+  }
+  return undefined;
+}
+
+function nginxBytes(v: string, where: string): number {
+  const m = /^(\d+)([kKmMgG]?)$/.exec(v);
+  check(m, `${where}: cannot read the size ${v}`);
+  return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+}
+
+function nginxSeconds(v: string, where: string): number {
+  const units: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, M: 2_592_000, y: 31_536_000 };
+  check(/^(\d+(ms|[smhdwMy])?)+$/.test(v), `${where}: cannot read the time ${v}`);
+  let total = 0;
+  for (const m of v.matchAll(/(\d+)(ms|[smhdwMy])?/g)) total += Number(m[1]) * units[m[2] ?? 's']!;
+  return total;
+}
+
+/** The location nginx picks for `uri` among prefix and exact locations (no regular expressions here). */
+function nginxLocation(locations: readonly NginxDirective[], uri: string): NginxDirective | undefined {
+  const exact = locations.find((l) => l.args[0] === '=' && l.args[1] === uri);
+  if (exact) return exact;
+  let best: NginxDirective | undefined;
+  let length = -1;
+  for (const l of locations) {
+    const prefix = l.args.length === 1 ? l.args[0]! : l.args[0] === '^~' ? l.args[1]! : undefined;
+    if (prefix !== undefined && uri.startsWith(prefix) && prefix.length > length) {
+      best = l;
+      length = prefix.length;
+    }
+  }
+  return best;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The checks
 
 const tmp = mkdtempSync(join(tmpdir(), 'verify-docker-'));
-let server: ChildProcess | undefined;
+/** The cluster replay's PostgreSQL, once asked for: stopped at the end whatever happens. */
+let postgresStarting: Promise<PgServer> | undefined;
 
 async function main(): Promise<void> {
   const dockerfilePath = resolve(opts.dockerfile);
@@ -529,7 +963,14 @@ async function main(): Promise<void> {
   note(`build context: ${context.length} files; ${files.length - context.length} tracked or new files left out (${[...new Set(files.filter((f) => !context.includes(f)).map((f) => f.split('/')[0]))].join(', ')})`);
 
   // --- docker-compose.yml: static, so it fails fast ---------------------------------------------
-  await checkCompose(composePath, stages, rt);
+  const plan = await checkCompose(composePath, stages, rt);
+  let cluster: ClusterPlan | undefined;
+  if (opts['skip-cluster']) step('--skip-cluster: the cluster profile was read, not started');
+  else {
+    const missing = await postgresMissing();
+    if (missing) step(`PostgreSQL is not installed (${missing}): the cluster profile was read, not started`);
+    else cluster = plan;
+  }
 
   const inContext = (p: string, where: string): string => {
     const clean = posix.normalize(p).replace(/^\.?\/+/, '');
@@ -686,20 +1127,7 @@ async function main(): Promise<void> {
   const env = new Map(rt.env);
   const volumeDirs = rt.volumes.map((v) => v.path);
   for (const v of volumeDirs) mkdirSync(join(rootfs, v), { recursive: true });
-  const into = (value: string, dir: string): boolean => value === dir || value.startsWith(`${dir}/`);
-  for (const v of volumeDirs) {
-    const users = [...env].filter(([, value]) => into(value, v));
-    for (const [k, value] of users) {
-      env.set(k, join(rootfs, value));
-      note(`VOLUME ${v} -> ${join(rootfs, v)}: ${k}=${value} overridden to ${join(rootfs, value)}`);
-    }
-  }
-  for (const [k, value] of env) {
-    if (into(value, rt.workdir)) {
-      env.set(k, join(rootfs, value));
-      note(`WORKDIR path ${k}=${value} -> ${join(rootfs, value)}`);
-    }
-  }
+  replayPaths(env, [...volumeDirs.map((v) => ({ target: v, host: join(rootfs, v), what: 'VOLUME' })), { target: rt.workdir, host: workdir, what: 'WORKDIR' }], note);
   const freshPort = await freePort();
   env.set('PORT', String(freshPort));
   env.set('HOST', '127.0.0.1');
@@ -707,49 +1135,25 @@ async function main(): Promise<void> {
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...Object.fromEntries(env) };
 
   // --- the health check before start: it must say unhealthy ------------------------------------
-  const runHealth = (): Promise<Ran> => {
-    const [c, ...a] = health.cmd;
-    return run(c!, a, { cwd: workdir, env: childEnv, timeoutMs: health.timeoutMs });
-  };
+  const runHealth = healthRunner(health, workdir, childEnv);
   const before = await runHealth();
   check(before.code !== 0, `HEALTHCHECK ${JSON.stringify(health.cmd)} exits 0 with no server running: it checks nothing`);
   step(`HEALTHCHECK with no server: exit ${before.code} (${before.output.trim().split('\n')[0] ?? ''})`);
 
-  // --- start CMD --------------------------------------------------------------------------------
-  const [c0, ...cargs] = cmd;
-  step(`starting CMD ${JSON.stringify(cmd)} in ${workdir}`);
-  const child = spawn(c0!, cargs, { cwd: workdir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  server = child;
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  void exited.then((e) => (exit = e));
+  // The cluster's PostgreSQL starts meanwhile (initdb the first time, then a copy and pg_ctl).
+  if (cluster) postgresStarting = startClusterPostgres();
 
-  const healthStart = performance.now();
-  let attempts = 0;
-  let last: Ran | undefined;
-  for (;;) {
-    if (exit) fail(`the server exited (code ${exit.code}, signal ${exit.signal}) before it was healthy:\n${tail(output)}`);
-    attempts++;
-    last = await runHealth();
-    if (last.code === 0) break;
-    if (performance.now() - healthStart > 30_000) fail(`HEALTHCHECK still failing after 30 s (${attempts} tries): ${last.output.trim()}\nserver output:\n${tail(output)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  step(`HEALTHCHECK ${JSON.stringify(health.cmd)}: healthy after ${((performance.now() - healthStart) / 1000).toFixed(1)} s (${attempts} tries)`);
+  // --- start CMD --------------------------------------------------------------------------------
+  step(`starting CMD ${JSON.stringify(cmd)} in ${workdir}`);
+  const server = new Proc('the server', cmd, workdir, childEnv);
+  const healthy = await waitHealthy(server, runHealth);
+  step(`HEALTHCHECK ${JSON.stringify(health.cmd)}: healthy after ${healthy.seconds} s (${healthy.attempts} tries)`);
 
   // --- API and dashboard --------------------------------------------------------------------------
   const base = `http://127.0.0.1:${freshPort}`;
-  const marker = `verify-docker ${process.pid}-${Date.now()}`;
-  const log = { timestamp: new Date().toISOString(), level: 'INFO', service: 'verify-docker', message: marker };
-  const posted = await http(`${base}/api/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(log) });
-  check(posted.status === 201, `POST /api/logs: expected 201, got ${posted.status} ${posted.body.slice(0, 300)}`);
-  const got = await http(`${base}/api/logs?service=verify-docker&q=${encodeURIComponent(marker)}`);
-  check(got.status === 200, `GET /api/logs: expected 200, got ${got.status} ${got.body.slice(0, 300)}`);
-  const logs = (JSON.parse(got.body) as { logs: { message: string }[] }).logs;
-  check(logs.length === 1 && logs[0]!.message === marker, `GET /api/logs did not return the posted log: ${got.body.slice(0, 300)}`);
+  const message = marker('single');
+  await postMarker(base, message, '');
+  await readMarker(base, message, '');
   step('POST /api/logs -> 201, GET /api/logs returns it');
 
   const page = await http(`${base}/`);
@@ -762,16 +1166,7 @@ async function main(): Promise<void> {
   step(`GET / -> dashboard HTML, GET ${script} -> ${asset.body.length} bytes of JavaScript`);
 
   // --- SIGTERM ------------------------------------------------------------------------------------
-  const stopAt = performance.now();
-  child.kill('SIGTERM');
-  const stopped = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
-  if (!stopped) {
-    child.kill('SIGKILL');
-    fail(`the server did not exit within 5 s of SIGTERM:\n${tail(output)}`);
-  }
-  check(stopped.code === 0, `the server exited with code ${stopped.code} (signal ${stopped.signal}) on SIGTERM, not 0:\n${tail(output)}`);
-  server = undefined;
-  step(`SIGTERM -> exit 0 in ${((performance.now() - stopAt) / 1000).toFixed(1)} s`);
+  step(`SIGTERM -> exit 0 in ${await stopGracefully(server)} s`);
 
   // Data went to the volume, nothing else was written beside the application.
   for (const v of volumeDirs) {
@@ -782,9 +1177,15 @@ async function main(): Promise<void> {
   const extra = listTree(workdir).filter((p) => !copiedTree.has(p));
   check(extra.length === 0, `the server wrote under ${rt.workdir}, which is not a volume and not writable by ${rt.user} in the image: ${extra.slice(0, 10).join(', ')}`);
 
+  // --- the compose file's cluster profile, replayed ------------------------------------------------
+  if (cluster && postgresStarting) {
+    await replayCluster(cluster, { rt, cmd, health, workdir, pg: postgresStarting });
+    const extra = listTree(workdir).filter((p) => !copiedTree.has(p));
+    check(extra.length === 0, `the replicas wrote under ${rt.workdir}, which is not a volume and not writable by ${rt.user} in the image: ${extra.slice(0, 10).join(', ')}`);
+  }
 }
 
-async function checkCompose(path: string, stages: readonly Stage[], rt: StageState): Promise<void> {
+async function checkCompose(path: string, stages: readonly Stage[], rt: StageState): Promise<ClusterPlan> {
   check(existsSync(path), `no compose file at ${path}`);
   const which = spawnSync('sh', ['-c', 'command -v docker-compose'], { encoding: 'utf8' });
   if (which.status === 0) {
@@ -796,8 +1197,8 @@ async function checkCompose(path: string, stages: readonly Stage[], rt: StageSta
     step('docker-compose is not installed: skipped its own validation; reading the file instead');
   }
 
-  type Service = Record<string, unknown>;
-  const doc = parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
+  // Merge keys (<<: *anchor): compose reads them, and the replicas share their settings that way.
+  const doc = parseYaml(readFileSync(path, 'utf8'), { merge: true }) as Record<string, unknown> | null;
   const where = rel(path);
   check(doc && typeof doc === 'object', `${where}: not a YAML mapping`);
   check(!('version' in doc), `${where}: the top-level version key is obsolete; remove it`);
@@ -858,7 +1259,477 @@ async function checkCompose(path: string, stages: readonly Stage[], rt: StageSta
   const testCmd = (tests.command as string[] | string | undefined) ?? stageState(stages, stageByName(stages, tb.target)!).cmd;
   check(/\bnpm\b.*\btest\b/.test(Array.isArray(testCmd) ? testCmd.join(' ') : String(testCmd)), `${where}: tests does not run npm test (${JSON.stringify(testCmd)})`);
   check(Array.isArray(tests.profiles) && (tests.profiles as string[]).includes('test'), `${where}: tests is not in profile test, so docker compose up would start it`);
-  step(`${where}: app (5050:5000, healthcheck as in the Dockerfile, volume ${volumes.map((v) => `${v.source}:${v.target}`).join(' ')}, restart unless-stopped), tests (target ${tb.target}, profile test)`);
+  step(`${where}: app (profile ${serviceProfiles(app).join(', ') || 'none'}, 5050:5000, healthcheck as in the Dockerfile, volume ${volumes.map((v) => `${v.source}:${v.target}`).join(' ')}, restart unless-stopped), tests (target ${tb.target}, profile test)`);
+
+  return checkCluster(doc, services, path, stages, rt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster profile
+
+/** The keys in which the replicas' config file may differ from the image's config.yaml. */
+const CLUSTER_CONFIG_CHANGES = ['server.trust_proxy'];
+/** A live tail's proxy_read_timeout: at least this, and past the replicas' heartbeat. */
+const TAIL_READ_TIMEOUT_S = 300;
+
+interface Replica {
+  readonly name: string;
+  /** Its environment in the compose file. */
+  readonly env: Map<string, string>;
+  readonly binds: Mount[];
+  /** The port it listens on in its container. */
+  readonly port: string;
+}
+
+interface ClusterPlan {
+  readonly postgres: { readonly name: string; readonly user: string; readonly password: string; readonly db: string };
+  readonly replicas: Replica[];
+  readonly lb: {
+    readonly name: string;
+    readonly image: string;
+    /** deploy/nginx.conf, here. */
+    readonly conf: string;
+    /** The port nginx listens on in its container, and the host port it is published on. */
+    readonly listen: string;
+    readonly published: string;
+  };
+  readonly maxBodyBytes: number;
+}
+
+/**
+ * The cluster profile, read: PostgreSQL, the replicas (services building this project with
+ * STORAGE_BACKEND=postgres) and the nginx load balancer with its config. Returns what the replay
+ * needs.
+ */
+async function checkCluster(doc: Record<string, unknown>, services: Record<string, Service>, composePath: string, stages: readonly Stage[], rt: StageState): Promise<ClusterPlan> {
+  const where = rel(composePath);
+  const composeDir = dirname(composePath);
+  const declaredVolumes = Object.keys((doc.volumes as Record<string, unknown> | null) ?? {});
+  const inCluster = Object.entries(services).filter(([, s]) => serviceProfiles(s).includes('cluster'));
+  check(inCluster.length > 0, `${where}: no service in profile cluster (PostgreSQL, the replicas and their load balancer)`);
+
+  // With any one profile on, no two services publish the same host port (app and lb both want 5050).
+  const profiles = [...new Set(Object.values(services).flatMap(serviceProfiles))];
+  for (const profile of [undefined, ...profiles]) {
+    const on = Object.entries(services).filter(([, s]) => serviceProfiles(s).length === 0 || (profile !== undefined && serviceProfiles(s).includes(profile)));
+    const taken = new Map<string, string>();
+    for (const [name, s] of on) {
+      for (const p of servicePorts(s)) {
+        if (p.published === undefined) continue;
+        const other = taken.get(p.published);
+        check(other === undefined, `${where}: ${profile ? `with --profile ${profile}` : 'with no profile'}, ${other} and ${name} both publish host port ${p.published}: give one of them a profile of its own`);
+        taken.set(p.published, name);
+      }
+    }
+  }
+
+  // --- PostgreSQL ---
+  const pgs = inCluster.filter(([, s]) => /^(docker\.io\/)?(library\/)?postgres:/.test(String(s.image ?? '')));
+  check(pgs.length === 1, `${where}: profile cluster needs one service running the official postgres image, found ${pgs.length}`);
+  const [pgName, pg] = pgs[0]!;
+  const pgImage = String(pg.image);
+  const pgMajor = Number(/^(?:docker\.io\/)?(?:library\/)?postgres:(\d+)/.exec(pgImage)?.[1]);
+  check(pgMajor >= 16, `${where}: ${pgName} runs ${pgImage}; name a PostgreSQL major version, 16 or newer (postgres:17)`);
+  const pgEnv = serviceEnv(pg, `${where}: ${pgName}`);
+  for (const k of ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB']) check(pgEnv.get(k), `${where}: ${pgName} sets no ${k}`);
+  // The image keeps its data in PGDATA: /var/lib/postgresql/data up to 17, under /var/lib/postgresql from 18.
+  const pgData = pgMajor >= 18 ? '/var/lib/postgresql' : '/var/lib/postgresql/data';
+  const pgVolume = serviceMounts(pg, composeDir).find((m) => m.target === pgData);
+  check(pgVolume?.type === 'volume' && pgVolume.source && declaredVolumes.includes(pgVolume.source), `${where}: ${pgName} keeps its data (${pgData}) in no named volume under the top-level volumes`);
+  const pgHealth = healthTest(pg);
+  check(pgHealth && pgHealth.join(' ').includes('pg_isready'), `${where}: ${pgName} has no healthcheck running pg_isready, so nothing can wait for it to accept connections`);
+
+  // --- the replicas ---
+  const finalName = stages.at(-1)!.name;
+  const dockerHealth = rt.healthcheck !== undefined && rt.healthcheck !== 'NONE' ? rt.healthcheck.cmd : [];
+  const known = serverEnvNames();
+  const replicaServices = inCluster.filter(([, s]) => {
+    const b = buildOf(s);
+    return b !== undefined && resolve(composeDir, b.context) === ROOT;
+  });
+  check(replicaServices.length >= 2, `${where}: profile cluster builds this project in ${replicaServices.length} service(s); a cluster needs replicas`);
+  const replicas: Replica[] = [];
+  const ids = new Map<string, string>();
+  let configFile: string | undefined;
+  for (const [name, s] of replicaServices) {
+    const w = `${where}: ${name}`;
+    const b = buildOf(s)!;
+    check(b.target === undefined || b.target === finalName, `${w} builds target ${b.target}, not the runtime stage`);
+    const env = serviceEnv(s, w);
+    for (const k of env.keys()) check(known.has(k), `${w} sets ${k}, which the server never reads (the ones it reads: ${[...known].sort().join(', ')})`);
+    check(env.get('STORAGE_BACKEND') === 'postgres', `${w}: STORAGE_BACKEND is ${env.get('STORAGE_BACKEND') ?? 'not set'}, not postgres: each replica would keep its own SQLite database`);
+    let url: URL;
+    try {
+      url = new URL(env.get('DATABASE_URL') ?? '');
+    } catch {
+      fail(`${w}: DATABASE_URL ${env.get('DATABASE_URL') ?? '(not set)'} is not a postgres:// URL`);
+    }
+    check(/^postgres(ql)?:$/.test(url.protocol), `${w}: DATABASE_URL is not a postgres:// URL`);
+    check(url.hostname === pgName && (url.port === '' || url.port === '5432'), `${w}: DATABASE_URL points at ${url.host}, not ${pgName}:5432`);
+    check(decodeURIComponent(url.username) === pgEnv.get('POSTGRES_USER'), `${w}: DATABASE_URL's user ${decodeURIComponent(url.username)} is not ${pgName}'s POSTGRES_USER ${pgEnv.get('POSTGRES_USER')}`);
+    check(decodeURIComponent(url.password) === pgEnv.get('POSTGRES_PASSWORD'), `${w}: DATABASE_URL's password is not ${pgName}'s POSTGRES_PASSWORD`);
+    check(decodeURIComponent(url.pathname.slice(1)) === pgEnv.get('POSTGRES_DB'), `${w}: DATABASE_URL's database ${url.pathname.slice(1)} is not ${pgName}'s POSTGRES_DB ${pgEnv.get('POSTGRES_DB')}`);
+    const id = env.get('REPLICA_ID');
+    check(id, `${w} sets no REPLICA_ID`);
+    check(!ids.has(id), `${w}: REPLICA_ID ${id} is ${ids.get(id)}'s too; each replica needs its own`);
+    ids.set(id, name);
+    check(serviceDependsOn(s).get(pgName) === 'service_healthy', `${w} does not depend on ${pgName} with condition service_healthy, so it may start before the database takes connections`);
+    const hc = healthTest(s);
+    check(hc && hc[0] === 'CMD' && JSON.stringify(hc.slice(1)) === JSON.stringify(dockerHealth), `${w}: healthcheck ${JSON.stringify(hc)} differs from the Dockerfile's HEALTHCHECK ${JSON.stringify(dockerHealth)}`);
+    check(s.restart === 'unless-stopped', `${w}: restart is ${String(s.restart)}, expected unless-stopped`);
+    check(servicePorts(s).every((p) => p.published === undefined), `${w} publishes a port: replicas are reached through the load balancer only (they trust its X-Forwarded-For)`);
+    const mounts = serviceMounts(s, composeDir);
+    for (const m of mounts) {
+      check(m.type === 'bind' || m.target !== '/data' || m.source === undefined, `${w} mounts volume ${m.source} at ${m.target}: replicas keep nothing, PostgreSQL has the data`);
+      if (m.type !== 'bind') continue;
+      check(m.source && existsSync(m.source) && m.source.startsWith(`${composeDir}/`), `${w} mounts ${m.source}, which is no file beside ${where}`);
+      check(m.readOnly, `${w} mounts ${rel(m.source)} writable; mount it :ro`);
+    }
+    // The config file it reads: CONFIG_PATH, from its environment or the image's.
+    const configPath = env.get('CONFIG_PATH') ?? rt.env.get('CONFIG_PATH');
+    check(configPath, `${w}: no CONFIG_PATH in its environment or the image's`);
+    const bound = mounts.find((m) => m.type === 'bind' && m.target === configPath);
+    const here = bound ? bound.source! : posix.resolve(rt.workdir, configPath).startsWith(`${rt.workdir}/`) ? join(ROOT, posix.relative(rt.workdir, posix.resolve(rt.workdir, configPath))) : undefined;
+    check(here && existsSync(here), `${w}: CONFIG_PATH ${configPath} is neither mounted nor the image's config file`);
+    check(configFile === undefined || configFile === here, `${w} reads ${rel(here)}, another replica ${configFile ? rel(configFile) : ''}: replicas run one configuration`);
+    configFile = here;
+    replicas.push({ name, env, binds: mounts.filter((m) => m.type === 'bind'), port: env.get('PORT') ?? rt.env.get('PORT') ?? '5000' });
+  }
+
+  // --- the replicas' configuration: the image's, with trust_proxy on ---
+  // Compared as the server reads them (over its defaults), so comments, order and keys spelt
+  // out at their default values do not count.
+  const { resolveConfig } = await import('../server/config.js');
+  const resolved = (file: string, env: NodeJS.ProcessEnv): Config => {
+    try {
+      return resolveConfig(parseYaml(readFileSync(file, 'utf8')), env, rel(file));
+    } catch (e) {
+      fail(`${rel(file)} is not a valid configuration: ${(e as Error).message}`);
+    }
+  };
+  const config = resolved(configFile!, { ...Object.fromEntries(rt.env), ...Object.fromEntries(replicas[0]!.env) });
+  const imageConfig = join(ROOT, 'config.yaml');
+  if (configFile !== imageConfig) {
+    const strip = (c: Config): unknown => {
+      const copy = structuredClone(c) as unknown as Record<string, Record<string, unknown>>;
+      for (const key of CLUSTER_CONFIG_CHANGES) {
+        const [section, name] = key.split('.') as [string, string];
+        delete copy[section]![name];
+      }
+      return copy;
+    };
+    const diff = firstDifference(strip(resolved(configFile!, {})), strip(resolved(imageConfig, {})));
+    check(
+      diff === undefined,
+      `${rel(configFile!)} and config.yaml configure the server differently at ${diff?.path}: ${JSON.stringify(diff?.a)} against ${JSON.stringify(diff?.b)}. ` +
+        `The replicas run config.yaml with ${CLUSTER_CONFIG_CHANGES.join(', ')} changed, nothing else: make ${rel(configFile!)} say what config.yaml says`,
+    );
+  }
+  check(config.server.trust_proxy, `${rel(configFile!)}: server.trust_proxy is false, so the replicas see every client as the load balancer (one anonymous rate-limit budget for all)`);
+
+  // --- the load balancer ---
+  const lbs = inCluster.filter(([, s]) => /^(docker\.io\/)?(library\/)?(nginx|haproxy)(:|@|$)/.test(String(s.image ?? '')));
+  check(lbs.length === 1, `${where}: profile cluster needs one load balancer running the official nginx image, found ${lbs.length}`);
+  const [lbName, lb] = lbs[0]!;
+  const lbImage = String(lb.image);
+  check(/^(docker\.io\/)?(library\/)?nginx(:|@|$)/.test(lbImage), `${where}: ${lbName} runs ${lbImage}; this check reads nginx configurations only`);
+  const lbPort = servicePorts(lb).find((p) => p.published === '5050');
+  check(lbPort?.target, `${where}: ${lbName} does not publish host port 5050 (ports: ${JSON.stringify(lb.ports)})`);
+  for (const r of replicas) check(r.env.get('EXTERNAL_URL') === `http://localhost:${lbPort.published}`, `${where}: ${r.name}'s EXTERNAL_URL is ${r.env.get('EXTERNAL_URL') ?? 'not set'}, expected http://localhost:${lbPort.published}, where ${lbName} publishes them`);
+  const confMount = serviceMounts(lb, composeDir).find((m) => m.target === '/etc/nginx/nginx.conf');
+  check(confMount?.type === 'bind' && confMount.source && existsSync(confMount.source), `${where}: ${lbName} mounts no file of this project at /etc/nginx/nginx.conf`);
+  check(confMount.readOnly, `${where}: ${lbName} mounts ${rel(confMount.source)} writable; mount it :ro`);
+  const deps = serviceDependsOn(lb);
+  for (const r of replicas) check(deps.has(r.name), `${where}: ${lbName} does not depend on ${r.name}, so docker compose up ${lbName} would not start it`);
+
+  const confPath = confMount.source;
+  const cw = rel(confPath);
+  const top = parseNginx(readFileSync(confPath, 'utf8'), cw);
+  const https = top.filter((d) => d.name === 'http');
+  check(https.length === 1 && https[0]!.block, `${cw}: expected one http block, found ${https.length}`);
+  const httpBlock = https[0]!.block!;
+  const upstreams = new Map(httpBlock.filter((d) => d.name === 'upstream').map((d) => [d.args[0]!, d]));
+  const servers = httpBlock.filter((d) => d.name === 'server' && d.block);
+  check(servers.length === 1, `${cw}: expected one server block, found ${servers.length} (this check replays one)`);
+  const server = servers[0]!.block!;
+  const listens = server.filter((d) => d.name === 'listen').map((d) => d.args[0]!);
+  check(listens.length === 1 && /^(?:(?:\*|0\.0\.0\.0|\[::\]):)?(\d+)$/.exec(listens[0]!)?.[1] === lbPort.target, `${cw}: the server listens on ${listens.join(', ') || 'nothing'}, not ${lbPort.target}, the port ${where} publishes as 5050`);
+
+  const locations = server.filter((d) => d.name === 'location');
+  check(locations.length > 0, `${cw}: the server has no location`);
+  for (const l of locations) {
+    check(['=', '^~'].includes(l.args[0]!) ? l.args.length === 2 : l.args.length === 1 && !l.args[0]!.startsWith('@'), `${cw}:${l.line}: location ${l.args.join(' ')}: this check reads prefix and exact locations only`);
+    check(!l.block?.some((d) => d.name === 'location'), `${cw}:${l.line}: nested locations are not read by this check`);
+  }
+  const levels = (l: NginxDirective): NginxDirective[][] => [top, httpBlock, server, l.block ?? []];
+  const maxBody = config.limits.max_body_bytes;
+  const heartbeat = config.tail.heartbeat_seconds;
+  let upstreamName: string | undefined;
+  const proxying = locations.filter((l) => l.block?.some((d) => d.name === 'proxy_pass'));
+  check(proxying.length > 0, `${cw}: no location passes requests on (proxy_pass)`);
+  for (const l of proxying) {
+    const lw = `${cw}:${l.line} (location ${l.args.join(' ')})`;
+    const pass = nginxSetting(levels(l), 'proxy_pass')!.args[0]!;
+    const m = /^http:\/\/([\w.-]+)$/.exec(pass);
+    check(m && upstreams.has(m[1]!), `${lw}: proxy_pass ${pass} is not http://<an upstream block> (with no path, so the URI goes on unchanged)`);
+    check(upstreamName === undefined || upstreamName === m[1], `${lw}: passes to ${m[1]}, another location to ${upstreamName}: one upstream of replicas`);
+    upstreamName = m[1]!;
+    check(nginxSetting(levels(l), 'proxy_http_version')?.args[0] === '1.1', `${lw}: proxy_http_version is not 1.1 (nginx's default is 1.0: no keep-alive to the replicas, and a tail's stream ends up closed)`);
+    const headers = nginxProxyHeaders(levels(l));
+    check(headers, `${lw}: no proxy_set_header in force, so the replicas get no X-Forwarded-For or X-Forwarded-Proto`);
+    check(headers.get('x-forwarded-for') === '$remote_addr', `${lw}: X-Forwarded-For is ${headers.get('x-forwarded-for') ?? 'not set'}; the replicas trust it (server.trust_proxy), so it must be $remote_addr, which a client cannot choose (a proxy_set_header in a location drops the server's)`);
+    check(headers.get('x-forwarded-proto') === '$scheme', `${lw}: X-Forwarded-Proto is ${headers.get('x-forwarded-proto') ?? 'not set'}, expected $scheme`);
+    const bodyLimit = nginxSetting(levels(l), 'client_max_body_size')?.args[0] ?? '1m';
+    check(nginxBytes(bodyLimit, lw) === 0 || nginxBytes(bodyLimit, lw) >= maxBody, `${lw}: client_max_body_size ${bodyLimit} is below the replicas' limits.max_body_bytes (${maxBody}): nginx would refuse batches the server takes`);
+  }
+  const up = upstreams.get(upstreamName!)!;
+  const uw = `${cw}:${up.line} (upstream ${upstreamName})`;
+  const members = (up.block ?? []).filter((d) => d.name === 'server');
+  const byHost = new Map<string, NginxDirective>();
+  for (const d of members) {
+    const m = /^([\w.-]+):(\d+)$/.exec(d.args[0] ?? '');
+    check(m, `${uw}: server ${d.args[0]} is not host:port`);
+    const r = replicas.find((x) => x.name === m[1]);
+    check(r, `${uw}: server ${d.args[0]} is none of the replica services (${replicas.map((x) => x.name).join(', ')})`);
+    check(m[2] === r.port, `${uw}: server ${d.args[0]}: ${r.name} listens on ${r.port}`);
+    check(!byHost.has(r.name), `${uw}: ${r.name} is listed twice`);
+    byHost.set(r.name, d);
+  }
+  const missing = replicas.filter((r) => !byHost.has(r.name)).map((r) => r.name);
+  check(missing.length === 0, `${uw}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not in it, so ${missing.length === 1 ? 'it gets' : 'they get'} no requests`);
+  if ((up.block ?? []).some((d) => d.name === 'keepalive')) {
+    for (const l of proxying) check(nginxProxyHeaders(levels(l))?.get('connection') === '', `${cw}:${l.line}: the upstream keeps connections alive (keepalive) but this location does not clear the Connection header (proxy_set_header Connection "")`);
+  }
+  const resolving = members.some((d) => d.args.includes('resolve'));
+  if (resolving) {
+    check((up.block ?? []).some((d) => d.name === 'zone'), `${uw}: servers with resolve need a zone`);
+    check(nginxSetting([top, httpBlock, up.block ?? []], 'resolver'), `${uw}: servers with resolve need a resolver (Docker's is 127.0.0.11)`);
+    const v = /^(?:docker\.io\/)?(?:library\/)?nginx:(\d+)\.(\d+)(?:\.(\d+))?/.exec(lbImage);
+    check(!v || Number(v[1]) > 1 || Number(v[2]) > 27 || (Number(v[2]) === 27 && Number(v[3] ?? 0) >= 3), `${where}: ${lbName} runs ${lbImage}, but ${uw} uses resolve, which nginx has from 1.27.3`);
+  }
+
+  const tailPath = '/api/logs/tail';
+  const tailLoc = nginxLocation(locations, tailPath);
+  check(tailLoc && proxying.includes(tailLoc), `${cw}: no location passes ${tailPath} on`);
+  const tw = `${cw}:${tailLoc.line} (location ${tailLoc.args.join(' ')}, which serves ${tailPath})`;
+  check(nginxSetting(levels(tailLoc), 'proxy_buffering')?.args[0] === 'off', `${tw}: proxy_buffering is not off, so a live tail's events may wait in nginx's buffers`);
+  const readTimeout = nginxSetting(levels(tailLoc), 'proxy_read_timeout')?.args[0] ?? '60s';
+  check(nginxSeconds(readTimeout, tw) >= Math.max(TAIL_READ_TIMEOUT_S, 2 * heartbeat), `${tw}: proxy_read_timeout ${readTimeout} is short for a live tail: at least ${Math.max(TAIL_READ_TIMEOUT_S, 2 * heartbeat)} s (the replicas send a heartbeat every ${heartbeat} s)`);
+  check(nginxSetting(levels(tailLoc), 'gzip')?.args[0] !== 'on', `${tw}: gzip is on, which holds a stream's events back`);
+  const cache = nginxSetting(levels(tailLoc), 'proxy_cache')?.args[0];
+  check(cache === undefined || cache === 'off', `${tw}: proxy_cache ${cache} would cache a live stream`);
+
+  step(
+    `${where}: profile cluster: ${pgName} (${pgImage}, volume ${pgVolume.source}, pg_isready), ${replicas.map((r) => r.name).join(', ')} (STORAGE_BACKEND=postgres on ${pgName}, REPLICA_IDs ${[...ids.keys()].join(', ')}, ` +
+      `healthcheck as in the Dockerfile, after ${pgName} is healthy, config ${rel(configFile!)}: trust_proxy on), ${lbName} (${lbImage}, 5050:${lbPort.target}, ${cw})`,
+  );
+  note(
+    `${cw}: upstream ${upstreamName} = ${members.map((d) => d.args.join(' ')).join(', ')}; X-Forwarded-For $remote_addr, X-Forwarded-Proto $scheme, HTTP/1.1; ` +
+      `client_max_body_size ≥ ${maxBody} bytes; ${tailPath}: proxy_buffering off, proxy_read_timeout ${readTimeout}`,
+  );
+  return {
+    postgres: { name: pgName, user: pgEnv.get('POSTGRES_USER')!, password: pgEnv.get('POSTGRES_PASSWORD')!, db: pgEnv.get('POSTGRES_DB')! },
+    replicas,
+    lb: { name: lbName, image: lbImage, conf: confPath, listen: lbPort.target, published: lbPort.published! },
+    maxBodyBytes: maxBody,
+  };
+}
+
+/** Starts the throw-away PostgreSQL the cluster replay uses; its failure is reported where it is awaited. */
+function startClusterPostgres(): Promise<PgServer> {
+  const starting = import('./postgres-server.js').then((m) => m.startPostgres());
+  starting.catch(() => {});
+  return starting;
+}
+
+/** Why the cluster cannot be replayed here (no PostgreSQL), or undefined. With CI set, a missing PostgreSQL fails instead. */
+async function postgresMissing(): Promise<string | undefined> {
+  const { postgresUnavailable } = await import('./postgres-server.js');
+  try {
+    return postgresUnavailable();
+  } catch (e) {
+    fail(`cannot replay the cluster profile: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The cluster profile, replayed: a throw-away PostgreSQL with the postgres service's user and
+ * database, one runtime-stage process per replica with its service's environment (DATABASE_URL
+ * pointed at that server, PORT a free loopback port) sharing the runtime stage's files, and
+ * nginx with the load balancer's config in front of them.
+ */
+async function replayCluster(plan: ClusterPlan, ctx: { rt: StageState; cmd: string[]; health: { cmd: string[]; timeoutMs: number }; workdir: string; pg: Promise<PgServer> }): Promise<void> {
+  const { rt, workdir } = ctx;
+  let pg: PgServer;
+  try {
+    pg = await ctx.pg;
+  } catch (e) {
+    fail(`cannot start the throw-away PostgreSQL for the cluster profile: ${(e as Error).message}`);
+  }
+  // What the postgres image's entrypoint does with POSTGRES_USER, _PASSWORD and _DB.
+  const { default: pgLib } = await import('pg');
+  const admin = new pgLib.Client({ connectionString: pg.url() });
+  try {
+    await admin.connect();
+    const { user, password, db } = plan.postgres;
+    if (user !== 'postgres') await admin.query(`CREATE ROLE ${admin.escapeIdentifier(user)} SUPERUSER LOGIN PASSWORD ${admin.escapeLiteral(password)}`);
+    await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(db)} OWNER ${admin.escapeIdentifier(user)}`);
+  } catch (e) {
+    fail(`creating ${plan.postgres.name}'s user and database on the throw-away PostgreSQL: ${(e as Error).message}`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
+  step(`cluster: ${plan.postgres.name} -> a throw-away PostgreSQL on 127.0.0.1:${pg.port} (scripts/postgres-server.ts) with role ${plan.postgres.user} and database ${plan.postgres.db}, as the image makes them`);
+
+  // --- the replicas: the image's environment, then the service's --------------------------------
+  const started: { replica: Replica; proc: Proc; base: string; volumes: string; runHealth: () => Promise<Ran> }[] = [];
+  for (const replica of plan.replicas) {
+    const env = new Map([...rt.env, ...replica.env]);
+    const url = new URL(env.get('DATABASE_URL')!);
+    url.hostname = '127.0.0.1';
+    url.port = String(pg.port);
+    env.set('DATABASE_URL', url.href);
+    const volumes = join(tmp, 'cluster', replica.name);
+    for (const v of rt.volumes) mkdirSync(join(volumes, v.path), { recursive: true });
+    const said: string[] = [];
+    const used = replayPaths(
+      env,
+      [
+        ...replica.binds.map((m) => ({ target: m.target, host: m.source!, what: 'bind mount' })),
+        ...rt.volumes.map((v) => ({ target: v.path, host: join(volumes, v.path), what: 'VOLUME' })),
+        { target: rt.workdir, host: workdir, what: 'WORKDIR' },
+      ],
+      (m) => said.push(m),
+    );
+    for (const m of replica.binds) check(used.has(m.target), `${replica.name} mounts ${rel(m.source!)} at ${m.target}, which no environment variable points at: this check can only replay a mount it can point the server to`);
+    const port = await freePort();
+    env.set('PORT', String(port));
+    env.set('HOST', '127.0.0.1');
+    const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...Object.fromEntries(env) };
+    const configPath = env.get('CONFIG_PATH');
+    note(
+      `${replica.name}: REPLICA_ID=${env.get('REPLICA_ID')}, PORT=${port}, DATABASE_URL host ${plan.postgres.name}:5432 -> 127.0.0.1:${pg.port}` +
+        `${configPath ? `, CONFIG_PATH -> ${rel(configPath)}` : ''}, VOLUME${rt.volumes.length > 1 ? 's' : ''} in ${volumes}`,
+    );
+    started.push({ replica, proc: new Proc(`replica ${replica.name}`, ctx.cmd, workdir, childEnv), base: `http://127.0.0.1:${port}`, volumes, runHealth: healthRunner(ctx.health, workdir, childEnv) });
+  }
+  step(`cluster: started ${started.map((s) => s.replica.name).join(', ')} at once (the runtime stage's CMD, each with its service's environment)`);
+  const healthy = await Promise.all(started.map((s) => waitHealthy(s.proc, s.runHealth, s.base)));
+  step(`cluster: every replica's HEALTHCHECK passes (after ${healthy.map((h) => h.seconds).join(', ')} s)`);
+
+  // --- one store --------------------------------------------------------------------------------
+  const [first, second, ...others] = started as [(typeof started)[0], (typeof started)[0], ...(typeof started)[0][]];
+  const shared = marker('cluster');
+  await postMarker(first.base, shared, `to ${first.replica.name}`);
+  for (const s of [second, ...others]) await readMarker(s.base, shared, `on ${s.replica.name}`);
+  step(`cluster: POST /api/logs to ${first.replica.name} -> 201; GET /api/logs on ${[second, ...others].map((s) => s.replica.name).join(', ')} returns it`);
+
+  const tailing = await openEventStream(`${second.base}/api/logs/tail?service=${MARKER_SERVICE}`);
+  check(tailing.status === 200, `GET /api/logs/tail on ${second.replica.name}: expected 200, got ${tailing.status}`);
+  await tailing.waitFor(`GET /api/logs/tail on ${second.replica.name}: its ready event`, (t) => t.includes('event: ready'), 5000);
+  const crossing = marker('tail');
+  const from = others[0] ?? first;
+  const postedAt = performance.now();
+  await postMarker(from.base, crossing, `to ${from.replica.name}`);
+  await tailing.waitFor(`a log posted to ${from.replica.name}, on the tail of ${second.replica.name}`, (t) => t.includes(crossing), 5000);
+  const crossed = performance.now() - postedAt;
+  tailing.close();
+  step(`cluster: a log posted to ${from.replica.name} reached a live tail on ${second.replica.name} within ${crossed.toFixed(0)} ms of the POST`);
+
+  // --- the load balancer ------------------------------------------------------------------------
+  if (existsSync(opts.nginx)) await replayLoadBalancer(plan, started);
+  else step(`nginx is not installed (no ${opts.nginx}): ${rel(plan.lb.conf)} was read, not run; install it (Debian: apt-get install nginx) or pass --nginx PATH`);
+
+  // --- stop -------------------------------------------------------------------------------------
+  const times = await Promise.all(started.map((s) => stopGracefully(s.proc)));
+  step(`cluster: SIGTERM -> every replica exits 0 (in ${times.join(', ')} s)`);
+  for (const s of started) {
+    for (const v of rt.volumes) {
+      const written = readdirSync(join(s.volumes, v.path));
+      check(written.length === 0, `${s.replica.name} wrote ${written.join(', ')} under VOLUME ${v.path}: a replica keeps nothing (PostgreSQL has the data, and the compose file gives it no volume)`);
+    }
+  }
+  note(`the replicas kept nothing under VOLUME ${rt.volumes.map((v) => v.path).join(' ')}`);
+}
+
+/**
+ * The load balancer's config, run: a copy with the upstream's servers at the replicas' loopback
+ * ports (resolve dropped: that is Docker's DNS), listening on a free loopback port, its
+ * temporary files and access log in its own folder; `nginx -t`, then requests through it.
+ */
+async function replayLoadBalancer(plan: ClusterPlan, replicas: readonly { replica: Replica; base: string }[]): Promise<void> {
+  const dir = join(tmp, 'nginx');
+  mkdirSync(dir, { recursive: true });
+  // As root, nginx's workers run as nobody: they keep large request bodies under `dir`.
+  if (process.getuid?.() === 0) chmodSync(tmp, 0o755);
+  const version = /nginx\/([\d.]+)/.exec(spawnSync(opts.nginx, ['-v'], { encoding: 'utf8' }).stderr ?? '')?.[1] ?? '(unknown version)';
+  const cw = rel(plan.lb.conf);
+  const lbPort = await freePort();
+  const ports = new Map(replicas.map((r) => [r.replica.name, new URL(r.base).port]));
+  let text = readFileSync(plan.lb.conf, 'utf8');
+  text = text.replace(/^([ \t]*)server\s+([\w.-]+):(\d+)([^;{]*);/gm, (_m, indent: string, host: string, _port: string, params: string) => {
+    const kept = params.split(/\s+/).filter((p) => p && p !== 'resolve');
+    return `${indent}server 127.0.0.1:${ports.get(host)}${kept.length > 0 ? ` ${kept.join(' ')}` : ''};`;
+  });
+  text = text.replace(/^([ \t]*)listen\s+[^\s;]+([^;]*);/gm, (_m, indent: string, params: string) => `${indent}listen 127.0.0.1:${lbPort}${params};`);
+  const temp = [...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${join(dir, t)};`), `access_log ${join(dir, 'access.log')};`].join(' ');
+  text = text.replace(/^(\s*)http\s*\{/m, (m) => `${m}\n    ${temp}`);
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, text);
+  const args = ['-e', 'stderr', '-p', `${dir}/`, '-c', conf];
+  const pid = `pid ${join(dir, 'nginx.pid')};`;
+  const tested = await run(opts.nginx, ['-t', ...args, '-g', pid], { cwd: dir, env: process.env, timeoutMs: 30_000 });
+  check(tested.code === 0, `nginx -t on ${cw} (a copy at ${conf}, upstream servers at the replicas' loopback ports) failed:\n${tail(tested.output)}`);
+  step(`nginx ${version}: nginx -t passes on ${cw} (a copy: upstream servers at the replicas' loopback ports, listen 127.0.0.1:${lbPort})`);
+
+  const nginx = new Proc('nginx', [opts.nginx, ...args, '-g', `${pid} daemon off;`], dir, process.env);
+  const lb = `http://127.0.0.1:${lbPort}`;
+  const t = performance.now();
+  for (;;) {
+    if (nginx.exit) fail(`nginx exited (code ${nginx.exit.code}) on start:\n${tail(nginx.output)}`);
+    const up = await fetch(`${lb}/health`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (up === 200) break;
+    if (performance.now() - t > 10_000) fail(`GET /health through nginx: ${up || 'no answer'} after 10 s:\n${tail(nginx.output)}`);
+    await sleep(50);
+  }
+
+  // A log posted through it is read through it, from each replica in turn (round robin).
+  const through = marker('lb');
+  await postMarker(lb, through, 'through nginx');
+  for (let i = 0; i < replicas.length; i++) await readMarker(lb, through, `through nginx (read ${i + 1})`);
+  step(`nginx: GET /health -> 200; POST /api/logs through it -> 201, and ${replicas.length} GET /api/logs through it (round robin: one per replica) return it`);
+
+  // A batch past nginx's default 1 MiB body limit, within the server's.
+  const big = Array.from({ length: 100 }, (_, i) => ({ timestamp: new Date().toISOString(), level: 'INFO', service: MARKER_SERVICE, message: `${i} ${'x'.repeat(15_000)}` }));
+  const body = JSON.stringify(big);
+  const posted = await http(`${lb}/api/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  check(posted.status === 201, `POST /api/logs of ${body.length} bytes through nginx: expected 201, got ${posted.status} ${posted.body.slice(0, 200)}`);
+  step(`nginx: a batch of ${(body.length / 2 ** 20).toFixed(1)} MiB (nginx's default limit is 1 MiB) -> 201`);
+
+  // A live tail through it: its first bytes at once, then logs from every replica.
+  const tailing = await openEventStream(`${lb}/api/logs/tail?service=${MARKER_SERVICE}`);
+  check(tailing.status === 200, `GET /api/logs/tail through nginx: expected 200, got ${tailing.status}`);
+  check((tailing.headers['content-type'] ?? '').startsWith('text/event-stream'), `GET /api/logs/tail through nginx: content-type ${tailing.headers['content-type']}`);
+  check(!tailing.headers['content-encoding'], `GET /api/logs/tail through nginx: content-encoding ${tailing.headers['content-encoding']}, which holds events back`);
+  await tailing.waitFor('GET /api/logs/tail through nginx: its first event (ready) within 2 s, so nginx passes a stream on as it comes', (x) => x.includes('event: ready'), 2000);
+  const firstBytes = tailing.firstBytesMs() ?? 0;
+  const live = replicas.map((_r, i) => marker(`lb-tail-${i}`));
+  const t0 = performance.now();
+  for (const m of live) await postMarker(lb, m, 'through nginx');
+  await tailing.waitFor(`${live.length} logs posted through nginx (one to each replica), on the tail through nginx`, (x) => live.every((m) => x.includes(m)), 5000);
+  const allIn = performance.now() - t0;
+  tailing.close();
+  step(`nginx: GET /api/logs/tail through it: first bytes after ${firstBytes.toFixed(0)} ms; ${live.length} logs posted through it (one per replica) on it within ${allIn.toFixed(0)} ms`);
+
+  const stopped = await nginx.stop('SIGQUIT', 5000);
+  if (!stopped) {
+    await nginx.stop('SIGKILL', 1000);
+    fail(`nginx did not exit within 5 s of SIGQUIT:\n${tail(nginx.output)}`);
+  }
+  check(stopped.code === 0, `nginx exited with code ${stopped.code} (signal ${stopped.signal}):\n${tail(nginx.output)}`);
 }
 
 let status = 0;
@@ -870,7 +1741,12 @@ try {
   if (e instanceof VerifyError) process.stderr.write(`verify-docker: FAILED: ${e.message}\n`);
   else process.stderr.write(`verify-docker: FAILED with an unexpected error: ${(e as Error).stack ?? String(e)}\n`);
 } finally {
-  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  // What a failure left running: SIGTERM first (nginx's workers go with their master only then), SIGKILL after 3 s.
+  const left = [...running];
+  for (const p of left) p.child.kill('SIGTERM');
+  await Promise.race([Promise.all(left.map((p) => p.exited)), sleep(3000)]);
+  for (const p of left) if (!p.exit) p.child.kill('SIGKILL');
+  if (postgresStarting) await postgresStarting.then((pg) => pg.stop()).catch(() => {});
   if (opts.keep) process.stdout.write(`kept ${tmp}\n`);
   else rmSync(tmp, { recursive: true, force: true });
 }
