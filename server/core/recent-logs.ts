@@ -1,5 +1,5 @@
 import { SPAN_INTS, jsonSpans, ndjsonSpans, scanObjects } from './json-spans.js';
-import { LogFilter, type LogColumns, type LogPage, type LogQuery } from './log-filter.js';
+import { LogFilter, type LogColumns, type LogFilterFields, type LogPage, type LogQuery } from './log-filter.js';
 import { compareListed, pageOf, type Listed } from './listing-order.js';
 import { LEVELS, StoredLog, levelIndex } from './log.js';
 
@@ -52,6 +52,112 @@ const FORMAT_NDJSON = 1;
 const BLOCK_SHIFT = 10;
 const BLOCK_SLOTS = 1 << BLOCK_SHIFT;
 
+/** Each byte with ASCII letters folded to lower case. */
+const FOLD = Uint8Array.from({ length: 256 }, (_, c) => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c));
+
+const BACKSLASH = 0x5c;
+
+/**
+ * A text search as bytes, ASCII letters folded to lower case, when it can be decided on a
+ * message's stored bytes: when it is all ASCII. log-filter.ts makes `q` a RegExp with the `i`
+ * flag and without `u`, whose case folding (ECMAScript's Canonicalize: upper case, except
+ * that a non-ASCII character never becomes an ASCII one) makes an ASCII character equal only
+ * to itself and to the other case of an ASCII letter: never to ſ, K (Kelvin), İ or any other
+ * non-ASCII character. In UTF-8 a byte below 0x80 is only ever that ASCII character. So up to
+ * its first backslash (where a JSON escape may start) a message's bytes hold an ASCII search,
+ * folded byte for byte, exactly where its decoded text does (searchBytes).
+ */
+function asciiSearch(text: string | undefined): Uint8Array | undefined {
+  if (!text) return undefined;
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return undefined;
+    out[i] = FOLD[c]!;
+  }
+  return out;
+}
+
+const FOUND = 1;
+const ABSENT = 0;
+/** A backslash came before any match: the text must be decoded to decide. */
+const UNDECIDED = -1;
+
+/** Whether `needle` (asciiSearch) is in the JSON string text `b[start, end)`: FOUND, ABSENT or UNDECIDED. */
+function searchBytes(b: Uint8Array, start: number, end: number, needle: Uint8Array): number {
+  const m = needle.length;
+  const first = needle[0]!;
+  const lastStart = end - m;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c === BACKSLASH) return UNDECIDED;
+    if (FOLD[c] === first && i <= lastStart) {
+      let j = 1;
+      while (j < m && FOLD[b[i + j]!] === needle[j]) j++;
+      if (j === m) return FOUND;
+    }
+  }
+  return ABSENT;
+}
+
+/**
+ * A message's digest: 64 bits, as two 32-bit words, with a bit set for each pair of
+ * neighbouring bytes in its JSON string text, ASCII letters folded (pairBit). An ASCII search
+ * (asciiSearch) held by a message stands in its text byte for byte, so each of its pairs' bits
+ * (searchPairs) is set in the message's digest; a message whose digest lacks one does not
+ * hold it. A text with a backslash (an escape may stand for any character), and a message
+ * whose place in its JSON is not known, have every bit set: always read.
+ */
+const DIGEST_WORDS = 2;
+
+/**
+ * At most this many blocks have their digests made by one query (a few tenths of a millisecond
+ * each, for 1,024 logs): the first text search over a large buffer, or one after heavy ingest,
+ * reads the other blocks' messages instead, and is not held up making them all.
+ */
+const DIGESTS_PER_QUERY = 32;
+
+/** The bit, 0 to 63, of a pair of folded bytes. */
+function pairBit(a: number, b: number): number {
+  return Math.imul((a << 8) | b, 0x9e3779b1) >>> 26;
+}
+
+/** Writes the digest of the JSON string text `b[start, end)` at `out[at]`, `out[at + 1]`. */
+function digestInto(b: Uint8Array, start: number, end: number, out: Int32Array, at: number): void {
+  let lo = 0;
+  let hi = 0;
+  let prev = start < end ? FOLD[b[start]!]! : 0;
+  if (prev === BACKSLASH) lo = hi = -1;
+  // Until every bit is set: more pairs cannot change it.
+  for (let i = start + 1; i < end && (lo & hi) !== -1; i++) {
+    const c = FOLD[b[i]!]!;
+    if (c === BACKSLASH) {
+      lo = hi = -1;
+      break;
+    }
+    // Branch-free: bit 5 of the pair's bit picks the word, the low five bits the bit in it.
+    const bit = pairBit(prev, c);
+    const high = -(bit >>> 5);
+    lo |= (1 << bit) & ~high;
+    hi |= (1 << bit) & high;
+    prev = c;
+  }
+  out[at] = lo;
+  out[at + 1] = hi;
+}
+
+/** What a digest must hold for a message to hold `needle` (asciiSearch): its pairs' bits, as two words. */
+function searchPairs(needle: Uint8Array): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  for (let j = 1; j < needle.length; j++) {
+    const bit = pairBit(needle[j - 1]!, needle[j]!);
+    if (bit < 32) lo |= 1 << bit;
+    else hi |= 1 << (bit - 32);
+  }
+  return [lo, hi];
+}
+
 /**
  * The recent-logs buffer, the in-memory tier: the most recent `capacity` logs, in id order,
  * queried newest first.
@@ -65,11 +171,13 @@ const BLOCK_SLOTS = 1 << BLOCK_SHIFT;
  * log sits in the body is found (json-spans.ts) the first time one of the body's logs is
  * read, for all of them at once. A log without bytes (another protocol's adapter, a restart's
  * reload) is encoded here. A log is decoded only when a query returns it; a text search
- * decodes just the message.
+ * reads the message's bytes, and decodes just the message when they cannot decide (matcher).
  *
  * Logs are held in arrival (id) order but listed by event time: each block of slots keeps, once
  * asked, its logs sorted by listing order, so a query reads the blocks a time window at a time,
- * newest first, until the page is full.
+ * newest first, until the page is full. A text search also has each block keep a 64-bit digest
+ * of each message in that order (digestInto), and reads only the messages whose digest holds
+ * every pair of neighbouring characters of the search.
  */
 export class RecentLogs {
   readonly capacity: number;
@@ -104,6 +212,10 @@ export class RecentLogs {
   private readonly scratch = new Int32Array(SPAN_INTS);
   /** Per block: its held slots in listing order, while they are known (sortedBlock). */
   private readonly sorted: (Uint16Array | undefined)[];
+  /** Per block, once a text search asked and while its order holds: the digest of each message, in that order (digestBlock). */
+  private readonly digests: (Int32Array | undefined)[];
+  /** A block's digests by slot, while digestBlock puts them in order. */
+  private readonly digestScratch = new Int32Array(BLOCK_SLOTS * DIGEST_WORDS);
   /** The largest event time of a log overwritten here: a bound on what only the tier below holds. */
   private evictedMax = -Infinity;
 
@@ -130,6 +242,7 @@ export class RecentLogs {
     this.segmentBytes = Math.min(8 << 20, Math.max(64 << 10, capacity * 64));
     const blocks = ((capacity - 1) >> BLOCK_SHIFT) + 1;
     this.sorted = new Array<Uint16Array | undefined>(blocks).fill(undefined);
+    this.digests = new Array<Int32Array | undefined>(blocks).fill(undefined);
     const { times, received, levels, services, users } = this;
     this.columns = { times, received, levels, services, users, message: (slot) => this.message(slot) };
   }
@@ -180,8 +293,9 @@ export class RecentLogs {
       }
       this.ids[slot] = log.id;
       this.times[slot] = log.ts;
-      // The block's order no longer holds.
+      // The block's order (and its digests) no longer hold.
       this.sorted[slot >> BLOCK_SHIFT] = undefined;
+      this.digests[slot >> BLOCK_SHIFT] = undefined;
       this.received[slot] = log.receivedAt;
       this.levels[slot] = levelIndex(log.level);
       this.services[slot] = log.service;
@@ -408,14 +522,57 @@ export class RecentLogs {
   }
 
   /**
+   * Makes the digests (digestInto) of the messages of block `b`, in the order sortedBlock gives
+   * (`order`), kept as long as that order is: a text search passes over a log whose digest
+   * lacks a pair of it without reading the log.
+   */
+  private digestBlock(b: number, order: Uint16Array): Int32Array {
+    const first = b << BLOCK_SHIFT;
+    const { offsets, segOf, msgStarts, msgEnds, segments } = this;
+    // Read in slot order (the order the bytes lie in), then put in listing order.
+    const bySlot = this.digestScratch;
+    const held = Uint16Array.from(order).sort();
+    let seq = -1;
+    let buf: Buffer | undefined;
+    for (const off of held) {
+      const slot = first + off;
+      if (offsets[slot] === UNRESOLVED) this.resolve(this.indexOf(slot));
+      const start = msgStarts[slot]!;
+      const at = off * DIGEST_WORDS;
+      if (start < 0) {
+        bySlot[at] = bySlot[at + 1] = -1;
+        continue;
+      }
+      if (segOf[slot] !== seq) {
+        seq = segOf[slot]!;
+        buf = segments.get(seq)!.buf;
+      }
+      digestInto(buf!, offsets[slot]! + start, offsets[slot]! + msgEnds[slot]!, bySlot, at);
+    }
+    const out = new Int32Array(order.length * DIGEST_WORDS);
+    for (let pos = 0; pos < order.length; pos++) {
+      const at = order[pos]! * DIGEST_WORDS;
+      out[pos * DIGEST_WORDS] = bySlot[at]!;
+      out[pos * DIGEST_WORDS + 1] = bySlot[at + 1]!;
+    }
+    this.digests[b] = out;
+    return out;
+  }
+
+  /**
    * The first `k` logs matching `q` in listing order (after `q.before`), each decoded only
    * when asked. Each block keeps its logs sorted by listing order (sortedBlock); from the
    * cursor's position in each, the blocks are read a time window at a time, newest first.
    */
   listed(q: LogQuery, k: number): Listed[] {
     const filter = new LogFilter(q);
-    const match = filter.slotMatcher(this.columns);
+    const needle = asciiSearch(q.text);
+    const match = this.matcher(q, needle);
     const { times, ids } = this;
+    // A text search in ASCII of two characters or more passes over the logs whose digest lacks one of its pairs.
+    const [needLo, needHi] = needle !== undefined && needle.length >= 2 ? searchPairs(needle) : [0, 0];
+    const digested = needLo !== 0 || needHi !== 0;
+    let digestBudget = DIGESTS_PER_QUERY;
     const cursorTs = q.before?.ts ?? Infinity;
     const cursorId = q.before?.id ?? Infinity;
     const hiTs = Math.min(cursorTs, filter.to);
@@ -430,6 +587,7 @@ export class RecentLogs {
       first: number;
       order: Uint16Array;
       pos: number;
+      digests: Int32Array | undefined;
     }
     const heads: Head[] = [];
     for (let b = 0; b < this.sorted.length; b++) {
@@ -443,7 +601,14 @@ export class RecentLogs {
         else a = mid + 1;
       }
       // A block with nothing from the cursor on, or only logs older than the range, is left out.
-      if (a < order.length && times[first + order[a]!]! >= loTs) heads.push({ first, order, pos: a });
+      if (a < order.length && times[first + order[a]!]! >= loTs) {
+        let digests = digested ? this.digests[b] : undefined;
+        if (digested && digests === undefined && digestBudget > 0) {
+          digestBudget--;
+          digests = this.digestBlock(b, order);
+        }
+        heads.push({ first, order, pos: a, digests });
+      }
     }
     // Time windows, newest first: each takes from every block the logs with an event time in
     // it (a run of the block's order, read in place), until the matches reach `k` or nothing is
@@ -465,11 +630,12 @@ export class RecentLogs {
       const low = Math.max(floor, loTs);
       for (let i = 0; i < heads.length; i++) {
         const h = heads[i]!;
-        const { first, order } = h;
+        const { first, order, digests } = h;
         let pos = h.pos;
         for (; pos < order.length; pos++) {
           const slot = first + order[pos]!;
           if (times[slot]! < low) break;
+          if (digests !== undefined && ((digests[pos * DIGEST_WORDS]! & needLo) !== needLo || (digests[pos * DIGEST_WORDS + 1]! & needHi) !== needHi)) continue;
           if (ids[slot]! < idBelow && match(slot)) found.push(slot);
         }
         h.pos = pos;
@@ -491,6 +657,36 @@ export class RecentLogs {
     return found.map((slot) => ({ ts: times[slot]!, id: ids[slot]!, log: () => this.read(this.indexOf(slot)) }));
   }
 
+  /**
+   * Whether the log in a slot matches `q`: the filter's per-slot evaluator (core/log-filter.ts),
+   * except that a text search in ASCII is decided on the message's stored bytes (asciiSearch),
+   * the message decoded only when they cannot decide: an escape before any match, or a message
+   * whose place in its JSON is not known.
+   */
+  private matcher(q: LogFilterFields, needle = asciiSearch(q.text)): (slot: number) => boolean {
+    if (needle === undefined) return new LogFilter(q).slotMatcher(this.columns);
+    const { text, ...others } = q;
+    const rest = new LogFilter(others).slotMatcher(this.columns);
+    const decoded = new LogFilter({ text }).slotMatcher(this.columns);
+    const { offsets, segOf, msgStarts, msgEnds, segments } = this;
+    // Neighbours in a block mostly share a segment: the last one found is kept.
+    let seq = -1;
+    let buf: Buffer | undefined;
+    return (slot) => {
+      if (!rest(slot)) return false;
+      if (offsets[slot] === UNRESOLVED) this.resolve(this.indexOf(slot));
+      const start = msgStarts[slot]!;
+      if (start < 0) return decoded(slot);
+      if (segOf[slot] !== seq) {
+        seq = segOf[slot]!;
+        buf = segments.get(seq)!.buf;
+      }
+      const at = offsets[slot]!;
+      const found = searchBytes(buf!, at + start, at + msgEnds[slot]!, needle);
+      return found === UNDECIDED ? decoded(slot) : found === FOUND;
+    };
+  }
+
   /** A page in listing order (core/listing-order.ts), from this buffer alone. */
   query(q: LogQuery): LogPage {
     return pageOf(this.listed(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
@@ -498,7 +694,7 @@ export class RecentLogs {
 
   /** The logs matching `q` (filters only) with an id above `id`, in arrival order: what a resuming tail missed. */
   arrivedAfter(id: number, q: Omit<LogQuery, 'limit'>): StoredLog[] {
-    const match = new LogFilter(q).slotMatcher(this.columns);
+    const match = this.matcher(q);
     const out: StoredLog[] = [];
     for (let i = this.firstAbove(id); i < this.count; i++) if (match(this.slot(i))) out.push(this.read(i));
     return out;
@@ -537,7 +733,10 @@ export class RecentLogs {
     }
     this.count = write;
     // Logs moved between blocks: every block's order is stale.
-    if (write !== kept) this.sorted.fill(undefined);
+    if (write !== kept) {
+      this.sorted.fill(undefined);
+      this.digests.fill(undefined);
+    }
     return kept - write;
   }
 

@@ -1,7 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { LogFilter, type LogPage, type LogQuery } from '../../server/core/log-filter.js';
-import type { LogCursor } from '../../server/core/listing-order.js';
+import { compareListed, type LogCursor } from '../../server/core/listing-order.js';
 import { StoredLog, type Level } from '../../server/core/log.js';
 import { RecentLogs, type BatchOrigin } from '../../server/core/recent-logs.js';
 
@@ -399,5 +400,165 @@ describe('RecentLogs layout: logs kept as their request bytes in off-heap segmen
     assert.ok(store.segmentMemory < full / 2, `${store.segmentMemory} of ${full} bytes still held`);
     assert.deepEqual(newestArrived(store, 500), logs.slice(2500).reverse());
     assert.equal(store.oldestId(), 2501);
+  });
+});
+
+describe('RecentLogs text search on the stored bytes', () => {
+  /**
+   * A JSON array body holding `logs`, each message written as JSON.stringify would, except that
+   * the characters at the positions `escaped` picks are written as \u escapes.
+   */
+  function escapedBody(logs: readonly StoredLog[], escaped: (id: number, i: number) => boolean = () => false): Buffer {
+    const str = (text: string, id: number): string => {
+      let out = '"';
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (escaped(id, i) || c < 0x20 || (c >= 0xd800 && c <= 0xdfff)) out += `\\u${c.toString(16).padStart(4, '0')}`;
+        else if (c === 0x22 || c === 0x5c) out += `\\${text[i]}`;
+        else out += text[i];
+      }
+      return `${out}"`;
+    };
+    return Buffer.from(`[${logs.map((l) => `{"timestamp":${JSON.stringify(l.timestamp)},"message":${str(l.message, l.id)}}`).join(',')}]`);
+  }
+
+  function appendAsBytes(store: RecentLogs, logs: StoredLog[], escaped?: (id: number, i: number) => boolean): void {
+    store.append(logs, { bytes: escapedBody(logs, escaped), format: 'json', itemCount: logs.length, items: Int32Array.from(logs, (_, i) => i) });
+  }
+
+  /** What the buffer must answer: the held logs LogFilter.matches accepts, in listing order. */
+  const expected = (held: readonly StoredLog[], query: LogQuery): number[] => {
+    const f = new LogFilter(query);
+    return held
+      .filter((l) => f.matches(l))
+      .sort((a, b) => compareListed(a.ts, a.id, b.ts, b.id))
+      .map((l) => l.id);
+  };
+
+  const MESSAGES = [
+    'Straße',
+    'STRASSE',
+    '\u017Ftop', // ſ, whose upper case is S
+    'stop',
+    '\u212Aelvin', // the Kelvin sign, whose lower case is k
+    'kelvin',
+    'İstanbul',
+    'istanbul',
+    'ıi',
+    'Payment DECLINED for order #7',
+    'déclined, ÉTÉ 😀',
+    'say "declined" \\ then more',
+    'back\\slash before: declined',
+    'tab\there declined',
+    '',
+  ];
+
+  test('an ASCII search matches either case of ASCII letters only, as log-filter.ts\'s RegExp does, on bytes written plainly or with escapes', () => {
+    const logs = MESSAGES.map((message, i) => mk(i + 1, { message }));
+    const plain = new RecentLogs(100);
+    appendAsBytes(plain, logs);
+    const escaped = new RecentLogs(100);
+    // Escapes everywhere in some messages, only after the first few characters in others, only the first character in the rest.
+    appendAsBytes(escaped, logs, (id, i) => (id % 3 === 0 ? true : id % 3 === 1 ? i >= 3 : i === 0));
+    const objects = storeOf(100, logs);
+    const searches = ['stop', 'STOP', 'kelvin', 'K', 'k', 'istanbul', 'I', 'i', 'ı', 'İ', 'ss', 'strasse', 'straße', 'STRASSE', 'declined', 'DeClInEd', 'éclined', 'ÉCLINED', 'été', '😀', '"declined"', '\\', '\\ then', 'h before', 'tab\th', 'e', '7', ' ', 'ed,'];
+    for (const text of searches) {
+      const want = expected(logs, q({ text }));
+      for (const [name, store] of [['plain bytes', plain], ['escaped bytes', escaped], ['objects', objects]] as const) {
+        assert.deepEqual(ids(store.query(q({ text })).logs), want, `${JSON.stringify(text)} over ${name}`);
+      }
+    }
+    // The cases the byte search must not get wrong, spelled out.
+    assert.deepEqual(ids(plain.query(q({ text: 'stop' })).logs), [4], 'ſ is not s');
+    assert.deepEqual(ids(plain.query(q({ text: 'kelvin' })).logs), [6], 'K (Kelvin) is not k');
+    assert.deepEqual(ids(plain.query(q({ text: 'istanbul' })).logs), [8], 'İ is not i');
+    assert.deepEqual(ids(plain.query(q({ text: 'STRASSE' })).logs), [2], 'ß is not ss');
+    assert.deepEqual(ids(escaped.query(q({ text: 'declined' })).logs), [14, 13, 12, 10], 'found through escapes, before and after a backslash');
+    assert.deepEqual(ids(escaped.query(q({ text: 'été' })).logs), [11], 'a non-ASCII search, decoded');
+  });
+
+  test('a search for one character, or with characters a message only holds escaped, is decided all the same', () => {
+    const logs = [mk(1, { message: 'a"b' }), mk(2, { message: 'a\\b' }), mk(3, { message: 'line\nbreak' }), mk(4, { message: 'ab' })];
+    const store = new RecentLogs(10);
+    appendAsBytes(store, logs);
+    for (const text of ['a"b', '"', 'a\\b', '\\', '\n', 'e\nb', 'a', 'B', 'ab']) assert.deepEqual(ids(store.query(q({ text })).logs), expected(logs, q({ text })), JSON.stringify(text));
+  });
+
+  test('a buffer of more blocks than one search digests answers alike while its blocks are digested a few at a time', () => {
+    const words = ['accepted', 'accepted', 'accepted', 'accepted', 'Payment declined', 'payment DECLINED', 'declin', 'Déclined', 'DEC\u212ALINED'];
+    const logs = Array.from({ length: 40_000 }, (_, i) => mk(i + 1, { message: `${words[(i * 7) % words.length]} #${i}`, ts: T0 + ((i * 7919) % 100_000) }));
+    // 40 blocks of 1,024 slots: more than one search digests.
+    const store = new RecentLogs(60_000);
+    for (let i = 0; i < logs.length; i += 5000) appendAsBytes(store, logs.slice(i, i + 5000));
+    for (const text of ['declined', 'DECLINED', 'eclin', 'xyz']) {
+      const want = expected(logs, q({ text }));
+      // Each search digests some blocks more; the first ones find most blocks without digests.
+      for (let round = 0; round < 3; round++) {
+        assert.deepEqual(ids(store.query(q({ text, limit: 50 })).logs), want.slice(0, 50), `${text}, round ${round}`);
+        assert.deepEqual(ids(store.query(q({ text, limit: 60_000 })).logs), want, `${text}, all, round ${round}`);
+      }
+    }
+  });
+
+  test('against a model: text searches between appends (bytes, escaped bytes, objects), deletes and expiry, over several blocks', () => {
+    const WORDS = ['declined', 'DECLINED', 'Declined', 'decline', 'de', 'clined', 'ſ', '\u212A', 'İ', 'ı', 'ß', 'é', '😀', '\\', '"', 'x', 'K', ' '];
+    const SEARCHES = ['declined', 'DECLINED', 'eclin', 'ed', 'de', 'k', 's', 'i', 'I', 'x', ' d', 'dx', 'ss', 'é', 'ı', '\\', '"', 'declinedx'];
+    const messageArb = fc.array(fc.constantFrom(...WORDS), { maxLength: 6 }).map((w) => w.join(''));
+    const opArb = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constant('append' as const),
+          messages: fc.array(messageArb, { minLength: 1, maxLength: 600, size: 'max' }),
+          how: fc.constantFrom('bytes', 'escaped', 'objects'),
+          spread: fc.integer({ min: 0, max: 100_000 }),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.integer({ min: 0, max: 100 }) }) },
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(7, 1000, 2500),
+        fc.array(opArb, { minLength: 1, maxLength: 12 }),
+        fc.array(fc.tuple(fc.constantFrom(...SEARCHES), fc.constantFrom(3, 100, 5000)), { minLength: 1, maxLength: 3 }),
+        (capacity, ops, searches) => {
+          const store = new RecentLogs(capacity);
+          let held: StoredLog[] = [];
+          let id = 0;
+          for (const op of ops) {
+            if (op.kind === 'append') {
+              const logs = op.messages.map((message, i) => mk(++id, { message, ts: T0 + ((id * 7919 + i) % (op.spread + 1)) }));
+              if (op.how === 'objects') store.append(logs);
+              else appendAsBytes(store, logs, op.how === 'escaped' ? (n, i) => (n + i) % 4 === 0 : undefined);
+              held = [...held, ...logs].slice(-capacity);
+            } else {
+              const ts = T0 + op.at * 1000;
+              store.deleteBefore(ts);
+              held = held.filter((l) => l.ts >= ts);
+            }
+            // Between writes: what a search learns about a block must not outlive the next write into it.
+            for (const [text, limit] of searches) {
+              const want = expected(held, q({ text })).slice(0, limit);
+              assert.deepEqual(ids(store.query(q({ text, limit })).logs), want, `${JSON.stringify(text)}, limit ${limit}`);
+            }
+          }
+          // Paging with cursors through every match of the first search.
+          const [text] = searches[0]!;
+          const seen: number[] = [];
+          let before: LogCursor | undefined;
+          for (let pages = 0; ; pages++) {
+            assert.ok(pages <= held.length + 1, 'paging ends');
+            const p = store.query(q({ text, limit: 37, ...(before && { before }) }));
+            seen.push(...ids(p.logs));
+            if (p.next === null) break;
+            before = p.next;
+          }
+          assert.deepEqual(seen, expected(held, q({ text })));
+          assert.deepEqual(ids(store.arrivedAfter(0, { text })), expected(held, q({ text })).sort((a, b) => a - b), 'arrivedAfter agrees');
+        },
+      ),
+      // A failure's example is large: shrink it for a while, then report what there is.
+      { seed: process.env.FC_SEED === undefined ? 20_261_207 : Number(process.env.FC_SEED), numRuns: 60, interruptAfterTimeLimit: 30_000, markInterruptAsFailure: true },
+    );
   });
 });
