@@ -5,10 +5,14 @@
  * connections. Prints two tables and writes bench/results/<date>.json (and --json FILE).
  *
  *   npm run bench [-- --seconds 10] [--warmup 2] [--rounds 3] [--only SUBSTRING]... [--json FILE] [--stored 1000000]
+ *   npm run bench -- --only postgres [--pg-stored 10000000] [--pg-pool 10] [--pg-setting NAME=VALUE]...
+ *
+ * The postgres scenarios (PostgreSQL as the server's store, beside COPY and plain SQL from one
+ * client) run only when an --only naming postgres asks for them.
  *
  * BENCHMARKS.md explains the scenarios, the baselines and how to read the tables.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../server/config.js';
@@ -17,6 +21,8 @@ import { batchBodies, shareContaining, singleBodies, type BodySet, type Format }
 import { fill, measure, type LoadResult, type LoadSpec } from './lib/load.js';
 import { machineInfo, pinSelf, PROJECT_ROOT } from './lib/machine.js';
 import { killAll, profileServersInto, serverConfig, startServer, type Memory, type RunningServer } from './lib/server.js';
+import { clientRun, ensurePartitions, eventTimes, fillLogs, postgresConfig, SCHEMA, startBenchPostgres, writeBodySet, type BenchPostgres, type ClientRun } from './lib/postgres.js';
+import { postgresUnavailable } from '../scripts/postgres-server.js';
 
 // ---------------------------------------------------------------- options
 
@@ -30,10 +36,16 @@ interface Options {
   rounds: number;
   /** Folder for a CPU profile of every server started (node --cpu-prof), one subfolder per server. */
   profile: string | undefined;
+  /** Logs in the PostgreSQL database of the postgres read scenarios. */
+  pgStored: number;
+  /** PostgreSQL settings over scripts/postgres-server.ts's (ALTER SYSTEM, then a restart), for a diagnosis. */
+  pgSettings: Record<string, string>;
+  /** storage.postgres.pool_size of the servers on PostgreSQL (the server commits min(2, pool_size - 1) groups at once). */
+  pgPool: number;
 }
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { seconds: 10, warmup: 2, only: [], json: undefined, stored: 1_000_000, rounds: 3, profile: undefined };
+  const o: Options = { seconds: 10, warmup: 2, only: [], json: undefined, stored: 1_000_000, rounds: 3, profile: undefined, pgStored: 10_000_000, pgSettings: {}, pgPool: DEFAULTS.storage.postgres.pool_size };
   const number = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag} needs a number ≥ ${min}`);
@@ -46,6 +58,13 @@ function parseOptions(argv: readonly string[]): Options {
     else if (a === '--warmup') o.warmup = number(a, v, 0);
     else if (a === '--stored') o.stored = Math.floor(number(a, v, 2000));
     else if (a === '--rounds') o.rounds = Math.floor(number(a, v, 1));
+    else if (a === '--pg-stored') o.pgStored = Math.floor(number(a, v, 2000));
+    else if (a === '--pg-pool') o.pgPool = Math.floor(number(a, v, 1));
+    else if (a === '--pg-setting') {
+      const m = /^([a-z_]+)=(.+)$/.exec(v ?? '');
+      if (!m) throw new Error('--pg-setting needs NAME=VALUE, e.g. shared_buffers=1GB');
+      o.pgSettings[m[1]!] = m[2]!;
+    }
     else if (a === '--only') {
       if (!v) throw new Error('--only needs a substring of a scenario name');
       o.only.push(v.trim().toLowerCase());
@@ -57,12 +76,16 @@ function parseOptions(argv: readonly string[]): Options {
     }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench [-- --seconds N] [--warmup N] [--rounds N] [--only SUBSTRING]... [--json FILE] [--stored N] [--profile DIR]\n' +
+        'npm run bench [-- --seconds N] [--warmup N] [--rounds N] [--only SUBSTRING]... [--json FILE] [--stored N] [--pg-stored N] [--pg-setting NAME=VALUE]... [--pg-pool N] [--profile DIR]\n' +
           '  --seconds  measured seconds per load run (10); ingest runs alternate with their baseline in rounds of half that\n' +
           '  --warmup   warm-up seconds before the first run on each server (2)\n' +
           '  --rounds   alternating rounds of each ingest baseline and its scenarios (3); the ratio is their median\n' +
-          '  --only     run only scenarios whose name contains this (case-insensitive); repeat for more\n' +
+          '  --only     run only scenarios whose name contains this (case-insensitive); repeat for more.\n' +
+          '             The postgres scenarios (PostgreSQL 15+ needed) run only when asked for by a SUBSTRING containing "postgres"\n' +
           '  --json     also write the results here\n  --stored   logs in the full buffer and the start-up database (1000000)\n' +
+          '  --pg-stored  logs filled by SQL into the PostgreSQL database of the postgres read scenarios (10000000)\n' +
+          '  --pg-setting NAME=VALUE  a PostgreSQL setting over the test server\'s (ALTER SYSTEM, restart); repeatable\n' +
+          `  --pg-pool  storage.postgres.pool_size of the servers on PostgreSQL (${DEFAULTS.storage.postgres.pool_size}); 2 or less: one commit at a time\n` +
           '  --profile  CPU-profile every server started into DIR/<server name>/ (summarize with npm run bench:profile -- DIR/<name>)\n',
       );
       process.exit(0);
@@ -213,8 +236,23 @@ function median(xs: number[]): number {
 interface Contender {
   name: string;
   durable: boolean;
+  /** The server's config when not the one `durable` gives (a new SQLite file, or memory only): the postgres backend, say. */
+  config?: Record<string, unknown>;
+  /** No server of its own (a client of the database): `run` gets a stand-in with no URL. */
+  serverless?: boolean;
   run: (server: RunningServer, warmupSeconds: number) => Promise<LoadResult>;
 }
+
+/** What a serverless contender's run gets. */
+const NO_SERVER: RunningServer = {
+  name: 'none',
+  url: '',
+  pid: 0,
+  startMs: 0,
+  health: () => Promise.reject(new Error('no server')),
+  memory: () => Promise.reject(new Error('no server')),
+  stop: async () => {},
+};
 
 /** The ratios of a scenario's rounds to its baseline's: their median, lowest, highest, and each in round order. */
 interface RoundRatio {
@@ -244,15 +282,24 @@ async function alternate<B>(
   row: (c: Contender, r: LoadResult, ratio: RoundRatio | undefined, runs: LoadResult[]) => void,
 ): Promise<void> {
   const servers = new Map<Contender, RunningServer>();
+  /** Every server started, stopped at the end: one whose run failed leaves `servers` but still runs. */
+  const started: RunningServer[] = [];
   const dbs: string[] = [];
   try {
     for (const c of contenders) {
+      if (c.serverless) {
+        servers.set(c, NO_SERVER);
+        continue;
+      }
       const db = join(dir, `s${++serial}.db`);
       dbs.push(db);
       const server = await attempt(c.name, () =>
-        startServer({ name: `s${serial}`, dir, config: c.durable ? serverConfig({ persistence: true, path: db }) : serverConfig({ persistence: false }) }),
+        startServer({ name: `s${serial}`, dir, config: c.config ?? (c.durable ? serverConfig({ persistence: true, path: db }) : serverConfig({ persistence: false })) }),
       );
-      if (server) servers.set(c, server);
+      if (server) {
+        servers.set(c, server);
+        started.push(server);
+      }
     }
     const base: (B | undefined)[] = [];
     const runs = new Map<Contender, (LoadResult | undefined)[]>(contenders.map((c) => [c, []]));
@@ -279,7 +326,7 @@ async function alternate<B>(
       row(c, medianRun(done, figure), ratio, done);
     }
   } finally {
-    for (const server of servers.values()) await server.stop();
+    for (const server of started) await server.stop();
     for (const db of dbs) for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
   }
 }
@@ -495,6 +542,352 @@ async function startup(): Promise<void> {
   });
 }
 
+// ---------------------------------------------------------------- postgres
+
+/**
+ * The postgres scenarios: the server with `storage.backend: postgres` on a throw-away
+ * PostgreSQL with fsync on (bench/lib/postgres.ts), beside what PostgreSQL does for one plain
+ * client. PostgreSQL is not pinned: it runs on whichever CPU is free; its CPU use is shown.
+ */
+const PG = {
+  copy: 'postgres COPY 1000-row batches, one client',
+  unnest: 'postgres INSERT unnest 1000-row batches, one client',
+  batch: 'postgres ingest 1000-log JSON arrays, durable',
+  batchOne: 'postgres ingest 1000-log JSON arrays, durable, pool_size 2 (one commit at a time)',
+  bare: 'bare route, POST one log',
+  single: 'postgres ingest single log, durable',
+  singleSqlite: 'ingest single log, durable (sqlite, beside postgres)',
+  commit: 'postgres one-row INSERT and commit, one client',
+  repository: "postgres the server's storage layer alone (PostgresRepository.append, one log), one client",
+  dashSmall: 'postgres dashboard, 1,000 stored',
+  dashBig: `postgres dashboard, ${n(opts.pgStored)} stored`,
+  querySql: `postgres the filtered query's SQL alone, ${n(opts.pgStored)} stored, one client`,
+  queryFilter: `postgres query service+level, ${n(opts.pgStored)} stored`,
+  fill: `postgres fill of ${n(opts.pgStored)} logs by SQL`,
+};
+/** The postgres scenarios --only can name; the baselines each needs run with it. */
+const PG_SCENARIOS = [PG.batch, PG.unnest, PG.single, PG.dashBig, PG.queryFilter];
+/** Asked for by an --only naming postgres: they need PostgreSQL and take minutes, so a plain `npm run bench` leaves them out. */
+const pgSelected = (name: string): boolean => opts.only.some((s) => s.includes('postgres') && name.toLowerCase().includes(s));
+
+/** Per postgres row: PostgreSQL's CPU share during the run and the machine's load average as it started. */
+const pgNotes = new Map<string, { postgresCpu: number | null; loadavg: string; commits?: PgRun['commits']; logsPerSec: number | null }>();
+
+function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return '?';
+  }
+}
+
+interface PgRun extends LoadResult {
+  /** PostgreSQL's processes' CPU time over wall time during the call (warm-up included; 1 = one core busy). */
+  postgresCpu: number | null;
+  loadavg: string;
+  /** The server's commits during the call (warm-up included), from its /metrics: how many, their mean time, failures. */
+  commits?: { count: number; meanMs: number; failed: number };
+}
+
+/** The server's commit figures so far (GET /metrics: logsentinel_db_commit_duration_seconds and _failures_total). */
+async function commitFigures(url: string): Promise<{ count: number; seconds: number; failed: number } | undefined> {
+  try {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    const r = { count: value('logsentinel_db_commit_duration_seconds_count'), seconds: value('logsentinel_db_commit_duration_seconds_sum'), failed: value('logsentinel_db_commit_failures_total') };
+    return Number.isFinite(r.count) ? { ...r, failed: Number.isFinite(r.failed) ? r.failed : 0 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function withPgCpu(pgs: BenchPostgres, fn: () => Promise<LoadResult>, serverUrl?: string): Promise<PgRun> {
+  const avg = loadavg();
+  const m0 = serverUrl === undefined ? undefined : await commitFigures(serverUrl);
+  const c0 = pgs.cpuSeconds();
+  const t0 = performance.now();
+  let r: LoadResult;
+  try {
+    r = await fn();
+  } finally {
+    // Said even when the run failed (a 503 from a failed commit, say).
+    if (m0) {
+      const m1 = await commitFigures(serverUrl!);
+      if (m1 && m1.failed > m0.failed) progress(`  ${m1.failed - m0.failed} commit(s) failed during this run (${serverUrl}/metrics)`);
+    }
+  }
+  const c1 = pgs.cpuSeconds();
+  const wall = (performance.now() - t0) / 1000;
+  const m1 = serverUrl === undefined ? undefined : await commitFigures(serverUrl);
+  const commits = m0 && m1 && m1.count > m0.count ? { count: m1.count - m0.count, meanMs: ((m1.seconds - m0.seconds) / (m1.count - m0.count)) * 1000, failed: m1.failed - m0.failed } : undefined;
+  return { ...r, postgresCpu: c0 === null || c1 === null ? null : (c1 - c0) / wall, loadavg: avg, ...(commits ? { commits } : {}) };
+}
+
+/** A client child's run as a load row: statements as requests, rows as logs (none for a read). */
+function clientLoad(r: ClientRun, logs: boolean): LoadResult {
+  return {
+    requests: r.requests,
+    seconds: r.seconds,
+    rps: r.requests / r.seconds,
+    logsPerSec: logs ? r.rows / r.seconds : null,
+    bytesPerSec: null,
+    p50: r.p50,
+    p99: r.p99,
+    max: r.max,
+    connections: 1,
+    serverCpu: r.cpuShare,
+    serverOther: null,
+    loadCpu: null,
+    loadOther: null,
+  };
+}
+
+function pgRow(name: string, r: LoadResult, extra: Partial<Row> = {}): Row {
+  const p = r as Partial<PgRun>;
+  if (p.loadavg !== undefined) pgNotes.set(name, { postgresCpu: p.postgresCpu ?? null, loadavg: p.loadavg, commits: p.commits, logsPerSec: r.logsPerSec });
+  const row = loadRow(name, r, extra);
+  row.details = { ...row.details, postgresCpu: p.postgresCpu, loadavg: p.loadavg, commits: p.commits };
+  const c = p.commits;
+  progress(
+    `  postgres cpu ${p.postgresCpu == null ? '?' : Math.round(p.postgresCpu * 100)}%, load average ${p.loadavg ?? '?'}` +
+      (c ? `; server commits ${c.count} (warm-up included), mean ${c.meanMs.toFixed(2)} ms, ${c.failed} failed` : ''),
+  );
+  return row;
+}
+
+function pgRoundDetails(runs: readonly LoadResult[], figure: (r: LoadResult) => number, ratio: RoundRatio | undefined): Record<string, unknown> {
+  const base = roundDetails(runs, figure, ratio) as { rounds: Record<string, unknown>[] };
+  return { rounds: base.rounds.map((x, i) => ({ ...x, p50: runs[i]!.p50, postgresCpu: (runs[i] as PgRun).postgresCpu, loadavg: (runs[i] as PgRun).loadavg })) };
+}
+
+let pgIds = 1e12;
+const clientArgs = (url: string, mode: string, seconds: number, warmup: number, more: string[] = []): string[] => {
+  pgIds += 1e9;
+  return ['--url', url, '--mode', mode, '--seconds', String(seconds), '--warmup', String(warmup), '--id-from', String(pgIds), ...more];
+};
+const clientTimeout = (seconds: number, warmup: number): number => (seconds + warmup + 60) * 1000;
+
+/** 1. Batch ingest into PostgreSQL beside COPY of the same rows, and the server's own kind of INSERT. */
+async function pgBatch(pgs: BenchPostgres, wanted: readonly string[]): Promise<void> {
+  const scenarios = [PG.unnest, PG.batch].filter((x) => wanted.includes(x));
+  if (scenarios.length === 0) return;
+  // Beside the server as configured, the same with one commit at a time: two at once can deadlock on the counter rows (see BENCHMARKS.md).
+  if (scenarios.includes(PG.batch)) scenarios.push(PG.batchOne);
+  const set = batchBodies(20, 1000, 'json');
+  const url = await pgs.database('bench_ingest');
+  const partitions = await ensurePartitions(url, eventTimes(set));
+  const file = writeBodySet(dir, set);
+  data.postgresIngest = { bodies: set.bodies.length, logsPerBody: 1000, bytesPerLog: set.bytesPerLog, partitions };
+  const seconds = roundSeconds();
+  const logs = (r: LoadResult): number => r.logsPerSec!;
+  // Each client run is a fresh child, so each gets its own short warm-up.
+  const clientWarmup = Math.min(opts.warmup, 1);
+  const client = (mode: string) => () => withPgCpu(pgs, async () => clientLoad(await clientRun(clientArgs(url, mode, seconds, clientWarmup, ['--file', file]), clientTimeout(seconds, clientWarmup)), true));
+  await alternate(
+    { name: PG.copy, run: client('copy'), figure: logs, row: (b) => pgRow(PG.copy, b) },
+    scenarios.map(
+      (name): Contender =>
+        name === PG.unnest
+          ? { name, durable: true, serverless: true, run: client('unnest') }
+          : {
+              name,
+              durable: true,
+              config: name === PG.batchOne ? postgresConfig(url, 'bench-ingest-one', 2) : postgresConfig(url, 'bench-ingest', opts.pgPool),
+              run: (s, warmupSeconds) => withPgCpu(pgs, () => measure({ ...spec(name, s, ingest(set)), seconds, warmupSeconds }), s.url),
+            },
+    ),
+    logs,
+    (c, r, ratio, runs) => {
+      const row: Partial<Row> = { baseline: PG.copy, ...ratioFields(ratio, 'logs/s'), details: { ...loadDetails(r), ...pgRoundDetails(runs, logs, ratio) } };
+      if (c.name === PG.batch || c.name === PG.batchOne) {
+        row.target = '≥ 100,000 logs/s and ≥ 0.70 × baseline';
+        if (ratio !== undefined) row.met = r.logsPerSec! >= 100_000 && ratio.median >= 0.7;
+      }
+      pgRow(c.name, r, row);
+    },
+  );
+  await pgs.dropDatabase('bench_ingest');
+}
+
+/** 2. Durable single-log ingest at 8 connections, SQLite and PostgreSQL, beside the bare route; and PostgreSQL's own floor for one durable row. */
+async function pgSingle(pgs: BenchPostgres, wanted: readonly string[]): Promise<void> {
+  if (!wanted.includes(PG.single)) return;
+  const bodies = singleBodies(1000);
+  const url = await pgs.database('bench_single');
+  await ensurePartitions(url, bodies.bodies.map((b) => Date.parse((JSON.parse(b) as { timestamp: string }).timestamp)));
+  const seconds = roundSeconds();
+  // The same logs for the one-row floor, as bodies of 100 for the client child.
+  const sfile = join(dir, 'pg-single-bodies.json');
+  writeFileSync(sfile, JSON.stringify(Array.from({ length: 10 }, (_, i) => `[${bodies.bodies.slice(i * 100, i * 100 + 100).join(',')}]`)));
+  const bare = await attempt(PG.bare, () => startBare(BODY_LIMIT));
+  if (!bare) return;
+  try {
+    const rps = (r: LoadResult): number => r.rps;
+    await alternate(
+      { name: PG.bare, run: (warmupSeconds) => withPgCpu(pgs, () => measure({ ...spec(PG.bare, bare, ingest(bodies)), seconds, warmupSeconds })), figure: rps, row: (b) => pgRow(PG.bare, b) },
+      [
+        ...[PG.singleSqlite, PG.single].map(
+          (name): Contender => ({
+            name,
+            durable: true,
+            ...(name === PG.single ? { config: postgresConfig(url, 'bench-single', opts.pgPool) } : {}),
+            run: (s, warmupSeconds) => withPgCpu(pgs, () => measure({ ...spec(name, s, ingest(bodies)), seconds, warmupSeconds }), s.url),
+          }),
+        ),
+        // The floor under the p50 target, in the same rounds (a flush's cost moves with the machine's other I/O): one row, one commit, one client.
+        {
+          name: PG.commit,
+          durable: true,
+          serverless: true,
+          run: () => withPgCpu(pgs, async () => clientLoad(await clientRun(clientArgs(url, 'commit', seconds, 1, ['--file', sfile]), clientTimeout(seconds, 1)), true)),
+        },
+        // Between the two: the server's own commit of one log, without HTTP and with nothing else in flight.
+        {
+          name: PG.repository,
+          durable: true,
+          serverless: true,
+          run: () =>
+            withPgCpu(pgs, async () => clientLoad(await clientRun(clientArgs(url, 'repository', seconds, 1, ['--file', sfile, '--pool', String(opts.pgPool)]), clientTimeout(seconds, 1)), true)),
+        },
+      ],
+      rps,
+      (c, r, ratio, runs) =>
+        c.name === PG.commit || c.name === PG.repository
+          ? pgRow(c.name, r, { details: { ...loadDetails(r), ...pgRoundDetails(runs, (x) => x.p50, undefined), p50Median: median(runs.map((x) => x.p50)) } })
+          : pgRow(c.name, r, {
+              baseline: PG.bare,
+              ...ratioFields(ratio, 'req/s'),
+              target: '≥ 0.50 × baseline req/s and p50 < 0.5 ms',
+              ...(ratio === undefined ? {} : { met: ratio.median >= 0.5 && r.p50 < 0.5 }),
+              details: { ...loadDetails(r), ...pgRoundDetails(runs, rps, ratio), p50Median: median(runs.map((x) => x.p50)) },
+            }),
+    );
+  } finally {
+    await bare.stop();
+  }
+  await pgs.dropDatabase('bench_single');
+}
+
+/** 3. The dashboard and the filtered query with a large table, filled by SQL. */
+async function pgReads(pgs: BenchPostgres, wanted: readonly string[]): Promise<void> {
+  const dash = wanted.includes(PG.dashBig);
+  const query = wanted.includes(PG.queryFilter);
+  if (!dash && !query) return;
+  const DASH = { path: '/api/advanced-dashboard-data', method: 'GET', expectStatus: 200 } as const;
+  /** The shared figures are read back every second (server/app.ts): wait for a read after the data is in. */
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 2500));
+  let small: LoadResult | undefined;
+  if (dash) {
+    await attempt(PG.dashSmall, async () => {
+      const url = await pgs.database('bench_small');
+      const server = await startServer({ name: 'pg-small', dir, config: postgresConfig(url, 'bench-small', opts.pgPool) });
+      try {
+        await fill(server.url, 1000, { seed: 41, spreadMs: 30 * 60_000, timeoutMs: 60_000 });
+        await settle();
+        small = await withPgCpu(pgs, () => measure(spec(PG.dashSmall, server, DASH)));
+        pgRow(PG.dashSmall, small);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+  await attempt(PG.fill, async () => {
+    const url = await pgs.database('bench_big');
+    const { max_buckets, future_skew_seconds } = DEFAULTS.analytics;
+    const filled = await fillLogs(url, {
+      count: opts.pgStored,
+      spanMs: 3 * 86_400_000,
+      end: Date.now(),
+      parallel: 2,
+      analyticsWindow: { maxBuckets: max_buckets, futureSkewMs: future_skew_seconds * 1000 },
+      progress,
+    });
+    data.postgresFill = filled;
+    add({
+      table: 'resource',
+      name: PG.fill,
+      value: filled.seconds,
+      unit: 's',
+      target: '—',
+      details: { ...filled, loadavg: loadavg() },
+    });
+    // The database alone first, before any server runs on it (its figures are read back every second).
+    let base: LoadResult | undefined;
+    if (query) {
+      // The statement the server sends for this query (storage/postgres-repository.ts, listingSql): one (service, level) index range, limit + 1 rows.
+      const sql = `(SELECT id, ts, timestamp, level, service, message, message_json, user_id, metadata, received_at FROM "${SCHEMA}".logs WHERE service = $2 AND level = $3 ORDER BY ts DESC, id DESC LIMIT $1)`;
+      base = await attempt(PG.querySql, () =>
+        withPgCpu(pgs, async () => clientLoad(await clientRun(clientArgs(url, 'query', opts.seconds, opts.warmup, ['--sql', sql, '--params', JSON.stringify([101, 'payment-service', 3])]), clientTimeout(opts.seconds, opts.warmup)), false)),
+      );
+      if (base) pgRow(PG.querySql, base);
+    }
+    const server = await startServer({ name: 'pg-big', dir, config: postgresConfig(url, 'bench-big', opts.pgPool), startTimeoutMs: 120_000 });
+    try {
+      await settle();
+      const total = (await server.health()).total_logs;
+      if (total !== opts.pgStored) throw new Error(`the server counts ${total} logs, expected ${opts.pgStored}`);
+      if (dash) {
+        const big = await attempt(PG.dashBig, () => withPgCpu(pgs, () => measure(spec(PG.dashBig, server, DASH))));
+        if (big) {
+          const ratio = small ? big.p99 / small.p99 : undefined;
+          pgRow(PG.dashBig, big, { baseline: PG.dashSmall, ...(ratio === undefined ? {} : { ratio, ratioOf: 'p99' }), target: 'p99 < 10 ms', met: big.p99 < 10 });
+        }
+      }
+      if (query) {
+        const path = '/api/logs?service=payment-service&level=ERROR&limit=100';
+        const r = await attempt(PG.queryFilter, () => withPgCpu(pgs, () => measure(spec(PG.queryFilter, server, { path, method: 'GET', expectStatus: 200 }))));
+        if (r) {
+          const ratio = base ? r.p99 / base.p99 : undefined;
+          pgRow(PG.queryFilter, r, { baseline: PG.querySql, ...(ratio === undefined ? {} : { ratio, ratioOf: 'p99' }), target: 'p99 < 20 ms', met: r.p99 < 20 });
+        }
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+}
+
+async function postgres(): Promise<void> {
+  const wanted = PG_SCENARIOS.filter(pgSelected);
+  if (wanted.length === 0) return;
+  const why = postgresUnavailable();
+  if (why !== undefined) {
+    failures.push({ name: 'postgres', error: why });
+    process.stderr.write(`\n!! the postgres scenarios cannot run: ${why}\n\n`);
+    return;
+  }
+  const t0 = performance.now();
+  const pgs = await attempt('PostgreSQL', () => startBenchPostgres(opts.pgSettings));
+  if (!pgs) return;
+  const info: Record<string, unknown> = { loadavgAtStart: loadavg() };
+  data.postgres = info;
+  try {
+    Object.assign(info, await pgs.settings());
+    progress(`PostgreSQL ${info.server_version}: fsync ${info.fsync}, synchronous_commit ${info.synchronous_commit}, full_page_writes ${info.full_page_writes}, shared_buffers ${info.shared_buffers}; load average ${info.loadavgAtStart}`);
+    await attempt('postgres batch ingest', () => pgBatch(pgs, wanted));
+    await attempt('postgres single-log ingest', () => pgSingle(pgs, wanted));
+    await attempt('postgres reads', () => pgReads(pgs, wanted));
+  } finally {
+    // What PostgreSQL refused during the section (a deadlock, say): a 503 from the server says only that a commit failed.
+    const errors = new Map<string, number>();
+    const examples: string[] = [];
+    const lines = pgs.server.log().split('\n');
+    lines.forEach((line, i) => {
+      const m = /(?:ERROR|FATAL|PANIC):\s+(.*)$/.exec(line);
+      if (!m) return;
+      const key = m[1]!.replace(/\d+/g, 'N');
+      if (!errors.has(key)) examples.push(lines.slice(i, i + 80).join('\n').slice(0, 8000));
+      errors.set(key, (errors.get(key) ?? 0) + 1);
+    });
+    info.errors = Object.fromEntries(errors);
+    info.errorExamples = examples;
+    if (errors.size > 0) process.stderr.write(`\n!! PostgreSQL logged errors during the postgres section:\n${[...errors].map(([e, k]) => `   ${k} × ${e}`).join('\n')}\n\n`);
+    await pgs.stop();
+    info.seconds = (performance.now() - t0) / 1000;
+    info.loadavgAtEnd = loadavg();
+  }
+}
+
 // ---------------------------------------------------------------- output
 
 function pad(cells: string[][]): string {
@@ -557,6 +950,22 @@ function tables(): string {
       ]),
     );
   }
+  if (pgNotes.size > 0) {
+    out.push(
+      pad([
+        ['postgres scenario (run shown)', 'postgres cpu %', 'server commits (warm-up included)', 'mean commit ms', 'failed', 'load average at start (1, 5, 15 min)'],
+        ...[...pgNotes].map(([name, x]) => [
+          name,
+          x.postgresCpu === null ? '?' : String(Math.round(x.postgresCpu * 100)),
+          x.commits ? n(x.commits.count) : '—',
+          x.commits ? x.commits.meanMs.toFixed(2) : '—',
+          x.commits ? String(x.commits.failed) : '—',
+          x.loadavg,
+        ]),
+      ]) +
+        "\n(PostgreSQL is not pinned: on a postgres row the CPUs' `other` share includes PostgreSQL's own processes.)",
+    );
+  }
   const noisy = load.filter(contended).length;
   if (noisy > 0) {
     out.push(
@@ -574,8 +983,8 @@ pinSelf();
 const machine = machineInfo();
 progress(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, Node ${machine.node}; pinning: ${machine.pinning}`);
 const all = [NAMES.singleMem, NAMES.singleDur, ...[100, 1000].flatMap((p) => ['JSON arrays', 'NDJSON'].flatMap((f) => [`ingest ${p}-log ${f}, memory`, `ingest ${p}-log ${f}, durable`])), NAMES.dashSmall, NAMES.dashBig, NAMES.queryFilter, NAMES.queryText, NAMES.memory, NAMES.startup];
-if (!all.some(selected)) {
-  process.stderr.write(`--only ${opts.only.join(' / ')} matches no scenario; scenarios:\n  ${all.join('\n  ')}\n`);
+if (!all.some(selected) && !PG_SCENARIOS.some(pgSelected)) {
+  process.stderr.write(`--only ${opts.only.join(' / ')} matches no scenario; scenarios:\n  ${[...all, ...PG_SCENARIOS].join('\n  ')}\n`);
   process.exit(2);
 }
 
@@ -594,6 +1003,7 @@ try {
   await batches();
   await reads();
   await startup();
+  await postgres();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
@@ -612,6 +1022,15 @@ const fills = [
   data.queryWord && `'${QUERY_WORD}' is in ${(((data.queryWord as { shareOfLogs: number }).shareOfLogs) * 100).toFixed(2)}% of messages`,
 ].filter(Boolean);
 if (fills.length) header.push(`also: ${fills.join('; ')}`);
+if (data.postgres) {
+  const pgInfo = data.postgres as Record<string, unknown>;
+  header.push(
+    `postgres: PostgreSQL ${String(pgInfo.server_version)} (scripts/postgres-server.ts), fsync ${String(pgInfo.fsync)}, synchronous_commit ${String(pgInfo.synchronous_commit)}, full_page_writes ${String(pgInfo.full_page_writes)}, shared_buffers ${String(pgInfo.shared_buffers)}, unpinned; ` +
+      `servers' pool_size ${opts.pgPool}; section ${Number(pgInfo.seconds ?? 0).toFixed(0)} s; load average ${String(pgInfo.loadavgAtStart)} at its start, ${String(pgInfo.loadavgAtEnd)} at its end`,
+  );
+  const f = data.postgresFill as { rows: number; seconds: number; insertSeconds: number; vacuumSeconds: number; bytes: number } | undefined;
+  if (f) header.push(`postgres fill: ${n(f.rows)} logs by SQL in ${f.seconds.toFixed(0)} s (rows ${f.insertSeconds.toFixed(0)} s, VACUUM ANALYZE ${f.vacuumSeconds.toFixed(0)} s), ${(f.bytes / 2 ** 30).toFixed(2)} GiB with indexes`);
+}
 
 process.stdout.write(`\n${header.join('\n')}\n\n${tables()}\n\ntotal ${totalSeconds.toFixed(0)} s\n`);
 
