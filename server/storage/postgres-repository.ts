@@ -4,7 +4,7 @@ import { levelIndex, StoredLog } from '../core/log.js';
 import { minuteOf } from '../core/time.js';
 import { LogFilter, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { pageOf, type Listed } from '../core/listing-order.js';
-import type { AlertRecord, AlertStateSnapshot, AlertStateStore, NotificationRecord } from '../core/alerting/state.js';
+import { snapshotOf, type AlertRecord, type AlertStateSnapshot, type AlertStateStore, type NotificationRecord } from '../core/alerting/state.js';
 import {
   StorageError,
   type CommitObserver,
@@ -400,12 +400,17 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     return new StorageError(`cannot ${doing} the log database ${redact(this.options.url)}: ${reason}`, reason, unknown);
   }
 
-  private async read<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  /** One statement on a pooled connection; a failure as the StorageError naming what was being done. */
+  private async run<R extends pg.QueryResultRow>(doing: 'read from' | 'write to', text: string, values: unknown[]): Promise<R[]> {
     try {
       return (await this.pool.query<R>(text, values)).rows;
     } catch (e) {
-      throw this.failure('read from', e);
+      throw this.failure(doing, e);
     }
+  }
+
+  private read<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    return this.run<R>('read from', text, values);
   }
 
   /** Every replica's figures, summed (core/repository.ts, SharedFigures). Five small reads side by side. */
@@ -659,12 +664,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     return rows[0]?.n ?? 0;
   }
 
-  private async write<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-    try {
-      return (await this.pool.query<R>(text, values)).rows;
-    } catch (e) {
-      throw this.failure('write to', e);
-    }
+  private write<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    return this.run<R>('write to', text, values);
   }
 
   /**
@@ -805,17 +806,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const lastFiring = await this.read<{ fingerprint: string; at: number }>(
       `SELECT fingerprint, max(at) AS at FROM ${s}.alert_notifications WHERE status = 'firing' GROUP BY fingerprint`,
     );
-    const known = new Set<string>();
-    for (const r of rows) known.add(r.fingerprint);
-    for (const x of silences) known.add(x.fingerprint);
-    for (const x of lastFiring) known.add(x.fingerprint);
-    return {
-      active: rows.filter((r) => r.status === 'firing'),
-      history: rows.filter((r) => r.status === 'resolved'),
-      silences,
-      lastFiring,
-      known: [...known],
-    };
+    return snapshotOf(rows, silences, lastFiring);
   }
 
   /** Resolves once the alert-state writes made so far have landed or failed. */

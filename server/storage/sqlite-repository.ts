@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { LEVELS, StoredLog } from '../core/log.js';
 import { LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { FirstListed, pageOf, type Listed } from '../core/listing-order.js';
-import type { AlertRecord, AlertStateSnapshot, AlertStateStore, NotificationRecord } from '../core/alerting/state.js';
+import { snapshotOf, type AlertRecord, type AlertStateSnapshot, type AlertStateStore, type NotificationRecord } from '../core/alerting/state.js';
 import {
   StorageError,
   type CommitObserver,
@@ -691,17 +691,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     const lastFiring = this.db
       .prepare("SELECT fingerprint, max(at) AS at FROM alert_notifications WHERE status = 'firing' GROUP BY fingerprint")
       .all() as { fingerprint: string; at: number }[];
-    const known = new Set<string>();
-    for (const r of rows) known.add(r.fingerprint);
-    for (const s of silences) known.add(s.fingerprint);
-    for (const n of lastFiring) known.add(n.fingerprint);
-    return {
-      active: rows.filter((r) => r.status === 'firing'),
-      history: rows.filter((r) => r.status === 'resolved'),
-      silences,
-      lastFiring,
-      known: [...known],
-    };
+    return snapshotOf(rows, silences, lastFiring);
   }
 
   saveAlert(record: AlertRecord, historySize: number): void {

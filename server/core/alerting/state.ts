@@ -46,6 +46,28 @@ export interface AlertStateSnapshot {
 }
 
 /**
+ * The snapshot a store returns from its rows: the episodes (active and resolved, oldest
+ * first), the silences, and the last firing notification of each fingerprint.
+ */
+export function snapshotOf(
+  rows: readonly AlertRecord[],
+  silences: AlertStateSnapshot['silences'],
+  lastFiring: AlertStateSnapshot['lastFiring'],
+): AlertStateSnapshot {
+  const known = new Set<string>();
+  for (const r of rows) known.add(r.fingerprint);
+  for (const x of silences) known.add(x.fingerprint);
+  for (const x of lastFiring) known.add(x.fingerprint);
+  return {
+    active: rows.filter((r) => r.status === 'firing'),
+    history: rows.filter((r) => r.status === 'resolved'),
+    silences,
+    lastFiring,
+    known: [...known],
+  };
+}
+
+/**
  * Writes may finish later (an engine a server away): the engine never waits for them, and a
  * later write of the same alert supersedes an earlier one.
  */
