@@ -21,6 +21,8 @@ export interface LogInput {
 export interface LogView extends LogInput {
   id: number;
   received_at: string;
+  /** Its message pattern (GET /api/patterns); absent only for logs stored before patterns were mined. */
+  pattern_id?: number;
 }
 
 /** GET /api/logs. */
@@ -33,7 +35,7 @@ export interface LogPageView {
   next_before_id: number | null;
 }
 
-export type RuleName = 'error_rate' | 'high_volume' | 'service_down';
+export type RuleName = 'error_rate' | 'high_volume' | 'service_down' | 'new_pattern';
 export type AlertLevel = 'WARNING' | 'CRITICAL';
 export type AlertStatus = 'firing' | 'resolved';
 
@@ -51,10 +53,27 @@ export interface AlertView {
   status: AlertStatus;
   value: number;
   threshold: number;
-  /** Stable id of (rule, service): the same across episodes and restarts. */
+  /** Stable id of (rule, service), (rule, service, pattern) for new_pattern: the same across episodes and restarts. */
   fingerprint: string;
   resolved_at?: string;
   silenced_until?: string;
+  /** The pattern a new_pattern alert is about. */
+  pattern_id?: number;
+  /** The GET /api/logs query string that returns exactly the logs behind the alert. */
+  query: string;
+  /** The dashboard showing those logs: alerting.external_url plus the view. */
+  logs_url: string;
+  /** Up to 5 of those logs, newest first. */
+  samples: LogView[];
+  /** Up to 3 patterns with most of those logs, with their counts. */
+  top_patterns: AlertPatternView[];
+}
+
+/** A pattern among an alert's logs. */
+export interface AlertPatternView {
+  id: number;
+  template: string;
+  count: number;
 }
 
 /** healthy; critical: error rate at or over the alert threshold; down: silent past service_down_minutes; too_few_logs: under min_samples in the window. */

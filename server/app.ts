@@ -26,6 +26,7 @@ import { legacyRoutes } from './http/routes/legacy.js';
 import { logRoutes } from './http/routes/logs.js';
 import { lokiRoutes } from './http/routes/loki.js';
 import { otlpRoutes } from './http/routes/otlp.js';
+import { patternRoutes } from './http/routes/patterns.js';
 import { simulateRoutes } from './http/routes/simulate.js';
 import { tailRoutes } from './http/routes/tail.js';
 import { API_HEADERS, sendHeaders } from './http/security-headers.js';
@@ -168,6 +169,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Fast
   await app.register(healthRoutes);
   await app.register(ingestRoutes);
   await app.register(logRoutes);
+  await app.register(patternRoutes);
   await app.register(tailRoutes);
   await app.register(metricsRoute);
   await app.register(analyticsRoutes);

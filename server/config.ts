@@ -61,6 +61,8 @@ export interface Config {
     readonly max_users: number;
   };
   readonly analytics: { readonly max_buckets: number; readonly future_skew_seconds: number };
+  /** Message patterns mined from every accepted log (docs/patterns.md). */
+  readonly patterns: { readonly enabled: boolean; readonly max_per_service: number };
   readonly alerting: {
     readonly error_rate_threshold: number;
     readonly high_volume_threshold: number;
@@ -68,6 +70,8 @@ export interface Config {
     readonly cooldown_seconds: number;
     readonly window_minutes: number;
     readonly min_samples: number;
+    /** The new_pattern rule: ERROR-or-above logs a pattern first seen in the window needs before it fires. */
+    readonly new_pattern_min_logs: number;
     readonly history_size: number;
     readonly check_interval_seconds: number;
     readonly external_url: string;
@@ -146,6 +150,7 @@ export const DEFAULTS: Config = {
     max_users: 10_000,
   },
   analytics: { max_buckets: 60, future_skew_seconds: 120 },
+  patterns: { enabled: true, max_per_service: 1_000 },
   alerting: {
     error_rate_threshold: 0.1,
     high_volume_threshold: 100,
@@ -153,10 +158,11 @@ export const DEFAULTS: Config = {
     cooldown_seconds: 300,
     window_minutes: 5,
     min_samples: 20,
+    new_pattern_min_logs: 5,
     history_size: 100,
     check_interval_seconds: 30,
     external_url: 'http://localhost:5000',
-    rules: { error_rate: true, high_volume: true, service_down: true },
+    rules: { error_rate: true, high_volume: true, service_down: true, new_pattern: true },
     handlers: { log: true, webhooks: [] },
   },
   auth: { anonymous_scopes: ['ingest', 'read'], tokens: [] },
@@ -310,6 +316,7 @@ export function coreOptions(config: Config): CoreOptions {
     bufferLogs: config.storage.max_logs,
     limits: config.limits,
     analytics: config.analytics,
+    patterns: config.patterns,
     alerting: config.alerting,
     tail: config.tail,
   };

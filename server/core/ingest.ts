@@ -62,6 +62,8 @@ export interface IngestDeps {
   journal?: { append(logs: readonly StoredLog[], raw?: RawBatch): Promise<void> };
   /** Where ids come from when other servers write the same store; by default this pipeline counts them itself. */
   ids?: IdBlocks;
+  /** Gives each accepted log its message pattern (core/patterns/pattern-miner.ts), by its service key; none: no patterns. */
+  patterns?: { add(service: string, message: string): { id: number } };
 }
 
 /** A valid item's event time (epoch ms), or what is wrong with an invalid one. */
@@ -115,7 +117,7 @@ export class IngestPipeline {
         }
       }
     }
-    const { validator, validationStats, services, users, now, ids } = this.deps;
+    const { validator, validationStats, services, users, now, ids, patterns } = this.deps;
     // Ids for every item before the first is taken: no wait between two logs of one call.
     if (ids !== undefined && ids.available < items.length) await ids.ensure(items.length);
     const counts = this.counts.of(ctx.protocol ?? 'api');
@@ -153,6 +155,8 @@ export class IngestPipeline {
       );
       stored.serviceIndex = serviceIndex;
       stored.userIndex = userIndex;
+      // By the service's key: a service past the cap mines into `other`'s patterns, so they stay bounded too.
+      if (patterns !== undefined) stored.patternId = patterns.add(serviceKey, log.message).id;
       accepted.push(stored);
     }
     if (accepted.length > 0) {

@@ -22,6 +22,8 @@ export interface LogQuery {
   userId?: string;
   /** Case-insensitive substring of the message. */
   text?: string;
+  /** Only logs of this message pattern (StoredLog.patternId). */
+  patternId?: number;
   /** Only logs listed after this position (the previous page's last log): core/listing-order.ts. */
   before?: LogCursor;
   /** Only logs with an id below this: what a tier below the buffer adds to it. */
@@ -49,6 +51,8 @@ export interface LogColumns {
   readonly levels: Uint8Array;
   readonly services: readonly string[];
   readonly users: readonly (string | undefined)[];
+  /** Pattern ids (0: none). */
+  readonly patterns: Float64Array;
   /** The message of the log in `slot`, decoded only when asked. */
   message(slot: number): string;
 }
@@ -85,6 +89,7 @@ export class LogFilter {
   readonly levelMask: number;
   readonly services: ReadonlySet<string> | undefined;
   readonly userId: string | undefined;
+  readonly patternId: number | undefined;
   private readonly text: RegExp | undefined;
   /** The services as they appear quoted in a chunk's JSON list of services. */
   private readonly serviceNeedles: string[] | undefined;
@@ -101,6 +106,7 @@ export class LogFilter {
       this.serviceNeedles = q.services.map((s) => JSON.stringify(s));
     }
     this.userId = q.userId;
+    this.patternId = q.patternId;
     if (q.userId !== undefined) this.userNeedle = JSON.stringify(q.userId);
     // The one meaning of `q`: a case-insensitive substring of the message.
     if (q.text) this.text = new RegExp(escapeRegExp(q.text), 'i');
@@ -120,14 +126,15 @@ export class LogFilter {
       log.receivedAt >= this.receivedFrom &&
       log.receivedAt <= this.receivedTo &&
       (this.userId === undefined || log.userId === this.userId) &&
+      (this.patternId === undefined || log.patternId === this.patternId) &&
       this.matchesText(log.message)
     );
   }
 
   /** Per slot of the recent-logs buffer: columns first, the message decoded only for slots that pass the rest. */
   slotMatcher(cols: LogColumns): (slot: number) => boolean {
-    const { services, levelMask, from, to, receivedFrom, receivedTo, userId, text } = this;
-    const { times, received, levels } = cols;
+    const { services, levelMask, from, to, receivedFrom, receivedTo, userId, patternId, text } = this;
+    const { times, received, levels, patterns } = cols;
     return (slot) =>
       (services === undefined || services.has(cols.services[slot]!)) &&
       ((levelMask >> levels[slot]!) & 1) === 1 &&
@@ -136,12 +143,13 @@ export class LogFilter {
       received[slot]! >= receivedFrom &&
       received[slot]! <= receivedTo &&
       (userId === undefined || cols.users[slot] === userId) &&
+      (patternId === undefined || patterns[slot] === patternId) &&
       (text === undefined || text.test(cols.message(slot)));
   }
 
-  /** Whether deciding needs a log's text (user id, message): a chunk's summary does not hold them. */
+  /** Whether deciding needs each log (user id, message, pattern): a chunk's summary does not hold them. */
   get readsText(): boolean {
-    return this.userId !== undefined || this.text !== undefined;
+    return this.userId !== undefined || this.text !== undefined || this.patternId !== undefined;
   }
 
   /**

@@ -1,10 +1,12 @@
 import type { DashboardData, ReplicaView, ServiceHealth } from '../api-types.js';
 import { loadSchema } from '../schemas.js';
+import type { AlertView } from '../api-types.js';
+import { logsBehind } from './alerting/alert-logs.js';
 import { AlertDispatcher } from './alerting/dispatcher.js';
 import { AlertEngine } from './alerting/engine.js';
 import { LogHandler, MemoryHandler, type AlertLogger } from './alerting/handlers.js';
 import { reportingFailures } from './alerting/state.js';
-import type { AlertHandler } from './alerting/types.js';
+import type { AlertHandler, AlertNotification } from './alerting/types.js';
 import { WebhookHandler } from './alerting/webhook.js';
 import { Analytics, errorTrendsOf, windowBounds } from './analytics.js';
 import { errorRate, roundRatio } from './error-rate.js';
@@ -16,6 +18,8 @@ import { toView, type StoredLog } from './log.js';
 import type { LogFilterFields, LogPage, LogQuery } from './log-filter.js';
 import { mergeListed, pageOf, type LogCursor } from './listing-order.js';
 import type { CoreOptions } from './options.js';
+import { PatternMiner, hashedIds } from './patterns/pattern-miner.js';
+import { PatternStats, type PatternRange, type PatternRow, type PatternSummary } from './patterns/pattern-stats.js';
 import { RecentLogs } from './recent-logs.js';
 import { StorageError, type LogRepository, type RawBatch, type RuntimeCounters, type SharedFigures } from './repository.js';
 import { serviceHealth, type HealthRules } from './service-health.js';
@@ -69,7 +73,9 @@ export class LogServer {
   /** The in-memory tier: the newest `storage.max_logs` logs. */
   readonly recent: RecentLogs;
   /** What this server counts of the logs it accepts; `stats` and `analytics` below are what it shows. */
-  readonly counted: { readonly stats: LogStats; readonly analytics: Analytics };
+  readonly counted: { readonly stats: LogStats; readonly analytics: Analytics; readonly patterns: PatternStats };
+  /** Mines each accepted log's message pattern (core/patterns/); undefined when `patterns.enabled` is off. */
+  readonly miner: PatternMiner | undefined;
   /** Validation outcomes of the requests this server answered (`validation` is what it shows). */
   readonly validationStats = new ValidationStats();
   /**
@@ -82,6 +88,7 @@ export class LogServer {
     | {
         stats: LogStats;
         analytics: Analytics;
+        patterns: PatternStats;
         validation: ValidationStats;
         replicas: SharedFigures['replicas'];
         /** Keys every server tracks (all-time services; users of the window) and folds, summed. */
@@ -119,7 +126,17 @@ export class LogServer {
     this.services = new KeyCap(limits.max_services);
     this.users = new KeyCap(limits.max_users);
     this.recent = new RecentLogs(options.bufferLogs);
-    this.counted = { stats: new LogStats(this.services), analytics: this.newAnalytics(this.services, this.users) };
+    // With a shared store, a pattern's id is a hash of its service and first template, so
+    // replicas that meet an event in the same shape give it the same id (docs/patterns.md).
+    this.miner = options.patterns.enabled
+      ? new PatternMiner({ maxPerService: options.patterns.max_per_service, ...(deps.repository?.shared && { allocateId: hashedIds() }) })
+      : undefined;
+    const miner = this.miner;
+    this.counted = {
+      stats: new LogStats(this.services),
+      analytics: this.newAnalytics(this.services, this.users),
+      patterns: this.newPatternStats((id) => miner?.describe(id)),
+    };
     const logger = deps.logger ?? silentLogger;
     this.webhooks = alerting.handlers.webhooks.map((w) => new WebhookHandler(w, alerting.external_url));
     this.dispatcher = new AlertDispatcher(
@@ -137,10 +154,14 @@ export class LogServer {
       get stats() {
         return server.stats;
       },
+      get patterns() {
+        return server.patterns;
+      },
+      templateOf: (id) => server.miner?.template(id),
       services: this.services,
       now: this.now,
       startedAt: this.startedAt,
-      notify: this.dispatcher.dispatch,
+      notify: (n) => this.notifyWithLogs(n, logger),
       store: this.repository?.alerts && reportingFailures(this.repository.alerts, (err) => logger.error({ err }, 'cannot save the alert state')),
     });
     this.tail = new TailHub({
@@ -158,12 +179,13 @@ export class LogServer {
       validationStats: this.validationStats,
       services: this.services,
       users: this.users,
+      patterns: this.miner,
       recent: this.recent,
       // The tail right after the buffer, whose query a new tail's backlog comes from.
       // Alerting last: its rules read the analytics this batch has just updated.
       // With a shared store, the alert rules read every server's figures: they are checked on
       // the schedule, not on each batch of this server's.
-      sinks: [this.tail, this.counted.stats, this.counted.analytics, ...(this.repository?.shared ? [] : [this.alerts])],
+      sinks: [this.tail, this.counted.stats, this.counted.analytics, this.counted.patterns, ...(this.repository?.shared ? [] : [this.alerts])],
       now: this.now,
     });
     this.healthRules = {
@@ -176,6 +198,64 @@ export class LogServer {
   private newAnalytics(services: KeyNames, users: KeyNames): Analytics {
     const { analytics } = this.options;
     return new Analytics({ maxBuckets: analytics.max_buckets, futureSkewMs: analytics.future_skew_seconds * 1000, now: this.now, services, users });
+  }
+
+  /** Notifications on their way to the dispatcher, in order, each after its logs are read. */
+  private notices: Promise<void> = Promise.resolve();
+
+  /** Hands `n` to the handlers once its samples and top patterns are read; a read that fails leaves them empty, never the notification. */
+  private notifyWithLogs(n: AlertNotification, logger: CoreLogger): void {
+    this.notices = this.notices.then(async () => {
+      let alert = n.alert;
+      try {
+        alert = await this.withLogs(alert);
+      } catch (err) {
+        logger.error({ err, fingerprint: alert.fingerprint }, 'cannot read the logs behind an alert; notifying without them');
+      }
+      this.dispatcher.dispatch({ status: n.status, alert });
+    });
+  }
+
+  /**
+   * `alert` with the logs behind it (core/alerting/alert-logs.ts): up to 5 of them, newest
+   * first, read through the same query its `query` string makes, and the 3 patterns with most
+   * of them in its window.
+   */
+  async withLogs(alert: AlertView): Promise<AlertView> {
+    const filter = logsBehind(alert, this.options.alerting.window_minutes);
+    const page = await this.query({ ...filter, limit: 5 });
+    let top: AlertView['top_patterns'];
+    if (filter.patternId !== undefined) {
+      const row = this.patterns.row(filter.patternId);
+      const count = this.patterns.countSince(filter.patternId, 0b11000, minuteOf(filter.from ?? 0));
+      top = row === undefined ? [] : [{ id: row.id, template: this.miner?.template(row.id) ?? row.template, count }];
+    } else {
+      const service = filter.services?.[0];
+      top = this.patterns
+        .list({ service, levels: filter.levels, from: filter.from ?? (filter.to ?? this.now()) - this.options.alerting.window_minutes * MINUTE_MS, to: filter.to }, 3)
+        .map((p) => ({ id: p.id, template: p.template, count: p.count }));
+    }
+    return { ...alert, samples: page.logs.map(toView), top_patterns: top };
+  }
+
+  /** `withLogs` for each alert of a list. */
+  withLogsAll(alerts: readonly AlertView[]): Promise<AlertView[]> {
+    return Promise.all(alerts.map((a) => this.withLogs(a)));
+  }
+
+  private newPatternStats(describe: (id: number) => { service: string; template: string } | undefined): PatternStats {
+    const { analytics } = this.options;
+    return new PatternStats({ window: { maxBuckets: analytics.max_buckets, futureSkewMs: analytics.future_skew_seconds * 1000 }, now: this.now, describe });
+  }
+
+  /** Message patterns as this server shows them (see `stats`). */
+  get patterns(): PatternStats {
+    return this.shown?.patterns ?? this.counted.patterns;
+  }
+
+  /** GET /api/patterns: the patterns with logs in the range, most first. */
+  listPatterns(range: PatternRange, limit: number): PatternSummary[] {
+    return this.patterns.list(range, limit);
   }
 
   /** All-time counts as this server shows them: its own, or with a shared store every server's. */
@@ -232,6 +312,14 @@ export class LogServer {
     const analytics = this.newAnalytics(services, users);
     for (const m of figures.minutes) analytics.load(m.minute, services.admitIndex(m.service), m.level, m.count);
     for (const u of figures.users) analytics.loadUser(u.minute, users.admitIndex(u.user), u.count);
+    // One template per pattern: this server's miner's, else the first row's (patterns another server mined join the miner).
+    this.adoptPatterns(figures.patterns);
+    const templates = new Map<number, { service: string; template: string }>();
+    for (const r of figures.patterns) if (!templates.has(r.id)) templates.set(r.id, { service: r.service, template: r.template });
+    const miner = this.miner;
+    const patterns = this.newPatternStats((id) => miner?.describe(id) ?? templates.get(id));
+    patterns.restore(figures.patterns);
+    for (const m of figures.patternMinutes) patterns.loadMinute(m.minute, m.pattern, m.level, m.count);
     const validation = new ValidationStats();
     const keys = { services: stats.services.size, users: users.size, servicesFolded: 0, usersFolded: 0 };
     for (const r of figures.runtime) {
@@ -243,7 +331,7 @@ export class LogServer {
       for (const [keyword, n] of Object.entries(r.validation.errorTypes)) validation.errorTypes.set(keyword, (validation.errorTypes.get(keyword) ?? 0) + n);
       analytics.outOfWindow += r.outOfWindow;
     }
-    this.shown = { stats, analytics, validation, replicas: figures.replicas, keys };
+    this.shown = { stats, analytics, patterns, validation, replicas: figures.replicas, keys };
   }
 
   /**
@@ -302,6 +390,7 @@ export class LogServer {
       this.counted.stats.restore(this.services.keyOf(c.service), c.level, c.count, c.lastTs, c.lastReceived);
     }
     this.pipeline.resumeAfter(await repo.lastAssignedId());
+    await this.restorePatterns(repo);
     const reloaded = await repo.recent(this.options.bufferLogs);
     this.recent.append(reloaded);
     this.storedOnlyMaxTs = await repo.maxTsBelow(this.recent.oldestId() ?? Number.MAX_SAFE_INTEGER);
@@ -318,6 +407,7 @@ export class LogServer {
         chunk.push(log);
       }
       this.counted.analytics.replay(chunk);
+      this.counted.patterns.replay(chunk);
       replayed += chunk.length;
     }
     // After the replay, which admits users again: the counters as the last run left them.
@@ -333,10 +423,35 @@ export class LogServer {
    * holds what this server accepts from now on.
    */
   private async restoreShared(repo: LogRepository, started: number): Promise<StartupReport> {
+    await this.restorePatterns(repo);
     const counters = await repo.loadRuntimeCounters?.();
     if (counters !== undefined) this.restoreRuntimeCounters(counters);
     repo.trackRuntimeCounters?.(() => this.runtimeCounters());
     return { from: repo.description, stored: await repo.count(), reloaded: 0, replayed: 0, ms: performance.now() - started };
+  }
+
+  /**
+   * The patterns as committed: the miner gets their templates back (ids survive, new logs join
+   * them), the counts their all-time figures; from now on each commit writes them.
+   */
+  private async restorePatterns(repo: LogRepository): Promise<void> {
+    const miner = this.miner;
+    if (miner === undefined || repo.loadPatterns === undefined) return;
+    const rows = await repo.loadPatterns();
+    this.adoptPatterns(rows);
+    if (!repo.shared) this.counted.patterns.restore(rows);
+    repo.describePatterns?.((id) => miner.describe(id));
+  }
+
+  /** Teaches the miner patterns it does not hold yet (restored, or mined by another server sharing the store). */
+  private adoptPatterns(rows: readonly PatternRow[]): void {
+    const miner = this.miner;
+    if (miner === undefined) return;
+    const fresh = new Map<number, PatternRow>();
+    for (const r of rows) if (!miner.has(r.id) && !fresh.has(r.id)) fresh.set(r.id, r);
+    miner.restore(
+      [...fresh.values()].map((r) => ({ id: r.id, service: r.service, tokens: r.template === '' ? [] : r.template.split(' '), count: r.levels.reduce((a, b) => a + b, 0) })),
+    );
   }
 
   /** What no stored log can give back after a restart (core/repository.ts, RuntimeCounters). */
@@ -460,6 +575,7 @@ export class LogServer {
 
   /** Stops the alert handlers (webhook queues) and commits and closes the durable tier; call once, on shutdown. */
   async close(): Promise<void> {
+    await this.notices;
     await this.dispatcher.close();
     await this.repository?.close();
   }
@@ -496,7 +612,7 @@ export class LogServer {
       ).map(([service, count]) => ({ service, count })),
       user_activity: analytics.topUsers(minutes, 10),
       recent_logs: (await this.query({ limit: 20 })).logs.map(toView),
-      active_alerts: this.alerts.activeAlerts(),
+      active_alerts: await this.withLogsAll(this.alerts.activeAlerts()),
       validation_stats: this.validation.toJSON(),
       ...(this.replicas !== undefined && { replicas: this.replicasUp() }),
     };

@@ -74,6 +74,11 @@ export class StoredLog {
   serviceIndex = -1;
   /** The same for its user id; -1 also when the log has none. */
   userIndex = -1;
+  /**
+   * The id of its message pattern (core/patterns/), given at ingest and never changed; 0 for a
+   * log stored before patterns were mined.
+   */
+  patternId = 0;
 
   constructor(
     readonly id: number,
@@ -102,6 +107,7 @@ export function toView(log: StoredLog): LogView {
   };
   if (log.userId !== undefined) view.user_id = log.userId;
   if (log.metadata !== undefined) view.metadata = log.metadata;
+  if (log.patternId > 0) view.pattern_id = log.patternId;
   return view;
 }
 

@@ -12,6 +12,7 @@ export interface CoreOptions {
   readonly bufferLogs: number;
   readonly limits: FieldLimits & { readonly max_services: number; readonly max_users: number };
   readonly analytics: { readonly max_buckets: number; readonly future_skew_seconds: number };
+  readonly patterns: { readonly enabled: boolean; readonly max_per_service: number };
   readonly alerting: AlertRulesConfig & {
     readonly external_url: string;
     readonly handlers: { readonly log: boolean; readonly webhooks: readonly WebhookConfig[] };

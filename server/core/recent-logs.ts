@@ -189,6 +189,8 @@ export class RecentLogs {
   private readonly levels: Uint8Array;
   private readonly services: string[];
   private readonly users: (string | undefined)[];
+  /** Pattern ids (core/patterns/): up to 2^53, hence floats. */
+  private readonly patterns: Float64Array;
   /** What a filter's per-slot evaluator reads (core/log-filter.ts). */
   private readonly columns: LogColumns;
   /** Where each log's JSON text is: segment number, offset and length in it. */
@@ -228,6 +230,7 @@ export class RecentLogs {
     this.levels = new Uint8Array(capacity);
     this.services = new Array<string>(capacity).fill('');
     this.users = new Array<string | undefined>(capacity).fill(undefined);
+    this.patterns = new Float64Array(capacity);
     this.segOf = new Int32Array(capacity);
     this.offsets = new Int32Array(capacity);
     this.lengths = new Int32Array(capacity);
@@ -243,8 +246,8 @@ export class RecentLogs {
     const blocks = ((capacity - 1) >> BLOCK_SHIFT) + 1;
     this.sorted = new Array<Uint16Array | undefined>(blocks).fill(undefined);
     this.digests = new Array<Int32Array | undefined>(blocks).fill(undefined);
-    const { times, received, levels, services, users } = this;
-    this.columns = { times, received, levels, services, users, message: (slot) => this.message(slot) };
+    const { times, received, levels, services, users, patterns } = this;
+    this.columns = { times, received, levels, services, users, patterns, message: (slot) => this.message(slot) };
   }
 
   get size(): number {
@@ -300,6 +303,7 @@ export class RecentLogs {
       this.levels[slot] = levelIndex(log.level);
       this.services[slot] = log.service;
       this.users[slot] = log.userId;
+      this.patterns[slot] = log.patternId;
       if (whole !== undefined) {
         this.offsets[slot] = UNRESOLVED;
         this.bodyOffsets[slot] = wholeOffset;
@@ -443,7 +447,7 @@ export class RecentLogs {
     const seg = this.segments.get(this.segOf[slot]!)!;
     const offset = this.offsets[slot]!;
     const text = JSON.parse(seg.buf.toString('utf8', offset, offset + this.lengths[slot]!)) as TextOnly;
-    return new StoredLog(
+    const log = new StoredLog(
       this.ids[slot]!,
       this.times[slot]!,
       text.timestamp,
@@ -454,6 +458,8 @@ export class RecentLogs {
       text.metadata,
       this.received[slot]!,
     );
+    log.patternId = this.patterns[slot]!;
+    return log;
   }
 
   /** The message of the log in `slot`, decoding only its bytes when their place is known. */
@@ -747,6 +753,7 @@ export class RecentLogs {
     this.levels[to] = this.levels[from]!;
     this.services[to] = this.services[from]!;
     this.users[to] = this.users[from];
+    this.patterns[to] = this.patterns[from]!;
     this.segOf[to] = this.segOf[from]!;
     this.offsets[to] = this.offsets[from]!;
     this.lengths[to] = this.lengths[from]!;

@@ -2,6 +2,7 @@ import type { AlertStateStore } from './alerting/state.js';
 import type { StoredLog } from './log.js';
 import type { Listed } from './listing-order.js';
 import type { LogQuery } from './log-filter.js';
+import type { DescribePattern, PatternRow } from './patterns/pattern-stats.js';
 
 /**
  * The durable tier as the core uses it. The core owns this interface and the storage
@@ -104,6 +105,17 @@ export interface LogRepository {
   trackRuntimeCounters?(source: () => RuntimeCounters): void;
   /** Where the alert engine keeps what decides whether to page (core/alerting/state.ts). */
   readonly alerts?: AlertStateStore;
+  /**
+   * Every message pattern's all-time figures as committed (this server's own, with a shared
+   * store): to restore the miner and the counts at start.
+   */
+  loadPatterns?(): Promise<PatternRow[]>;
+  /**
+   * From now on, each commit also adds its logs to their patterns' all-time figures, in the
+   * same transaction (so they are exact whenever the logs are), writing each pattern's service
+   * and template as `describe` gives them.
+   */
+  describePatterns?(describe: DescribePattern): void;
   /** One bounded step of retention; returns 0 deleted when nothing is left to do. */
   retentionStep(now: number): Promise<RetentionResult>;
   /** Commits what is waiting, then lets go of the engine. */
@@ -140,6 +152,10 @@ export interface SharedFigures {
   minutes: { minute: number; service: string; level: number; count: number }[];
   /** Logs per (minute, user key). */
   users: { minute: number; user: string; count: number }[];
+  /** Each server's all-time figures of each message pattern (several rows per pattern: they are summed). */
+  patterns: PatternRow[];
+  /** Logs per (minute, pattern id, level index), every server's summed. */
+  patternMinutes: { minute: number; pattern: number; level: number; count: number }[];
   /** Each server's runtime counters (validation outcomes, folds, out of window). */
   runtime: RuntimeCounters[];
   /** The servers that wrote, with when they started and last said they were up. */

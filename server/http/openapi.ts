@@ -29,7 +29,8 @@ const SECURITY_SCHEMES = {
 const TAGS = [
   { name: 'logs', description: 'Ingest, query, tail and delete logs.' },
   { name: 'analytics', description: 'Counts, per-minute series and the dashboard figures.' },
-  { name: 'alerts', description: 'Alerts, silences and notification counts.' },
+  { name: 'patterns', description: 'Message patterns mined from every log, with exact counts.' },
+  { name: 'alerts', description: 'Alerts with the logs behind them, silences and notification counts.' },
   { name: 'simulation', description: 'Generated traffic through the real ingest path.' },
   { name: 'other protocols', description: "Loki push, OTLP/HTTP and Elasticsearch bulk: other shippers' doors to the same ingest path." },
   { name: 'compatibility API', description: 'The /logs and /stats API, kept working as it was specified: `severity`, naive UTC times, a token always.' },

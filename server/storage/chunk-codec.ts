@@ -31,6 +31,38 @@ export interface Chunk extends ChunkSummary {
   count: number;
   format: number;
   body: Buffer;
+  /** Each log's pattern id, in the body's order (encodePatternIds); null when none has one. */
+  patternIds: Buffer | null;
+}
+
+/**
+ * The logs' pattern ids (StoredLog.patternId), in order, as little-endian 32-bit integers
+ * when every id fits (the single-server ids, 1, 2, 3...), else as 64-bit floats (hashed
+ * ids reach 2^52); null when no log has one. The length tells the two apart.
+ */
+export function encodePatternIds(logs: readonly StoredLog[]): Buffer | null {
+  let any = false;
+  let small = true;
+  for (const l of logs) {
+    if (l.patternId > 0) any = true;
+    if (l.patternId > 0xffffffff) small = false;
+  }
+  if (!any) return null;
+  const out = Buffer.allocUnsafe(logs.length * (small ? 4 : 8));
+  for (let i = 0; i < logs.length; i++) {
+    if (small) out.writeUInt32LE(logs[i]!.patternId, i * 4);
+    else out.writeDoubleLE(logs[i]!.patternId, i * 8);
+  }
+  return out;
+}
+
+/** Sets each log's pattern id from `ids` (encodePatternIds of the same logs, in order); null leaves them 0. */
+export function applyPatternIds(logs: readonly StoredLog[], ids: Buffer | null | undefined): void {
+  if (ids === null || ids === undefined) return;
+  const n = logs.length;
+  if (ids.length === n * 4) for (let i = 0; i < n; i++) logs[i]!.patternId = ids.readUInt32LE(i * 4);
+  else if (ids.length === n * 8) for (let i = 0; i < n; i++) logs[i]!.patternId = ids.readDoubleLE(i * 8);
+  else throw new Error(`a chunk's pattern ids take ${ids.length} bytes for ${n} logs`);
 }
 
 /** Per level of one service in one chunk: how many, and the latest event and receive times. */
@@ -123,6 +155,7 @@ export function encodeChunk(logs: readonly StoredLog[], raw?: RawBatch): { chunk
     services: JSON.stringify([...tally.keys()]),
     format,
     body,
+    patternIds: encodePatternIds(ordered),
   };
   return { chunk, tally };
 }

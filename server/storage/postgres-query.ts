@@ -59,6 +59,8 @@ export class SqlBuilder {
     if (q.receivedFrom !== undefined) c.push(`received_at >= ${this.param(q.receivedFrom)}`);
     if (q.receivedTo !== undefined) c.push(`received_at <= ${this.param(q.receivedTo)}`);
     if (q.userId !== undefined) c.push(`user_id = ${this.param(q.userId)}`);
+    // A log of no pattern (0 in StoredLog) holds NULL.
+    if (q.patternId !== undefined) c.push(q.patternId > 0 ? `pattern_id = ${this.param(q.patternId)}` : 'pattern_id IS NULL');
     if (q.text) c.push(`message ILIKE ${this.param(likePattern(q.text))} COLLATE "C"`);
     if (q.before !== undefined) c.push(`(ts, id) < (${this.param(q.before.ts)}, ${this.param(q.before.id)})`);
     if (q.idBelow !== undefined) c.push(`id < ${this.param(q.idBelow)}`);

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { windowBounds, type AnalyticsWindow } from '../core/analytics.js';
 import { levelIndex, StoredLog } from '../core/log.js';
+import type { DescribePattern, PatternRow } from '../core/patterns/pattern-stats.js';
 import { minuteOf } from '../core/time.js';
 import { LogFilter, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { pageOf, type Listed } from '../core/listing-order.js';
@@ -57,9 +58,127 @@ interface LogRow {
   user_id: string | null;
   metadata: string | null;
   received_at: number;
+  pattern_id: number | null;
 }
 
-const COLUMNS = 'id, ts, timestamp, level, service, message, message_json, user_id, metadata, received_at';
+const COLUMNS = 'id, ts, timestamp, level, service, message, message_json, user_id, metadata, received_at, pattern_id';
+
+/** A `patterns` row as read (the level counts apart, as columns). */
+interface PatternDbRow {
+  replica: string;
+  id: number;
+  service: string;
+  template: string;
+  firstSeen: number;
+  lastSeen: number;
+  sample: string;
+  debug: number;
+  info: number;
+  warning: number;
+  error: number;
+  critical: number;
+}
+
+const PATTERN_COLUMNS = `replica, id, service, template, first_seen AS "firstSeen", last_seen AS "lastSeen", sample, debug, info, warning, error, critical`;
+
+function toPatternRow(r: PatternDbRow): PatternRow {
+  return {
+    id: r.id,
+    service: r.service,
+    template: r.template,
+    levels: [r.debug, r.info, r.warning, r.error, r.critical],
+    firstSeen: r.firstSeen,
+    lastSeen: r.lastSeen,
+    sample: r.sample,
+  };
+}
+
+/**
+ * Every replica's pattern figures as last read (PostgresRepository.figures, every second):
+ * per replica, its `patterns` rows and its `pattern_minutes` counts, and how far (`seq`) each
+ * was read, so the next read fetches only the rows written since. Minutes before the oldest
+ * one asked for are let go; asked for an older minute than that, it starts again from nothing.
+ * Holds what the figures return anyway: every replica's rows, and the window's minutes.
+ */
+class PatternFigures {
+  /** Per replica, the `seq` up to which its `patterns` rows were read ... */
+  readonly rowSeqs = new Map<string, number>();
+  /** ... and its `pattern_minutes` rows. */
+  readonly minuteSeqs = new Map<string, number>();
+  /** Per replica, its rows by pattern id. */
+  private readonly byReplica = new Map<string, Map<number, PatternRow>>();
+  private rowList: PatternRow[] | undefined;
+  /** Per minute: each replica's count per (replica, pattern, level), and their sums per (pattern, level). */
+  private readonly byMinute = new Map<number, { counts: Map<string, number>; sums: Map<string, { minute: number; pattern: number; level: number; count: number }> }>();
+  private minuteList: { minute: number; pattern: number; level: number; count: number }[] | undefined;
+  /** The oldest minute held; undefined before the first read. */
+  private floor: number | undefined;
+
+  /** The replicas read so far and up to which seq, as two arrays (the statement's parameters). */
+  known(seqs: Map<string, number>): [string[], number[]] {
+    return [[...seqs.keys()], [...seqs.values()]];
+  }
+
+  setRow(replica: string, row: PatternRow): void {
+    let rows = this.byReplica.get(replica);
+    if (rows === undefined) this.byReplica.set(replica, (rows = new Map()));
+    rows.set(row.id, row);
+    this.rowList = undefined;
+  }
+
+  /** Every replica's rows. */
+  rows(): PatternRow[] {
+    if (this.rowList === undefined) {
+      this.rowList = [];
+      for (const rows of this.byReplica.values()) for (const r of rows.values()) this.rowList.push(r);
+    }
+    return this.rowList;
+  }
+
+  /** Lets go of the minutes before `fromMinute`; forgets all of them (to read them again) when asked for an older one than held. */
+  keepFrom(fromMinute: number): void {
+    if (this.floor !== undefined && fromMinute >= this.floor) {
+      for (const minute of this.byMinute.keys()) {
+        if (minute >= fromMinute) continue;
+        this.byMinute.delete(minute);
+        this.minuteList = undefined;
+      }
+    } else {
+      this.byMinute.clear();
+      this.minuteSeqs.clear();
+      this.minuteList = undefined;
+    }
+    this.floor = fromMinute;
+  }
+
+  /** Replica `replica`'s count of `pattern` at `level` in `minute` is now `count`. */
+  setMinute(replica: string, minute: number, pattern: number, level: number, count: number): void {
+    let m = this.byMinute.get(minute);
+    if (m === undefined) this.byMinute.set(minute, (m = { counts: new Map(), sums: new Map() }));
+    const ck = `${replica}\u0000${pattern}\u0000${level}`;
+    const before = m.counts.get(ck) ?? 0;
+    m.counts.set(ck, count);
+    const sk = `${pattern}\u0000${level}`;
+    const sum = m.sums.get(sk);
+    if (sum === undefined) m.sums.set(sk, { minute, pattern, level, count });
+    else sum.count += count - before;
+    this.minuteList = undefined;
+  }
+
+  /** Every replica's counts summed, per (minute, pattern, level), from the oldest minute kept. */
+  minutes(): { minute: number; pattern: number; level: number; count: number }[] {
+    if (this.minuteList === undefined) {
+      this.minuteList = [];
+      for (const m of this.byMinute.values()) for (const sum of m.sums.values()) this.minuteList.push({ ...sum });
+    }
+    return this.minuteList;
+  }
+}
+
+/** Text PostgreSQL can hold: a lone surrogate and NUL become U+FFFD (as `message` keeps them, for search). */
+function storable(text: string): string {
+  return text.isWellFormed() && !text.includes('\0') ? text : text.toWellFormed().replaceAll('\0', '\ufffd');
+}
 
 /** bigint as a JS number: ids, epoch milliseconds and counts all stay below 2^53. */
 const TYPES = {
@@ -92,7 +211,7 @@ const PARTITION_LOCK = 0x4c6f6750;
 const COMMITS_IN_FLIGHT = 1;
 
 function toLog(r: LogRow): StoredLog {
-  return new StoredLog(
+  const log = new StoredLog(
     r.id,
     r.ts,
     r.timestamp,
@@ -103,6 +222,8 @@ function toLog(r: LogRow): StoredLog {
     r.metadata === null ? undefined : (JSON.parse(r.metadata) as Record<string, unknown>),
     r.received_at,
   );
+  log.patternId = r.pattern_id ?? 0;
+  return log;
 }
 
 /** The UTC day (days since the epoch) of an epoch-ms time. */
@@ -141,6 +262,10 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   private runtimeWritten = '';
   /** Alert-state writes in the order made: a later write of an alert must land after an earlier one. */
   private stateWrites: Promise<unknown> = Promise.resolve();
+  /** The service and template of a pattern, for the rows commits write (LogRepository.describePatterns); none: no pattern rows. */
+  private describe: DescribePattern | undefined;
+  /** Every replica's pattern figures as `figures` last read them: each read fetches only what changed since. */
+  private readonly patternFigures = new PatternFigures();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -253,10 +378,15 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const users = new Array<string | null>(n);
     const metadata = new Array<string | null>(n);
     const received = new Array<number>(n);
+    const patternIds = new Array<number | null>(n);
     const days = new Set<number>();
     const counters = new Map<string, CounterRow>();
     const minutes = new Map<string, { minute: number; service: string; level: number; count: number }>();
     const userCounts = new Map<string, { minute: number; user: string; count: number }>();
+    // Per pattern, the group's all-time figures and per-minute counts (written only once `describePatterns` says how to name them).
+    const describe = this.describe;
+    const patterns = new Map<number, PatternRow>();
+    const patternMinutes = new Map<string, { minute: number; pattern: number; level: number; count: number }>();
     const { counterKey, userKey, analyticsWindow } = this.options;
     let i = 0;
     for (const { logs } of group) {
@@ -278,13 +408,36 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
         users[i] = log.userId ?? null;
         metadata[i] = log.metadata === undefined ? null : JSON.stringify(log.metadata);
         received[i] = log.receivedAt;
+        const pattern = log.patternId;
+        patternIds[i] = pattern > 0 ? pattern : null;
         i++;
         days.add(dayOf(log.ts));
         const service = counterKey(log.service);
         // Counted by minute as this server's analytics would count it, arriving when it did.
         const { oldestMinute, latestTs } = windowBounds(log.receivedAt, analyticsWindow);
         const minute = minuteOf(log.ts);
-        if (minute >= oldestMinute && log.ts <= latestTs) {
+        const inWindow = minute >= oldestMinute && log.ts <= latestTs;
+        if (pattern > 0 && describe !== undefined) {
+          let f = patterns.get(pattern);
+          if (f === undefined) {
+            const d = describe(pattern);
+            f = { id: pattern, service: d?.service ?? log.service, template: d?.template ?? '', levels: [0, 0, 0, 0, 0], firstSeen: log.ts, lastSeen: log.ts, sample: message };
+            patterns.set(pattern, f);
+          }
+          f.levels[level]!++;
+          if (log.ts < f.firstSeen) f.firstSeen = log.ts;
+          if (log.ts >= f.lastSeen) {
+            f.lastSeen = log.ts;
+            f.sample = message;
+          }
+          if (inWindow) {
+            const pk = `${minute}\u0000${pattern}\u0000${level}`;
+            const pm = patternMinutes.get(pk);
+            if (pm === undefined) patternMinutes.set(pk, { minute, pattern, level, count: 1 });
+            else pm.count++;
+          }
+        }
+        if (inWindow) {
           const mk = `${minute}\u0000${level}\u0000${service}`;
           const m = minutes.get(mk);
           if (m === undefined) minutes.set(mk, { minute, service, level, count: 1 });
@@ -311,6 +464,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const cs = [...counters.values()];
     const ms = [...minutes.values()];
     const us = [...userCounts.values()];
+    const ps = [...patterns.values()];
+    const pms = [...patternMinutes.values()];
     const runtime = this.runtimeSource && JSON.stringify(this.runtimeSource());
     const writeRuntime = runtime !== undefined && runtime !== this.runtimeWritten;
     const s = this.s;
@@ -319,7 +474,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       await this.insertGroup(
         `WITH l AS (
            INSERT INTO ${s}.logs (${COLUMNS})
-           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $18::text[], $7::text[], $8::text[], $9::bigint[])
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $18::text[], $7::text[], $8::text[], $9::bigint[], $28::bigint[])
          ), c AS (
            INSERT INTO ${s}.counters (service, level, replica, count, last_ts, last_received)
            SELECT service, level, $10, count, last_ts, last_received
@@ -340,6 +495,25 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
            INSERT INTO ${s}.minute_users (minute, user_id, replica, count)
            SELECT minute, user_id, $10, count FROM unnest($23::bigint[], $24::text[], $25::bigint[]) AS t(minute, user_id, count)
            ON CONFLICT (minute, user_id, replica) DO UPDATE SET count = ${s}.minute_users.count + excluded.count
+         ), q AS (
+           INSERT INTO ${s}.pattern_seqs (replica, seq) SELECT $10, 1 WHERE cardinality($29::bigint[]) > 0
+           ON CONFLICT (replica) DO UPDATE SET seq = ${s}.pattern_seqs.seq + 1
+           RETURNING seq
+         ), p AS (
+           INSERT INTO ${s}.patterns AS o (replica, id, service, template, first_seen, last_seen, sample, debug, info, warning, error, critical, seq)
+           SELECT $10, id, service, template, first_seen, last_seen, sample, debug, info, warning, error, critical, q.seq
+           FROM unnest($29::bigint[], $30::text[], $31::text[], $32::bigint[], $33::bigint[], $34::text[], $35::bigint[], $36::bigint[], $37::bigint[], $38::bigint[], $39::bigint[])
+             AS t(id, service, template, first_seen, last_seen, sample, debug, info, warning, error, critical) CROSS JOIN q
+           ON CONFLICT (replica, id) DO UPDATE SET template = CASE WHEN excluded.template <> '' THEN excluded.template ELSE o.template END,
+             first_seen = least(o.first_seen, excluded.first_seen), last_seen = greatest(o.last_seen, excluded.last_seen),
+             sample = CASE WHEN excluded.last_seen >= o.last_seen THEN excluded.sample ELSE o.sample END,
+             debug = o.debug + excluded.debug, info = o.info + excluded.info, warning = o.warning + excluded.warning,
+             error = o.error + excluded.error, critical = o.critical + excluded.critical, seq = excluded.seq
+         ), pm AS (
+           INSERT INTO ${s}.pattern_minutes AS o (minute, pattern, level, replica, count, seq)
+           SELECT minute, pattern, level, $10, count, q.seq
+           FROM unnest($40::bigint[], $41::bigint[], $42::smallint[], $43::bigint[]) AS t(minute, pattern, level, count) CROSS JOIN q
+           ON CONFLICT (minute, pattern, level, replica) DO UPDATE SET count = o.count + excluded.count, seq = excluded.seq
          ) SELECT pg_notify($26, p) FROM unnest($27::text[]) AS p`,
         [
           ids,
@@ -369,6 +543,22 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
           us.map((u) => u.count),
           this.channel,
           announcements(this.options.replicaId, ids, ts),
+          patternIds,
+          ps.map((p) => p.id),
+          ps.map((p) => p.service),
+          ps.map((p) => storable(p.template)),
+          ps.map((p) => p.firstSeen),
+          ps.map((p) => p.lastSeen),
+          ps.map((p) => storable(p.sample)),
+          ps.map((p) => p.levels[0]),
+          ps.map((p) => p.levels[1]),
+          ps.map((p) => p.levels[2]),
+          ps.map((p) => p.levels[3]),
+          ps.map((p) => p.levels[4]),
+          pms.map((m) => m.minute),
+          pms.map((m) => m.pattern),
+          pms.map((m) => m.level),
+          pms.map((m) => m.count),
         ],
         days,
       );
@@ -413,10 +603,13 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     return this.run<R>('read from', text, values);
   }
 
-  /** Every replica's figures, summed (core/repository.ts, SharedFigures). Five small reads side by side. */
+  /**
+   * Every replica's figures, summed (core/repository.ts, SharedFigures). Small reads side by
+   * side; the patterns' are only what changed since the last call (PatternFigures).
+   */
   private async figures(fromMinute: number): Promise<SharedFigures> {
     const s = this.s;
-    const [counters, minutes, users, runtime, replicas] = await Promise.all([
+    const [counters, minutes, users, runtime, replicas, patterns, patternMinutes] = await Promise.all([
       this.counters(),
       this.read<{ minute: number; service: string; level: number; count: number }>(
         `SELECT minute, service, level, sum(count)::bigint AS count FROM ${s}.minutes WHERE minute >= $1 GROUP BY minute, service, level`,
@@ -428,8 +621,66 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       ),
       this.read<{ value: RuntimeCounters }>(`SELECT value FROM ${s}.runtime`),
       this.read<{ replica: string; startedAt: number; seenAt: number }>(`SELECT replica, started_at AS "startedAt", seen_at AS "seenAt" FROM ${s}.replicas ORDER BY replica`),
+      this.patternRows(),
+      this.patternMinutes(fromMinute),
     ]);
-    return { counters, minutes, users, runtime: runtime.map((r) => r.value), replicas };
+    return { counters, minutes, users, runtime: runtime.map((r) => r.value), replicas, patterns, patternMinutes };
+  }
+
+  /**
+   * Every replica's `patterns` rows: those written since the last read (per replica, the rows
+   * of a greater `seq` than read then: postgres-schema.ts, version 2), merged into those read
+   * before. One statement, so each replica's seq and its rows come from one snapshot.
+   */
+  private async patternRows(): Promise<PatternRow[]> {
+    const cache = this.patternFigures;
+    const [replicas, seqs] = cache.known(cache.rowSeqs);
+    const rows = await this.read<Omit<PatternDbRow, 'id'> & { replicaSeq: number; id: number | null }>(
+      `SELECT r.replica, r.seq AS "replicaSeq", p.id, p.service, p.template, p.first_seen AS "firstSeen", p.last_seen AS "lastSeen", p.sample,
+         p.debug, p.info, p.warning, p.error, p.critical
+       FROM ${this.s}.pattern_seqs r LEFT JOIN unnest($1::text[], $2::bigint[]) AS k(replica, seq) ON k.replica = r.replica
+       LEFT JOIN LATERAL (SELECT * FROM ${this.s}.patterns p WHERE p.replica = r.replica AND p.seq > coalesce(k.seq, 0)) p ON true
+       WHERE r.seq > coalesce(k.seq, 0)`,
+      [replicas, seqs],
+    );
+    for (const r of rows) {
+      // A read that overtook this one (figures called again meanwhile) has newer rows: keep them.
+      if (r.replicaSeq < (cache.rowSeqs.get(r.replica) ?? 0)) continue;
+      cache.rowSeqs.set(r.replica, r.replicaSeq);
+      if (r.id !== null) cache.setRow(r.replica, toPatternRow({ ...r, id: r.id }));
+    }
+    return cache.rows();
+  }
+
+  /** Every replica's `pattern_minutes` from `fromMinute` on, summed: read as `patternRows` reads, only what changed. */
+  private async patternMinutes(fromMinute: number): Promise<SharedFigures['patternMinutes']> {
+    const cache = this.patternFigures;
+    cache.keepFrom(fromMinute);
+    const [replicas, seqs] = cache.known(cache.minuteSeqs);
+    const rows = await this.read<{ replica: string; replicaSeq: number; minute: number | null; pattern: number; level: number; count: number }>(
+      `SELECT r.replica, r.seq AS "replicaSeq", m.minute, m.pattern, m.level, m.count
+       FROM ${this.s}.pattern_seqs r LEFT JOIN unnest($1::text[], $2::bigint[]) AS k(replica, seq) ON k.replica = r.replica
+       LEFT JOIN LATERAL (SELECT minute, pattern, level, count FROM ${this.s}.pattern_minutes m
+         WHERE m.replica = r.replica AND m.seq > coalesce(k.seq, 0) AND m.minute >= $3) m ON true
+       WHERE r.seq > coalesce(k.seq, 0)`,
+      [replicas, seqs, fromMinute],
+    );
+    for (const r of rows) {
+      if (r.replicaSeq < (cache.minuteSeqs.get(r.replica) ?? 0)) continue;
+      cache.minuteSeqs.set(r.replica, r.replicaSeq);
+      if (r.minute !== null) cache.setMinute(r.replica, r.minute, r.pattern, r.level, r.count);
+    }
+    return cache.minutes();
+  }
+
+  /** Every replica's pattern rows (a replica's figures are its rows' sums: the core adds them up). */
+  async loadPatterns(): Promise<PatternRow[]> {
+    const rows = await this.read<PatternDbRow>(`SELECT ${PATTERN_COLUMNS} FROM ${this.s}.patterns ORDER BY id, replica`);
+    return rows.map(toPatternRow);
+  }
+
+  describePatterns(describe: DescribePattern): void {
+    this.describe = describe;
   }
 
   private async heartbeat(now: number, startedAt: number): Promise<void> {
@@ -564,7 +815,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
 
   private listingSql(q: LogQuery, k: number): [string, unknown[]] {
     const s = this.s;
-    const pairs = keyPairs(q);
+    // A pattern is one service's: its own index range (logs_pattern) is read rather than one per (service, level).
+    const pairs = q.patternId === undefined ? keyPairs(q) : undefined;
     const b = new SqlBuilder();
     if (pairs === undefined) {
       b.filters(q);
@@ -733,6 +985,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const before = windowBounds(now, this.options.analyticsWindow).oldestMinute - 1;
     await this.write(`DELETE FROM ${this.s}.minutes WHERE minute < $1`, [before]);
     await this.write(`DELETE FROM ${this.s}.minute_users WHERE minute < $1`, [before]);
+    await this.write(`DELETE FROM ${this.s}.pattern_minutes WHERE minute < $1`, [before]);
     const days = [...this.partitions].sort((a, b) => a - b);
     if (maxAgeMs > 0 && days.length > 0 && (days[0]! + 1) * PARTITION_MS <= now - maxAgeMs) {
       result.deleted = await this.dropPartition(days[0]!);
@@ -800,7 +1053,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const s = this.s;
     const rows = await this.read<AlertRecord>(
       `SELECT fingerprint, fired_at AS "firedAt", rule, service, level, status, last_notified_at AS "lastNotifiedAt",
-         resolved_at AS "resolvedAt", value, threshold, message FROM ${s}.alerts ORDER BY coalesce(resolved_at, fired_at), fired_at, fingerprint`,
+         resolved_at AS "resolvedAt", value, threshold, message, pattern_id AS "patternId" FROM ${s}.alerts ORDER BY coalesce(resolved_at, fired_at), fired_at, fingerprint`,
     );
     const silences = await this.read<{ fingerprint: string; until: number }>(`SELECT fingerprint, until FROM ${s}.silences`);
     const lastFiring = await this.read<{ fingerprint: string; at: number }>(
@@ -828,11 +1081,11 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   saveAlert(r: AlertRecord, historySize: number): Promise<void> {
     const s = this.s;
     const upsert: [string, unknown[]] = [
-      `INSERT INTO ${s}.alerts (fingerprint, fired_at, rule, service, level, status, last_notified_at, resolved_at, value, threshold, message)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      `INSERT INTO ${s}.alerts (fingerprint, fired_at, rule, service, level, status, last_notified_at, resolved_at, value, threshold, message, pattern_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (fingerprint, fired_at) DO UPDATE SET status = excluded.status, last_notified_at = excluded.last_notified_at,
          resolved_at = excluded.resolved_at, value = excluded.value, threshold = excluded.threshold, message = excluded.message`,
-      [r.fingerprint, r.firedAt, r.rule, r.service, r.level, r.status, r.lastNotifiedAt, r.resolvedAt, r.value, r.threshold, r.message],
+      [r.fingerprint, r.firedAt, r.rule, r.service, r.level, r.status, r.lastNotifiedAt, r.resolvedAt, r.value, r.threshold, r.message, r.patternId ?? null],
     ];
     if (r.status !== 'resolved') return this.stateWrite([upsert]);
     const trim: [string, unknown[]] = [

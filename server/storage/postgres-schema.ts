@@ -12,7 +12,7 @@ import type { PoolClient, QueryConfig } from 'pg';
  * JSON in `message_json`, and `message` holds it with U+FFFD in their place, for search.
  */
 
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /** How long a replica waits for another's migration before it gives up starting. */
 const MIGRATION_WAIT_MS = 600_000;
@@ -110,8 +110,57 @@ CREATE TABLE ${s}.silences (fingerprint text PRIMARY KEY, until bigint NOT NULL)
 CREATE TABLE ${s}.runtime (replica text PRIMARY KEY, value jsonb NOT NULL);
 `;
 
+/**
+ * Version 2, message patterns (core/patterns/):
+ * - `logs.pattern_id`: each log's pattern, NULL for none (0 in StoredLog: logs stored before
+ *   patterns were mined). Partial btree on (pattern_id, ts, id): `?pattern=` lists one pattern
+ *   newest first from one index range per partition, and the logs of no pattern add nothing.
+ * - `patterns`: each pattern's all-time figures, one row per (replica, pattern), written by the
+ *   commit that stores its logs (readers sum over replicas, as for `counters`).
+ * - `pattern_minutes`: logs per (event-time minute, pattern, level), per replica, like `minutes`
+ *   (same window rule, same retention).
+ * - `pattern_seqs`: per replica, the number of its commits that wrote either table. Each row a
+ *   commit writes carries that number (`seq`), so a reader that has read a replica's rows up to
+ *   seq n reads only the rows with a greater one next time (`figures`, every second): a
+ *   replica's commits run one at a time, in seq order, so those it can see are a prefix.
+ * - `alerts.pattern_id`: the pattern a new_pattern alert is about.
+ */
+const V2 = (s: string): string => `
+ALTER TABLE ${s}.logs ADD COLUMN pattern_id bigint;
+CREATE INDEX logs_pattern ON ${s}.logs (pattern_id, ts, id) WHERE pattern_id IS NOT NULL;
+CREATE TABLE ${s}.pattern_seqs (replica text PRIMARY KEY, seq bigint NOT NULL);
+CREATE TABLE ${s}.patterns (
+  replica text NOT NULL,
+  id bigint NOT NULL,
+  service text NOT NULL,
+  template text NOT NULL,
+  first_seen bigint NOT NULL,
+  last_seen bigint NOT NULL,
+  sample text NOT NULL,
+  debug bigint NOT NULL,
+  info bigint NOT NULL,
+  warning bigint NOT NULL,
+  error bigint NOT NULL,
+  critical bigint NOT NULL,
+  seq bigint NOT NULL,
+  PRIMARY KEY (replica, id)
+);
+CREATE INDEX patterns_seq ON ${s}.patterns (replica, seq);
+CREATE TABLE ${s}.pattern_minutes (
+  minute bigint NOT NULL,
+  pattern bigint NOT NULL,
+  level smallint NOT NULL,
+  replica text NOT NULL,
+  count bigint NOT NULL,
+  seq bigint NOT NULL,
+  PRIMARY KEY (minute, pattern, level, replica)
+);
+CREATE INDEX pattern_minutes_seq ON ${s}.pattern_minutes (replica, seq);
+ALTER TABLE ${s}.alerts ADD COLUMN pattern_id bigint;
+`;
+
 /** MIGRATIONS[v] takes the schema from version v to v + 1; [0] creates it. */
-const MIGRATIONS: readonly ((schema: string) => string)[] = [V1];
+const MIGRATIONS: readonly ((schema: string) => string)[] = [V1, V2];
 
 /**
  * Brings `schema` to PG_SCHEMA_VERSION under the migration lock; returns the version found.

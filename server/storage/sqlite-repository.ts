@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { LEVELS, StoredLog } from '../core/log.js';
+import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
+import type { DescribePattern, PatternRow } from '../core/patterns/pattern-stats.js';
 import { LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { FirstListed, pageOf, type Listed } from '../core/listing-order.js';
 import { snapshotOf, type AlertRecord, type AlertStateSnapshot, type AlertStateStore, type NotificationRecord } from '../core/alerting/state.js';
@@ -14,10 +15,10 @@ import {
   type RetentionResult,
   type RuntimeCounters,
 } from '../core/repository.js';
-import { decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
+import { applyPatternIds, decodeChunk, encodeChunk, type Chunk } from './chunk-codec.js';
 import { CommitScheduler } from './commit-scheduler.js';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export interface SqliteOptions {
   path: string;
@@ -51,12 +52,37 @@ const CHUNKS_DDL = `CREATE TABLE chunks (
      body BLOB NOT NULL
    );`;
 
-const INSERT_CHUNK = `INSERT INTO chunks (first_id, last_id, count, min_ts, max_ts, min_received, max_received, levels, services, format, body)
+/** Version 2's conversion writes chunks before they had pattern ids. */
+const INSERT_CHUNK_V3 = `INSERT INTO chunks (first_id, last_id, count, min_ts, max_ts, min_received, max_received, levels, services, format, body)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
+const INSERT_CHUNK = `INSERT INTO chunks (first_id, last_id, count, min_ts, max_ts, min_received, max_received, levels, services, format, body, pattern_ids)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
 function insertChunk(stmt: Database.Statement, c: Chunk): void {
-  stmt.run(c.firstId, c.lastId, c.count, c.minTs, c.maxTs, c.minReceived, c.maxReceived, c.levels, c.services, c.format, c.body);
+  stmt.run(c.firstId, c.lastId, c.count, c.minTs, c.maxTs, c.minReceived, c.maxReceived, c.levels, c.services, c.format, c.body, c.patternIds);
 }
+
+/**
+ * Message patterns (core/patterns/): each chunk's logs' pattern ids (chunk-codec.ts,
+ * encodePatternIds), each pattern's all-time figures (added to by the commit that stores its
+ * logs), and the pattern a new_pattern alert is about.
+ */
+const PATTERNS_DDL = `ALTER TABLE chunks ADD COLUMN pattern_ids BLOB;
+   ALTER TABLE alerts ADD COLUMN pattern_id INTEGER;
+   CREATE TABLE patterns (
+     id INTEGER PRIMARY KEY,
+     service TEXT NOT NULL,
+     template TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL,
+     sample TEXT NOT NULL,
+     debug INTEGER NOT NULL,
+     info INTEGER NOT NULL,
+     warning INTEGER NOT NULL,
+     error INTEGER NOT NULL,
+     critical INTEGER NOT NULL
+   );`;
 
 /**
  * What the alert engine and the core keep across restarts (core/alerting/state.ts,
@@ -109,7 +135,8 @@ const FRESH = `${CHUNKS_DDL}
    ) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (key, value) VALUES ('last_id', 0), ('log_count', 0);
-   ${TIME_INDEX_DDL}`;
+   ${TIME_INDEX_DDL}
+   ${PATTERNS_DDL}`;
 
 /** Logs per chunk when version 2's rows are converted. */
 const MIGRATION_CHUNK = 1000;
@@ -123,6 +150,7 @@ const MIGRATIONS: Readonly<Record<number, (db: Database.Database) => void>> = {
   2: rowsToChunks,
   3: (db) => db.exec(STATE_DDL),
   4: (db) => db.exec(TIME_INDEX_DDL),
+  5: (db) => db.exec(PATTERNS_DDL),
 };
 
 interface V2Row {
@@ -141,7 +169,7 @@ interface V2Row {
 function rowsToChunks(db: Database.Database): void {
   db.exec(CHUNKS_DDL);
   const page = db.prepare('SELECT * FROM logs WHERE id > ? ORDER BY id LIMIT ?');
-  const insert = db.prepare(INSERT_CHUNK);
+  const insert = db.prepare(INSERT_CHUNK_V3);
   let after = 0;
   let total = 0;
   for (;;) {
@@ -161,7 +189,8 @@ function rowsToChunks(db: Database.Database): void {
           r.received_at,
         ),
     );
-    insertChunk(insert, encodeChunk(logs).chunk);
+    const c = encodeChunk(logs).chunk;
+    insert.run(c.firstId, c.lastId, c.count, c.minTs, c.maxTs, c.minReceived, c.maxReceived, c.levels, c.services, c.format, c.body);
     total += rows.length;
     after = rows[rows.length - 1]!.id;
   }
@@ -251,6 +280,10 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   private readonly headersAsc: Database.Statement;
   private readonly headersSince: Database.Statement;
   private readonly selectBody: Database.Statement;
+  private readonly upsertPattern: Database.Statement;
+  private readonly selectPatterns: Database.Statement;
+  /** The service and template of a pattern, for the rows commits write (LogRepository.describePatterns). */
+  private describe: DescribePattern | undefined;
   private readonly deleteChunk: Database.Statement;
   private readonly countTsBefore: Database.Statement;
   private readonly deleteTsBefore: Database.Statement;
@@ -303,7 +336,18 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     this.maxSpan = db.prepare("SELECT value FROM meta WHERE key = 'max_span'").pluck().get() as number;
     this.headersAsc = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id > ? AND min_received < ? ORDER BY first_id LIMIT ?`);
     this.headersSince = db.prepare(`SELECT ${HEADER} FROM chunks WHERE first_id > ? AND max_ts >= ? ORDER BY first_id LIMIT ?`);
-    this.selectBody = db.prepare('SELECT body FROM chunks WHERE first_id = ?').pluck();
+    this.selectBody = db.prepare('SELECT body, pattern_ids AS patternIds FROM chunks WHERE first_id = ?');
+    this.upsertPattern = db.prepare(
+      `INSERT INTO patterns (id, service, template, first_seen, last_seen, sample, debug, info, warning, error, critical)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET template = excluded.template, first_seen = min(first_seen, excluded.first_seen),
+         sample = CASE WHEN excluded.last_seen >= last_seen THEN excluded.sample ELSE sample END, last_seen = max(last_seen, excluded.last_seen),
+         debug = debug + excluded.debug, info = info + excluded.info, warning = warning + excluded.warning,
+         error = error + excluded.error, critical = critical + excluded.critical`,
+    );
+    this.selectPatterns = db.prepare(
+      `SELECT id, service, template, first_seen AS firstSeen, last_seen AS lastSeen, sample, debug, info, warning, error, critical FROM patterns ORDER BY id`,
+    );
     this.deleteChunk = db.prepare('DELETE FROM chunks WHERE first_id = ?');
     this.countTsBefore = db.prepare('SELECT coalesce(sum(count), 0) FROM chunks WHERE max_ts < ?').pluck();
     this.deleteTsBefore = db.prepare('DELETE FROM chunks WHERE max_ts < ?');
@@ -311,8 +355,8 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
 
     this.state = {
       upsertAlert: db.prepare(
-        `INSERT INTO alerts (fingerprint, fired_at, rule, service, level, status, last_notified_at, resolved_at, value, threshold, message)
-         VALUES (@fingerprint, @firedAt, @rule, @service, @level, @status, @lastNotifiedAt, @resolvedAt, @value, @threshold, @message)
+        `INSERT INTO alerts (fingerprint, fired_at, rule, service, level, status, last_notified_at, resolved_at, value, threshold, message, pattern_id)
+         VALUES (@fingerprint, @firedAt, @rule, @service, @level, @status, @lastNotifiedAt, @resolvedAt, @value, @threshold, @message, @patternId)
          ON CONFLICT (fingerprint, fired_at) DO UPDATE SET status = excluded.status, last_notified_at = excluded.last_notified_at,
            resolved_at = excluded.resolved_at, value = excluded.value, threshold = excluded.threshold, message = excluded.message`,
       ),
@@ -330,6 +374,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
 
     this.commitGroup = db.transaction((group: readonly Pending[]) => {
       const counters = new Map<string, CounterRow>();
+      if (this.describe !== undefined) this.addToPatterns(group, this.describe);
       let lastId = 0;
       let total = 0;
       let span = 0;
@@ -419,10 +464,53 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     }
   }
 
-  /** The logs of a chunk, ascending by id; none if the row is gone. */
+  /** Adds the group's logs to their patterns' all-time figures, one row write per pattern. */
+  private addToPatterns(group: readonly Pending[], describe: DescribePattern): void {
+    const figures = new Map<number, PatternRow>();
+    for (const { logs } of group) {
+      for (const l of logs) {
+        if (l.patternId <= 0) continue;
+        let f = figures.get(l.patternId);
+        if (f === undefined) {
+          const d = describe(l.patternId);
+          f = { id: l.patternId, service: d?.service ?? l.service, template: d?.template ?? '', levels: [0, 0, 0, 0, 0], firstSeen: l.ts, lastSeen: l.ts, sample: l.message };
+          figures.set(l.patternId, f);
+        }
+        f.levels[levelIndex(l.level)]!++;
+        if (l.ts < f.firstSeen) f.firstSeen = l.ts;
+        if (l.ts >= f.lastSeen) {
+          f.lastSeen = l.ts;
+          f.sample = l.message;
+        }
+      }
+    }
+    for (const f of figures.values()) this.upsertPattern.run(f.id, f.service, f.template, f.firstSeen, f.lastSeen, f.sample, ...f.levels);
+  }
+
+  async loadPatterns(): Promise<PatternRow[]> {
+    type Row = Omit<PatternRow, 'levels'> & { debug: number; info: number; warning: number; error: number; critical: number };
+    return (this.selectPatterns.all() as Row[]).map((r) => ({
+      id: r.id,
+      service: r.service,
+      template: r.template,
+      levels: [r.debug, r.info, r.warning, r.error, r.critical],
+      firstSeen: r.firstSeen,
+      lastSeen: r.lastSeen,
+      sample: r.sample,
+    }));
+  }
+
+  describePatterns(describe: DescribePattern): void {
+    this.describe = describe;
+  }
+
+  /** The logs of a chunk, ascending by id, with their pattern ids; none if the row is gone. */
   private decode(h: Header): StoredLog[] {
-    const body = this.selectBody.get(h.firstId) as Buffer | undefined;
-    return body === undefined ? [] : decodeChunk(h.format, body, h.firstId, h.minReceived, h.count);
+    const row = this.selectBody.get(h.firstId) as { body: Buffer; patternIds: Buffer | null } | undefined;
+    if (row === undefined) return [];
+    const logs = decodeChunk(h.format, row.body, h.firstId, h.minReceived, h.count);
+    applyPatternIds(logs, row.patternIds);
+    return logs;
   }
 
   /** Replaces a chunk by one holding `kept` (a subset of its logs), or by nothing. */
@@ -486,10 +574,11 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
       if (!filter.chunkMayMatch(h)) continue;
       let held: StoredLog[];
       if (filter.readsText) {
-        const body = this.selectBody.get(h.firstId) as Buffer;
-        const text = body.toString('utf8');
+        const row = this.selectBody.get(h.firstId) as { body: Buffer; patternIds: Buffer | null };
+        const text = row.body.toString('utf8');
         if (!filter.bodyMayMatch(text)) continue;
         held = decodeChunk(h.format, text, h.firstId, h.minReceived, h.count);
+        applyPatternIds(held, row.patternIds);
       } else held = this.decode(h);
       for (const log of held) {
         const { ts, id } = log;
@@ -684,7 +773,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     const rows = this.db
       .prepare(
         `SELECT fingerprint, fired_at AS firedAt, rule, service, level, status, last_notified_at AS lastNotifiedAt,
-           resolved_at AS resolvedAt, value, threshold, message FROM alerts ORDER BY coalesce(resolved_at, fired_at), rowid`,
+           resolved_at AS resolvedAt, value, threshold, message, pattern_id AS patternId FROM alerts ORDER BY coalesce(resolved_at, fired_at), rowid`,
       )
       .all() as AlertRecord[];
     const silences = this.db.prepare('SELECT fingerprint, until FROM silences').all() as { fingerprint: string; until: number }[];
@@ -695,7 +784,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   }
 
   saveAlert(record: AlertRecord, historySize: number): void {
-    this.state.upsertAlert.run(record);
+    this.state.upsertAlert.run({ ...record, patternId: record.patternId ?? null });
     if (record.status === 'resolved') this.state.trimHistory.run(historySize);
   }
 

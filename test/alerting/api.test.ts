@@ -175,12 +175,16 @@ describe('POST /api/simulate-errors feeds the alerting in the same request cycle
         'fingerprint',
         'last_notified',
         'level',
+        'logs_url',
         'message',
+        'query',
         'rule',
+        'samples',
         'service',
         'status',
         'threshold',
         'timestamp',
+        'top_patterns',
         'value',
       ]);
       assert.equal(a.rule, 'error_rate');

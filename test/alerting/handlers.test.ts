@@ -19,6 +19,10 @@ function notification(status: 'firing' | 'resolved', service = 'search'): AlertN
       value: 5,
       threshold: 5,
       fingerprint: '0123456789abcdef',
+      query: `service=${service}`,
+      logs_url: `http://localhost:5000/?service=${service}&alert=0123456789abcdef#logs`,
+      samples: [],
+      top_patterns: [],
     },
   };
 }

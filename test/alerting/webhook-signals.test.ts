@@ -28,6 +28,10 @@ function notification(i: number): AlertNotification {
       value: 500,
       threshold: 50,
       fingerprint: `fp-${i % 7}`,
+      query: `service=svc-${i % 7}`,
+      logs_url: `http://localhost:5000/?service=svc-${i % 7}&alert=fp-${i % 7}#logs`,
+      samples: [],
+      top_patterns: [],
     },
   };
 }

@@ -95,7 +95,21 @@ describe('webhook handler: Alertmanager webhook format over real HTTP', () => {
       assert.equal(a.status, 'firing');
       assert.deepEqual(a.labels, { alertname: 'error_rate', rule: 'error_rate', service: 'payment-service', severity: 'critical' });
       assert.deepEqual(p.commonLabels, a.labels);
-      assert.deepEqual(a.annotations, { summary: active.message, value: '1', threshold: '0.1' });
+      const query = 'service=payment-service&level=ERROR,CRITICAL&from=2024-01-15T14:26:00.000Z&to=2024-01-15T14:30:59.999Z';
+      const logsUrl = `http://logsentinel.example:8080/?${query}&alert=${fp}#logs`;
+      assert.deepEqual(a.annotations, {
+        summary: active.message,
+        value: '1',
+        threshold: '0.1',
+        query,
+        logs_url: logsUrl,
+        // The lines behind the alert, newest first (one event time: the later id first).
+        samples: [19, 18, 17, 16, 15].map((i) => `${firedAt} ERROR payment-service: msg ${i}`).join('\n'),
+        top_patterns: '20 x msg <*>',
+      });
+      // The query returns exactly the logs the alert counted.
+      const behind = await app.inject({ method: 'GET', url: `/api/logs?${query}&limit=1000` });
+      assert.equal(behind.json().count, 20);
       assert.deepEqual(p.commonAnnotations, a.annotations);
       assert.match(a.annotations.summary!, /100\.0%.*threshold 10\.0%/);
       assert.match(a.startsAt, ISO);
@@ -103,7 +117,7 @@ describe('webhook handler: Alertmanager webhook format over real HTTP', () => {
       assert.equal(a.endsAt, ZERO_TIME);
       assert.match(a.fingerprint, /^[0-9a-f]{16}$/);
       assert.equal(a.fingerprint, fp);
-      assert.equal(a.generatorURL, 'http://logsentinel.example:8080/api/alerts?rule=error_rate&service=payment-service');
+      assert.equal(a.generatorURL, logsUrl);
 
       const g = payloads.find((x) => x.alerts[0]?.labels.service === '*');
       assert.ok(g, 'a payload for the global alert');

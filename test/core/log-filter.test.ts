@@ -740,6 +740,10 @@ function toUrl(q: Omit<LogQuery, 'limit'>, style: { commas: boolean; lower: bool
     parts.push(`q=${e(q.text)}`);
     query.text = q.text;
   }
+  if (q.patternId !== undefined) {
+    parts.push(`pattern=${q.patternId}`);
+    query.patternId = q.patternId;
+  }
   return { url: `/api/logs?${parts.join('&')}`, query };
 }
 
@@ -747,6 +751,7 @@ function viewOf(l: StoredLog): LogView {
   const v: LogView = { id: l.id, timestamp: l.timestamp, level: l.level, service: l.service, message: l.message, received_at: new Date(l.receivedAt).toISOString() };
   if (l.userId !== undefined) v.user_id = l.userId;
   if (l.metadata !== undefined) v.metadata = l.metadata;
+  if (l.patternId > 0) v.pattern_id = l.patternId;
   return v;
 }
 
@@ -760,7 +765,7 @@ describe('GET /api/logs over a small buffer and a SQLite file answers what match
       fc.asyncProperty(
         fc.array(httpBatchArb, { minLength: 4, maxLength: 10 }),
         fc.double({ min: 0.05, max: 0.4, noNaN: true }),
-        fc.array(fc.tuple(queryArb(HTTP), fc.boolean(), fc.boolean()), { minLength: 10, maxLength: 20 }),
+        fc.array(fc.tuple(queryArb(HTTP), fc.boolean(), fc.boolean(), fc.option(fc.nat(), { freq: 3 })), { minLength: 10, maxLength: 20 }),
         async (batches, bufferShare, qs) => {
           const sendable = batches.map((b) => (b.kind === 'single' ? { ...b, logs: b.logs.slice(0, 1) } : b));
           const total = sendable.reduce((n, b) => n + b.logs.length, 0);
@@ -796,12 +801,24 @@ describe('GET /api/logs over a small buffer and a SQLite file answers what match
             assert.equal(allViews.length, total);
             const assigned = allViews.map((v) => v.id).sort((a, b) => a - b);
             const logs = sent.map((s, i) => stored(assigned[i]!, s));
+            // Pattern ids are the miner's to give: every log has one, and one message of one service always the same.
+            const patternOf = new Map(allViews.map((v) => [v.id, v.pattern_id ?? 0]));
+            const byMessage = new Map<string, number>();
+            for (const l of logs) {
+              l.patternId = patternOf.get(l.id)!;
+              assert.ok(l.patternId > 0, `log ${l.id} has a pattern`);
+              const key = `${l.service}\u0000${l.message}`;
+              assert.equal(byMessage.get(key) ?? l.patternId, l.patternId, `one message of one service, one pattern: ${key}`);
+              byMessage.set(key, l.patternId);
+            }
             assert.deepEqual(allViews, listing(logs).map(viewOf));
             const health = (await app.inject({ method: 'GET', url: '/health' })).json();
             assert.equal(health.total_logs, total);
             const inBuffer = new Set(logs.slice(-maxLogs).map((l) => l.id));
 
-            for (const [q, commas, lower] of qs) {
+            for (const [q0, commas, lower, pick] of qs) {
+              // Some queries ask for the pattern of one of the logs sent.
+              const q = pick === null ? q0 : { ...q0, patternId: logs[pick % logs.length]!.patternId };
               const { url, query } = toUrl(q, { commas, lower });
               const f = new LogFilter(query);
               const expected = listing(logs.filter((l) => f.matches(l)));

@@ -299,6 +299,7 @@ describe('Elasticsearch bulk API: mapping a document to a log', () => {
     assert.deepEqual(stored && { ...stored, id: 0, received_at: '' }, {
       id: 0,
       received_at: '',
+      pattern_id: 1,
       timestamp: '2024-01-15T14:29:30.123456+02:00',
       level: 'WARNING',
       service: 'auth-service',

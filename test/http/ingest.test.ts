@@ -53,6 +53,7 @@ describe('POST /api/logs: single object (the documented shapes)', () => {
       user_id: 'user-5',
       metadata: { processing_time_ms: 142.5, request_id: 'req-1234' },
       received_at: '2024-01-15T14:30:00.000Z',
+      pattern_id: 1,
     });
     assert.equal(typeof logs[0].id, 'number');
   });

@@ -422,6 +422,7 @@ describe('the compatibility API and /api share one store', () => {
       service: 'auth-service',
       message: 'via legacy',
       received_at: '2024-01-15T14:30:00.000Z',
+      pattern_id: 1,
     });
   });
 

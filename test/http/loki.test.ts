@@ -33,7 +33,8 @@ async function stored(app: FastifyInstance, query = ''): Promise<LogView[]> {
 async function storedOne(app: FastifyInstance, message: string): Promise<Omit<LogView, 'id' | 'received_at'>> {
   const logs = (await stored(app)).filter((l) => l.message === message);
   assert.equal(logs.length, 1, `one log with message ${JSON.stringify(message)}, got ${JSON.stringify(logs)}`);
-  const { id: _id, received_at: _received, ...rest } = logs[0]!;
+  const { id: _id, received_at: _received, pattern_id, ...rest } = logs[0]!;
+  assert.ok(Number.isInteger(pattern_id) && pattern_id! > 0, `a Loki log gets a pattern like any other (pattern_id ${pattern_id})`);
   return rest;
 }
 

@@ -161,7 +161,7 @@ describe('GET /metrics: families', () => {
       'protocol=otlp': 0,
       'protocol=elasticsearch': 0,
     });
-    assert.deepEqual(seriesOf(families, 'logsentinel_alerts_fired_total'), { 'rule=error_rate': 0, 'rule=high_volume': 0, 'rule=service_down': 0 });
+    assert.deepEqual(seriesOf(families, 'logsentinel_alerts_fired_total'), { 'rule=error_rate': 0, 'rule=high_volume': 0, 'rule=service_down': 0, 'rule=new_pattern': 0 });
     // Persistence is off in the test config: no database families.
     assert.equal(families.has('logsentinel_db_logs'), false);
     assert.equal(families.has('logsentinel_db_commit_duration_seconds'), false);
@@ -398,7 +398,7 @@ describe('GET /metrics: alerts and notifications', () => {
       await waitFor(async () => valueOf(await notified(), 'logsentinel_alert_notifications_total', { rule: 'high_volume', handler: webhook, outcome: 'failed' }) === 2, 'both webhook deliveries to fail');
 
       const families = await scrape(app);
-      assert.deepEqual(seriesOf(families, 'logsentinel_alerts_fired_total'), { 'rule=error_rate': 0, 'rule=high_volume': 2, 'rule=service_down': 0 });
+      assert.deepEqual(seriesOf(families, 'logsentinel_alerts_fired_total'), { 'rule=error_rate': 0, 'rule=high_volume': 2, 'rule=service_down': 0, 'rule=new_pattern': 0 });
       // Every (rule, handler, outcome) has its series; only high_volume fired, twice.
       const fired: Record<string, Record<string, number>> = {
         memory: { sent: 2 },
@@ -407,7 +407,7 @@ describe('GET /metrics: alerts and notifications', () => {
         broken: { failed: 2 },
       };
       const expected: Record<string, number> = {};
-      for (const rule of ['error_rate', 'high_volume', 'service_down']) {
+      for (const rule of ['error_rate', 'high_volume', 'service_down', 'new_pattern']) {
         for (const handler of ['memory', webhook, 'recorder', 'broken']) {
           for (const outcome of ['sent', 'failed', 'dropped']) {
             expected[`rule=${rule},handler=${handler},outcome=${outcome}`] = rule === 'high_volume' ? (fired[handler]![outcome] ?? 0) : 0;

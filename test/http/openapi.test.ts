@@ -107,7 +107,7 @@ describe('GET /openapi.json', () => {
 
   test("query parameters are declared with their kinds; DELETE's before is required", () => {
     const params = (path: string, method: string): string[] => (doc.paths[path]![method]!.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
-    assert.deepEqual(params('/api/logs', 'get'), ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'limit', 'cursor', 'before_id']);
+    assert.deepEqual(params('/api/logs', 'get'), ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'pattern', 'limit', 'cursor', 'before_id']);
     assert.deepEqual(params('/api/time-series', 'get'), ['minutes']);
     const before = doc.paths['/api/logs']!.delete!.parameters!.find((p) => p.name === 'before');
     assert.equal(before?.required, true);

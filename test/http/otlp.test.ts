@@ -48,7 +48,10 @@ async function stored(app: FastifyInstance): Promise<LogView[]> {
 
 /** The stored logs without id and receive time, in the order they were sent. */
 async function storedLogs(app: FastifyInstance): Promise<Omit<LogView, 'id' | 'received_at'>[]> {
-  return (await stored(app)).map(({ id: _id, received_at: _received, ...rest }) => rest);
+  return (await stored(app)).map(({ id: _id, received_at: _received, pattern_id, ...rest }) => {
+    assert.ok(Number.isInteger(pattern_id) && pattern_id! > 0, `an OTLP record gets a pattern like any other log (pattern_id ${pattern_id})`);
+    return rest;
+  });
 }
 
 async function withApp(t: { after: (fn: () => Promise<void>) => void }, overrides: Record<string, unknown> = {}): Promise<FastifyInstance> {

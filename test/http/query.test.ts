@@ -79,7 +79,9 @@ describe('GET /api/logs: filters', () => {
       message: 'Fraud score computed',
       user_id: 'u2',
       received_at: '2024-01-15T14:35:00.000Z',
+      pattern_id: body.logs[0].pattern_id,
     });
+    assert.ok(Number.isInteger(body.logs[0].pattern_id) && body.logs[0].pattern_id > 0);
     assert.equal(body.logs[2].received_at, '2024-01-15T14:30:00.000Z');
     assert.equal('user_id' in body.logs[1], false);
   });
@@ -164,7 +166,7 @@ describe('GET /api/logs: filters', () => {
 
   test('an unknown parameter is 400 naming it and listing the known ones', async () => {
     const err = await expect400(app, '/api/logs?foo=1', 'foo');
-    assert.match(err, /known parameters: service, level, from, to, received_from, received_to, user_id, q, limit, cursor, before_id/);
+    assert.match(err, /known parameters: service, level, from, to, received_from, received_to, user_id, q, pattern, limit, cursor, before_id/);
     await expect400(app, '/api/logs?severity=ERROR', 'severity');
     await expect400(app, '/api/logs?__proto__=1', '__proto__');
   });

@@ -88,7 +88,8 @@ async function newest(n: number): Promise<LogView[]> {
 /** A stored log holds exactly what was sent (after a JSON round trip: -0 is 0). */
 function assertStoredAs(view: LogView, sent: unknown): void {
   const item = JSON.parse(JSON.stringify(sent)) as Record<string, unknown>;
-  const { id: _id, received_at: _r, ...fields } = view as LogView & { received_at: string };
+  const { id: _id, received_at: _r, pattern_id: pattern, ...fields } = view as LogView & { received_at: string };
+  assert.ok(Number.isInteger(pattern) && pattern! > 0, `every stored log has a pattern (pattern_id ${pattern})`);
   assert.deepEqual(fields, item);
 }
 
@@ -609,13 +610,14 @@ describe('property (b): near-valid logs', () => {
 // (c) random query strings
 
 describe('property (c): random query strings on the GET routes', () => {
-  const LOG_PARAMS = ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'limit', 'before_id'];
+  const LOG_PARAMS = ['service', 'level', 'from', 'to', 'received_from', 'received_to', 'user_id', 'q', 'pattern', 'limit', 'before_id'];
   const LEGACY_PARAMS = ['timestamp_start', 'timestamp_end', 'received_at_start', 'received_at_end', 'service', 'severity', 'limit', 'offset'];
   const routes: Array<{ path: string; known: string[]; headers?: Record<string, string> }> = [
     { path: '/api/logs', known: LOG_PARAMS },
     { path: '/api/time-series', known: ['minutes'] },
     { path: '/api/advanced-dashboard-data', known: ['minutes'] },
     { path: '/api/alerts', known: ['status', 'service', 'rule'] },
+    { path: '/api/patterns', known: ['service', 'level', 'from', 'to', 'limit'] },
     { path: '/api/stats', known: [] },
     { path: '/api/validation-stats', known: [] },
     { path: '/logs', known: LEGACY_PARAMS, headers: LEGACY },
@@ -654,6 +656,7 @@ describe('property (c): random query strings on the GET routes', () => {
     received_at_end: TIMES,
     user_id: ['user-42'],
     q: ['logged', 'logged in'],
+    pattern: ['1', '9007199254740991'],
     limit: ['1', '50', '1000'],
     before_id: ['1', '9007199254740991'],
     offset: ['0', '25'],
@@ -780,6 +783,7 @@ test('summary', (t) => {
     ['/api/time-series', true],
     ['/api/advanced-dashboard-data', true],
     ['/api/alerts', true],
+    ['/api/patterns', true],
     ['/api/stats', false],
     ['/api/validation-stats', false],
     ['/logs', true],

@@ -71,6 +71,7 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /api/time-series': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/api/time-series?minutes=5' }) },
   'GET /api/advanced-dashboard-data': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/api/advanced-dashboard-data' }) },
   'GET /api/validation-stats': { need: 'read', door: 'api', ok: 200, request: () => ({ url: '/api/validation-stats' }) },
+  'GET /api/patterns': { need: 'read', door: 'api', ok: 200, request: ({ service }) => ({ url: `/api/patterns?service=${service}` }) },
   'GET /api/alerts': { need: 'read', door: 'api', ok: 200, request: ({ service }) => ({ url: `/api/alerts?service=${service}` }) },
   'POST /api/alerts/:fingerprint/silence': {
     need: 'admin',

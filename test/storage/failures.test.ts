@@ -72,7 +72,7 @@ describe('schema version', () => {
     const db = new Database(path, { readonly: true });
     try {
       const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-      assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'runtime', 'silences']);
+      assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'patterns', 'runtime', 'silences']);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     } finally {
       db.close();

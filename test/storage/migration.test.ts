@@ -113,7 +113,7 @@ describe('upgrading an older file to chunks', () => {
         const db = r.handle;
         assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]);
-        assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'runtime', 'silences']);
+        assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'patterns', 'runtime', 'silences']);
         assert.equal(db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'logs_%'").pluck().get(), 0);
         assert.equal(db.prepare('SELECT count(*) FROM chunks').pluck().get(), 3, 'converted in chunks of 1000');
 
@@ -166,10 +166,12 @@ describe('upgrading an older file to chunks', () => {
     const path = tempDb();
     const logs = oldLogs(50);
     writeOldFile(path, 2, logs, 60);
-    // Bring it to version 3 with a server of today, then take away what versions 4 and 5 added.
+    // Bring it to version 3 with a server of today, then take away what versions 3 to 5 added.
     await repository(path).close();
     const db = new Database(path);
-    db.exec("DROP TABLE alerts; DROP TABLE alert_notifications; DROP TABLE silences; DROP TABLE runtime; DROP INDEX chunks_max_ts; DELETE FROM meta WHERE key = 'max_span';");
+    db.exec(
+      "DROP TABLE alerts; DROP TABLE alert_notifications; DROP TABLE silences; DROP TABLE runtime; DROP INDEX chunks_max_ts; DELETE FROM meta WHERE key = 'max_span'; DROP TABLE patterns; ALTER TABLE chunks DROP COLUMN pattern_ids;",
+    );
     db.pragma('user_version = 3');
     db.close();
 
@@ -188,7 +190,7 @@ describe('upgrading an older file to chunks', () => {
       assert.equal(after.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'chunks_max_ts'").pluck().get(), 1);
       assert.ok((after.prepare("SELECT value FROM meta WHERE key = 'max_span'").pluck().get() as number) > 0, 'max_span measured from the chunks there');
       const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'runtime', 'silences']);
+      assert.deepEqual(tables, ['alert_notifications', 'alerts', 'chunks', 'counters', 'meta', 'patterns', 'runtime', 'silences']);
     } finally {
       after.close();
     }

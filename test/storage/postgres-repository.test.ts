@@ -1,18 +1,32 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { StoredLog } from '../../server/core/log.js';
+import type { PatternRow } from '../../server/core/patterns/pattern-stats.js';
 import { StorageError } from '../../server/core/repository.js';
+import { minuteOf } from '../../server/core/time.js';
 import { PostgresRepository, type PostgresOptions } from '../../server/storage/postgres-repository.js';
 import { likePattern } from '../../server/storage/postgres-query.js';
 import { PARTITION_MS, PG_SCHEMA_VERSION } from '../../server/storage/postgres-schema.js';
 import { postgresUnavailable, startPostgres, type PgServer } from '../../scripts/postgres-server.js';
 import { T0, assertQueriesMatch, fill, ids, input, storedOf } from './repository-contract.js';
 import { sinceAll } from './support.js';
+import { waitFor } from '../helpers.js';
 
 const skip = postgresUnavailable();
 if (skip) process.stdout.write(`# PostgreSQL repository tests skipped: ${skip}\n`);
 
 const DAY = PARTITION_MS;
+
+/** Logs as ingest makes them, each with its pattern id (0: none). */
+function withPatterns(logs: StoredLog[], patternIds: readonly number[]): StoredLog[] {
+  logs.forEach((l, i) => (l.patternId = patternIds[i % patternIds.length]!));
+  return logs;
+}
+
+/** Rows in a fixed order, to compare. */
+function byReplicaOrder(rows: readonly PatternRow[]): PatternRow[] {
+  return [...rows].sort((a, b) => a.id - b.id || a.levels.join().localeCompare(b.levels.join()));
+}
 
 describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
   let server: PgServer;
@@ -111,7 +125,11 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
   test('two servers open one database at once: the schema is made once; counters add up over replicas', async () => {
     const url = await server.createDatabase();
     const [a, b] = await Promise.all([repo(url, { replicaId: 'a' }), repo(url, { replicaId: 'b' })]);
-    assert.deepEqual(await rows(a, 'SELECT version FROM logsentinel.schema_version'), [{ version: PG_SCHEMA_VERSION }]);
+    assert.deepEqual(
+      await rows(a, 'SELECT version FROM logsentinel.schema_version ORDER BY version'),
+      Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })),
+      'each version applied once',
+    );
     await a.append(storedOf([input(1), input(2)], 1, T0));
     await b.append(storedOf([input(3)], 3, T0));
     assert.equal(await b.count(), 3);
@@ -168,6 +186,145 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
     assert.equal(await r.count(), 4);
   });
 
+  test('pattern ids round-trip through append, recent, since, the listing and the tail; ?pattern lists exactly its logs', async () => {
+    const url = await server.createDatabase();
+    const r = await repo(url, { replicaId: 'a' });
+    const big = 2 ** 52 - 3;
+    const inputs = Array.from({ length: 12 }, (_, i) => input(i, { level: i % 3 === 0 ? 'ERROR' : 'INFO', service: i % 4 === 0 ? 'worker' : 'api' }));
+    const logs = withPatterns(storedOf(inputs, 1, T0 + 60_000), [7, big, 0, 7, 9]);
+    await r.append(logs.slice(0, 5));
+    await r.append(logs.slice(5));
+    assert.deepEqual(await r.recent(12), logs, 'recent: every field, pattern ids included');
+    assert.deepEqual((await sinceAll(r, T0)).sort((a, b) => a.id - b.id), logs, 'since');
+    assert.deepEqual((await r.query({ limit: 20 })).logs.reverse(), logs, 'the listing');
+    for (const pattern of [7, big, 9, 0]) {
+      const want = logs.filter((l) => l.patternId === pattern).reverse();
+      assert.deepEqual((await r.query({ limit: 20, patternId: pattern })).logs, want, `pattern ${pattern}`);
+    }
+    // With services and levels named too (their pairs are not split out then), and paged.
+    const errors = logs.filter((l) => l.patternId === 7 && l.level === 'ERROR' && l.service === 'api').reverse();
+    assert.ok(errors.length > 0);
+    assert.deepEqual((await r.query({ limit: 20, patternId: 7, services: ['api'], levels: ['ERROR'] })).logs, errors);
+    const first = await r.query({ limit: 2, patternId: 7 });
+    const next = await r.query({ limit: 2, patternId: 7, before: { ts: first.logs[1]!.ts, id: first.logs[1]!.id } });
+    assert.deepEqual(ids([...first.logs, ...next.logs]), ids(logs.filter((l) => l.patternId === 7).reverse()).slice(0, 4));
+    // NULL in the table for none.
+    assert.deepEqual(await rows(r, 'SELECT count(*)::int AS n FROM logsentinel.logs WHERE pattern_id IS NULL'), [{ n: logs.filter((l) => l.patternId === 0).length }]);
+
+    // The tail: another replica's logs, read back when its commit is announced.
+    const delivered: StoredLog[] = [];
+    r.shared.follow((got) => delivered.push(...got), () => true);
+    await waitFor(async () => (await rows(r, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'logsentinel a tail' AND query LIKE 'LISTEN%'")).length > 0, {
+      what: 'the tail listening',
+    });
+    const b = await repo(url, { replicaId: 'b' });
+    const theirs = withPatterns(storedOf([input(20), input(21)], 100, T0 + 60_000), [big, 0]);
+    await b.append(theirs);
+    await waitFor(() => delivered.length === 2, { what: "b's logs delivered to a" });
+    assert.deepEqual(delivered, theirs);
+  });
+
+  test("patterns: each commit adds to this replica's rows; loadPatterns and figures give every replica's, the minutes summed", async () => {
+    const url = await server.createDatabase();
+    const window = { maxBuckets: 60, futureSkewMs: 120_000 };
+    const [a, b] = [await repo(url, { replicaId: 'a', analyticsWindow: window }), await repo(url, { replicaId: 'b', analyticsWindow: window })];
+    const templates = new Map<number, { service: string; template: string }>([
+      [11, { service: 'api', template: 'login <*>' }],
+      [12, { service: 'api', template: 'timeout after <*> ms' }],
+    ]);
+    a.describePatterns((id) => templates.get(id));
+    b.describePatterns((id) => templates.get(id));
+    const now = T0 + 60_000;
+    const at = (offsetMs: number): string => new Date(now + offsetMs).toISOString();
+    // a: two commits, the second older in event time than the first's latest; one log far ahead of the clock, one before the window.
+    await a.append(withPatterns(storedOf([input(0, { timestamp: at(-2000), message: 'login x' }), input(0, { timestamp: at(-1000), level: 'ERROR', message: 'login y' })], 1, now), [11]));
+    await a.append(
+      withPatterns(
+        storedOf(
+          [
+            input(0, { timestamp: at(-3000), message: 'login z' }),
+            input(0, { timestamp: at(-120_000), level: 'WARNING', message: 'timeout after 5 ms' }),
+            input(0, { timestamp: at(600_000), level: 'ERROR', message: 'timeout after 9 ms' }),
+            input(0, { timestamp: at(-90 * 60_000), level: 'ERROR', message: 'timeout after 1 ms' }),
+            input(0, { timestamp: at(-500), message: 'no pattern' }),
+          ],
+          3,
+          now,
+        ),
+        [11, 12, 12, 12, 0],
+      ),
+    );
+    await b.append(withPatterns(storedOf([input(0, { timestamp: at(-1000), level: 'CRITICAL', message: 'login w' })], 8, now), [11]));
+    const expected: PatternRow[] = [
+      { id: 11, service: 'api', template: 'login <*>', levels: [0, 2, 0, 1, 0], firstSeen: now - 3000, lastSeen: now - 1000, sample: 'login y' },
+      { id: 11, service: 'api', template: 'login <*>', levels: [0, 0, 0, 0, 1], firstSeen: now - 1000, lastSeen: now - 1000, sample: 'login w' },
+      { id: 12, service: 'api', template: 'timeout after <*> ms', levels: [0, 0, 1, 2, 0], firstSeen: now - 90 * 60_000, lastSeen: now + 600_000, sample: 'timeout after 9 ms' },
+    ];
+    assert.deepEqual(byReplicaOrder(await a.loadPatterns()), byReplicaOrder(expected), 'one row per replica and pattern');
+    const m = minuteOf(now);
+    const fromMinute = m - 59;
+    const figures = await a.shared.figures(fromMinute);
+    assert.deepEqual(byReplicaOrder(figures.patterns), byReplicaOrder(expected));
+    // As `minute pattern level count`, the minute relative to the clock's.
+    const minutes = (f: { minute: number; pattern: number; level: number; count: number }[]): string[] => f.map((x) => `${x.minute - m} ${x.pattern} ${x.level} ${x.count}`).sort();
+    assert.equal(minuteOf(now - 3000), m - 1, 'the logs a few seconds old share the minute before the clock');
+    // Only the logs the analytics window counts: not the one 10 minutes ahead, nor the one 90 minutes old.
+    assert.deepEqual(minutes(figures.patternMinutes), ['-1 11 1 2', '-1 11 3 1', '-1 11 4 1', '-2 12 2 1']);
+
+    // Later reads fetch only what changed, and give what a first read gives.
+    templates.set(12, { service: 'api', template: 'timeout <*>' });
+    await b.append(withPatterns(storedOf([input(0, { timestamp: at(-2500), level: 'ERROR', message: 'timeout after 7 ms' })], 9, now), [12]));
+    await a.append(withPatterns(storedOf([input(0, { timestamp: at(-1500), message: 'login v' })], 10, now), [11]));
+    const again = await a.shared.figures(fromMinute);
+    const fresh = await (await repo(url, { replicaId: 'c', analyticsWindow: window })).shared.figures(fromMinute);
+    assert.deepEqual(byReplicaOrder(again.patterns), byReplicaOrder(fresh.patterns));
+    assert.deepEqual(minutes(again.patternMinutes), minutes(fresh.patternMinutes));
+    assert.deepEqual(minutes(again.patternMinutes), ['-1 11 1 3', '-1 11 3 1', '-1 11 4 1', '-1 12 3 1', '-2 12 2 1']);
+    assert.deepEqual(
+      again.patterns.filter((p) => p.id === 12).map((p) => [p.template, p.levels.join()]).sort(),
+      [
+        ['timeout <*>', '0,0,0,1,0'],
+        ['timeout after <*> ms', '0,0,1,2,0'],
+      ],
+      "each replica's row has the template its commits wrote",
+    );
+    // A later window lets the older minutes go; an earlier one reads them again.
+    assert.deepEqual(minutes((await a.shared.figures(m - 1)).patternMinutes), ['-1 11 1 3', '-1 11 3 1', '-1 11 4 1', '-1 12 3 1']);
+    assert.deepEqual(minutes((await a.shared.figures(fromMinute)).patternMinutes), minutes(fresh.patternMinutes));
+
+    // Retention drops the minutes no window reaches any more; the all-time rows stay.
+    await a.retentionStep(now + 30 * 60_000);
+    assert.deepEqual(await rows(a, 'SELECT count(*)::int AS n FROM logsentinel.pattern_minutes'), [{ n: 5 }]);
+    await a.retentionStep(now + 120 * 60_000);
+    assert.deepEqual(await rows(a, 'SELECT count(*)::int AS n FROM logsentinel.pattern_minutes'), [{ n: 0 }]);
+    assert.equal((await a.loadPatterns()).length, 4);
+  });
+
+  test('without describePatterns a commit keeps the pattern ids of its logs but writes no pattern rows (as SQLite)', async () => {
+    const r = await repo(await server.createDatabase());
+    await r.append(withPatterns(storedOf([input(1), input(2)], 1, T0), [5]));
+    assert.deepEqual(await r.loadPatterns(), []);
+    assert.deepEqual(ids((await r.query({ limit: 5, patternId: 5 })).logs), [2, 1]);
+    assert.deepEqual((await r.shared.figures(0)).patternMinutes, []);
+  });
+
+  test('a database of schema version 1 is brought to version 2: its logs have no pattern, its alerts none either', async () => {
+    const url = await server.createDatabase();
+    const r = await repo(url);
+    await r.append(storedOf([input(1)], 1, T0));
+    // Back to version 1, as a server of that version left it.
+    await r.handle.query(`DROP INDEX logsentinel.logs_pattern; ALTER TABLE logsentinel.logs DROP COLUMN pattern_id; ALTER TABLE logsentinel.alerts DROP COLUMN pattern_id;
+      DROP TABLE logsentinel.patterns, logsentinel.pattern_minutes, logsentinel.pattern_seqs; DELETE FROM logsentinel.schema_version WHERE version > 1`);
+    await r.handle.query(`INSERT INTO logsentinel.alerts (fingerprint, fired_at, rule, service, level, status, value, threshold, message) VALUES ('f', 1, 'error_rate', 'api', 'CRITICAL', 'firing', 1, 0.5, 'm')`);
+    const again = await repo(url);
+    assert.deepEqual(await rows(again, 'SELECT max(version) AS v FROM logsentinel.schema_version'), [{ v: PG_SCHEMA_VERSION }]);
+    const [log] = await again.recent(1);
+    assert.equal(log?.patternId, 0);
+    assert.equal((await again.loadAlertState()).active[0]?.patternId, null);
+    await again.append(withPatterns(storedOf([input(2)], 2, T0), [3]));
+    assert.deepEqual(ids((await again.query({ limit: 5, patternId: 3 })).logs), [2]);
+  });
+
   test('alert state and runtime counters survive a reopen', async () => {
     const url = await server.createDatabase();
     const r = await repo(url);
@@ -177,13 +334,18 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
     for (let i = 0; i < 3; i++) await r.saveAlert({ ...base, fingerprint: `old${i}`, status: 'resolved', firedAt: 100 + i, lastNotifiedAt: 100 + i, resolvedAt: 200 + i }, 2);
     await r.saveNotification({ fingerprint: 'f1', status: 'firing', at: 1500 }, 10_000);
     await r.saveSilence('f9', 5000, 1000);
+    await r.saveAlert({ ...base, rule: 'new_pattern', level: 'WARNING', fingerprint: 'p1', status: 'firing', firedAt: 1200, lastNotifiedAt: 1200, resolvedAt: null, patternId: 2 ** 52 - 7 }, 2);
     r.trackRuntimeCounters(() => ({ validation: { total: 3, valid: 2, invalid: 1, errorTypes: { type: 1 } }, servicesFolded: 0, usersFolded: 4, outOfWindow: 1 }));
     await r.append(storedOf([input(1)], 1, T0));
     const again = await repo(url);
     const state = await again.loadAlertState();
     assert.deepEqual(
-      state.active.map((a) => [a.fingerprint, a.lastNotifiedAt]),
-      [['f1', 1500]],
+      state.active.map((a) => [a.fingerprint, a.lastNotifiedAt, a.patternId]),
+      [
+        ['f1', 1500, null],
+        ['p1', 1200, 2 ** 52 - 7],
+      ],
+      'the pattern of a new_pattern alert; null for the other rules',
     );
     assert.deepEqual(
       state.history.map((a) => a.fingerprint),

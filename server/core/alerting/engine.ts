@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Analytics, ServiceCount, ServiceWindow } from '../analytics.js';
 import { breaksErrorRate, errorRate, roundRatio } from '../error-rate.js';
 import type { KeyNames } from '../key-cap.js';
-import type { LogSink, StoredLog } from '../log.js';
+import { isErrorLevel, type LogSink, type StoredLog } from '../log.js';
+import type { PatternStats } from '../patterns/pattern-stats.js';
 import type { LogStats } from '../stats.js';
-import { MINUTE_MS, minuteKey, type Clock } from '../time.js';
+import { MINUTE_MS, minuteKey, minuteOf, type Clock } from '../time.js';
+import { logsBehind, logsUrl, queryString } from './alert-logs.js';
 import { History } from './history.js';
 import type { AlertRecord, AlertStateStore } from './state.js';
 import { ALL_SERVICES, type AlertLevel, type AlertNotification, type AlertView, type RuleName } from './types.js';
@@ -16,7 +18,10 @@ export interface AlertRulesConfig {
   cooldown_seconds: number;
   window_minutes: number;
   min_samples: number;
+  new_pattern_min_logs: number;
   history_size: number;
+  /** How receivers reach this server: the base of an alert's `logs_url`. */
+  external_url: string;
   rules: Readonly<Record<RuleName, boolean>>;
 }
 
@@ -24,6 +29,10 @@ export interface AlertEngineDeps {
   config: AlertRulesConfig;
   analytics: Analytics;
   stats: LogStats;
+  /** Message patterns with their counts (the new_pattern rule). */
+  patterns: PatternStats;
+  /** A pattern's current template, for the new_pattern rule's message. */
+  templateOf: (id: number) => string | undefined;
   /** Names the service indexes logs carry (`StoredLog.serviceIndex`): the services' cardinality cap. */
   services: KeyNames;
   now: Clock;
@@ -60,16 +69,22 @@ interface AlertState {
   status: 'firing' | 'resolved';
   lastNotifiedAt: number | null;
   resolvedAt: number | null;
+  /** The pattern of a new_pattern alert; null otherwise. */
+  readonly patternId: number | null;
 }
 
 /** How long the notification log keeps an entry (at least a cooldown): five days, as Alertmanager's does. */
 const NOTIFICATION_LOG_MS = 120 * 3_600_000;
 
-const LEVEL: Record<RuleName, AlertLevel> = { error_rate: 'CRITICAL', high_volume: 'WARNING', service_down: 'CRITICAL' };
+const LEVEL: Record<RuleName, AlertLevel> = { error_rate: 'CRITICAL', high_volume: 'WARNING', service_down: 'CRITICAL', new_pattern: 'WARNING' };
 
-/** Stable id of (rule, service), 16 hex digits like Alertmanager's. */
-export function fingerprintOf(rule: RuleName, service: string): string {
-  return createHash('sha256').update(`${rule}\u0000${service}`).digest('hex').slice(0, 16);
+/** Level indexes ERROR and CRITICAL, as a mask. */
+const ERROR_MASK = (1 << 3) | (1 << 4);
+
+/** Stable id of (rule, service), or (rule, service, pattern) for new_pattern: 16 hex digits like Alertmanager's. */
+export function fingerprintOf(rule: RuleName, service: string, patternId: number | null = null): string {
+  const subject = patternId === null ? service : `${service}\u0000${patternId}`;
+  return createHash('sha256').update(`${rule}\u0000${subject}`).digest('hex').slice(0, 16);
 }
 
 function pct(x: number): string {
@@ -105,11 +120,13 @@ export class AlertEngine implements LogSink {
     error_rate: new Map(),
     high_volume: new Map(),
     service_down: new Map(),
+    new_pattern: new Map(),
   };
   readonly counters: Record<RuleName, { fired: number; notified: number }> = {
     error_rate: { fired: 0, notified: 0 },
     high_volume: { fired: 0, notified: 0 },
     service_down: { fired: 0, notified: 0 },
+    new_pattern: { fired: 0, notified: 0 },
   };
 
   /** Batches appended so far, and the last one that held each service index (see append). */
@@ -136,7 +153,7 @@ export class AlertEngine implements LogSink {
     this.active.clear();
     this.silences.clear();
     this.lastFiringNotice.clear();
-    const revive = (r: AlertRecord): AlertState => ({ ...r, message: () => r.message });
+    const revive = (r: AlertRecord): AlertState => ({ ...r, patternId: r.patternId ?? null, message: () => r.message });
     for (const r of state.history) this.history.push(revive(r));
     for (const r of state.active) this.active.set(r.fingerprint, revive(r));
     for (const { fingerprint, until } of state.silences) this.silences.set(fingerprint, until);
@@ -148,8 +165,8 @@ export class AlertEngine implements LogSink {
   private persist(s: AlertState): void {
     const { store, config } = this.deps;
     if (store === undefined) return;
-    const { rule, service, fingerprint, level, firedAt, status, lastNotifiedAt, resolvedAt, value, threshold } = s;
-    store.saveAlert({ fingerprint, rule, service, level, status, firedAt, lastNotifiedAt, resolvedAt, value, threshold, message: s.message() }, Math.max(1, config.history_size));
+    const { rule, service, fingerprint, level, firedAt, status, lastNotifiedAt, resolvedAt, value, threshold, patternId } = s;
+    store.saveAlert({ fingerprint, rule, service, level, status, firedAt, lastNotifiedAt, resolvedAt, value, threshold, message: s.message(), patternId }, Math.max(1, config.history_size));
   }
 
   /** Evaluated on ingest, for the services this batch touched and for all services together. */
@@ -158,7 +175,10 @@ export class AlertEngine implements LogSink {
     // index marks the ones already listed, so a log costs an array read, not a set insertion.
     const batch = ++this.batches;
     const touched: number[] = [];
+    // The patterns of the batch's errors (few, and only they can make a pattern new at ERROR or above).
+    let errorPatterns: Set<number> | undefined;
     for (const log of logs) {
+      if (log.patternId > 0 && isErrorLevel(log.level)) (errorPatterns ??= new Set()).add(log.patternId);
       const index = log.serviceIndex;
       if (this.lastBatch[index] === batch) continue;
       this.lastBatch[index] = batch;
@@ -166,12 +186,48 @@ export class AlertEngine implements LogSink {
     }
     for (const index of touched) this.evaluateService(this.deps.services.keyAt(index));
     this.evaluateGlobal();
+    if (errorPatterns !== undefined && this.deps.config.rules.new_pattern) for (const id of errorPatterns) this.evaluatePattern(id);
   }
 
   /** The scheduled check: every rule for every service, so silence and a sliding window are noticed without new logs. */
   checkAll(): void {
     for (const service of this.deps.stats.services.keys()) this.evaluateService(service);
     this.evaluateGlobal();
+    if (!this.deps.config.rules.new_pattern) return;
+    const ids = new Set(this.deps.patterns.firstSeenSince(this.deps.now() - this.deps.config.window_minutes * MINUTE_MS));
+    for (const s of this.active.values()) if (s.patternId !== null) ids.add(s.patternId);
+    for (const id of ids) this.evaluatePattern(id);
+  }
+
+  /**
+   * The new_pattern rule for one pattern: first seen in the last `window_minutes` with at
+   * least `new_pattern_min_logs` ERROR or CRITICAL logs in that window. It stays firing while
+   * the pattern is that new and resolves once it is not, so it fires once per pattern. The
+   * first window after mining began is a warm-up: then every pattern is new.
+   */
+  private evaluatePattern(id: number): void {
+    const { patterns, config, now } = this.deps;
+    const row = patterns.row(id);
+    if (row === undefined) return;
+    const windowMs = config.window_minutes * MINUTE_MS;
+    const t = now();
+    const isNew = row.firstSeen >= t - windowMs && row.firstSeen >= patterns.earliest + windowMs;
+    const errors = patterns.countSince(id, ERROR_MASK, minuteOf(t) - config.window_minutes + 1);
+    const threshold = config.new_pattern_min_logs;
+    const firing = this.active.has(this.fingerprint('new_pattern', row.service, id));
+    const template = this.deps.templateOf(id) ?? row.template;
+    this.observe(
+      'new_pattern',
+      row.service,
+      {
+        breached: isNew && (firing || errors >= threshold),
+        value: errors,
+        threshold,
+        message: () =>
+          `New pattern in ${row.service} since ${new Date(row.firstSeen).toISOString()}: "${template}" (${errors} ERROR/CRITICAL logs in the last ${config.window_minutes} min), threshold ${threshold}`,
+      },
+      id,
+    );
   }
 
   private evaluateService(service: string): void {
@@ -261,15 +317,16 @@ export class AlertEngine implements LogSink {
     this.deps.notify({ status, alert: this.view(state) });
   }
 
-  private fingerprint(rule: RuleName, service: string): string {
+  private fingerprint(rule: RuleName, service: string, patternId: number | null = null): string {
     const cache = this.fingerprints[rule];
-    let fingerprint = cache.get(service);
-    if (fingerprint === undefined) cache.set(service, (fingerprint = fingerprintOf(rule, service)));
+    const key = patternId === null ? service : `${service}\u0000${patternId}`;
+    let fingerprint = cache.get(key);
+    if (fingerprint === undefined) cache.set(key, (fingerprint = fingerprintOf(rule, service, patternId)));
     return fingerprint;
   }
 
-  private observe(rule: RuleName, service: string, m: Measurement): void {
-    const fingerprint = this.fingerprint(rule, service);
+  private observe(rule: RuleName, service: string, m: Measurement, patternId: number | null = null): void {
+    const fingerprint = this.fingerprint(rule, service, patternId);
     const current = this.active.get(fingerprint);
     const now = this.deps.now();
     if (!m.breached) {
@@ -298,6 +355,7 @@ export class AlertEngine implements LogSink {
         status: 'firing',
         lastNotifiedAt: null,
         resolvedAt: null,
+        patternId,
       };
       this.active.set(fingerprint, state);
       this.known.add(fingerprint);
@@ -324,20 +382,30 @@ export class AlertEngine implements LogSink {
       value: s.value,
       threshold: s.threshold,
       fingerprint: s.fingerprint,
+      query: '',
+      logs_url: '',
+      samples: [],
+      top_patterns: [],
     };
     if (s.resolvedAt !== null) v.resolved_at = new Date(s.resolvedAt).toISOString();
     const until = this.silencedUntil(s.fingerprint);
     if (until !== undefined) v.silenced_until = new Date(until).toISOString();
+    if (s.patternId !== null) v.pattern_id = s.patternId;
+    const { window_minutes: minutes, external_url: base } = this.deps.config;
+    v.query = queryString(logsBehind(v, minutes));
+    v.logs_url = logsUrl(base, v);
     return v;
   }
 
   /**
-   * How many (rule, service) pairs the engine keeps state for. Services arrive folded by the
-   * cardinality cap, so this stays within the rules × (limits.max_services + `other`) plus the
-   * all-services rule, however many names clients send.
+   * How many (rule, service) pairs, and (new_pattern, service, pattern) triples, the engine
+   * keeps state for. Services arrive folded by the cardinality cap and patterns by
+   * patterns.max_per_service, so this stays within the rules × (limits.max_services + `other`)
+   * plus the all-services rule plus one per pattern first seen with errors, however many
+   * names clients send.
    */
   get trackedPairs(): number {
-    return this.fingerprints.error_rate.size + this.fingerprints.high_volume.size + this.fingerprints.service_down.size;
+    return this.fingerprints.error_rate.size + this.fingerprints.high_volume.size + this.fingerprints.service_down.size + this.fingerprints.new_pattern.size;
   }
 
   /** Firing alerts, most recent first. */

@@ -22,6 +22,8 @@ export interface AlertRecord {
   threshold: number;
   /** The text of the last measurement. */
   message: string;
+  /** The pattern a `new_pattern` alert is about; null (or absent) for the other rules. */
+  patternId?: number | null;
 }
 
 /** One notification sent (the notification log): what the cooldown is measured from. */

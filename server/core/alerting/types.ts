@@ -3,7 +3,7 @@ import type { AlertLevel, AlertStatus, AlertView, RuleName } from '../../api-typ
 
 export type { AlertLevel, AlertStatus, AlertView, RuleName };
 
-export const RULES = ['error_rate', 'high_volume', 'service_down'] as const satisfies readonly RuleName[];
+export const RULES = ['error_rate', 'high_volume', 'service_down', 'new_pattern'] as const satisfies readonly RuleName[];
 /** Fails to compile unless RULES lists every rule of the wire contract. */
 export type RulesComplete = Holds<Exclude<RuleName, (typeof RULES)[number]> extends never ? true : false>;
 

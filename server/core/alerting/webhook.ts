@@ -38,19 +38,25 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 export function toAlertmanager(n: AlertNotification, externalURL: string): AlertmanagerPayload {
   const { alert } = n;
-  const labels = { alertname: alert.rule, rule: alert.rule, service: alert.service, severity: alert.level.toLowerCase() };
-  const annotations = {
+  const labels: Record<string, string> = { alertname: alert.rule, rule: alert.rule, service: alert.service, severity: alert.level.toLowerCase() };
+  if (alert.pattern_id !== undefined) labels.pattern_id = String(alert.pattern_id);
+  // The lines behind the alert, so a receiver (Slack, a pager) shows them and not only the number.
+  const annotations: Record<string, string> = {
     summary: alert.message,
     value: String(alert.value),
     threshold: String(alert.threshold),
+    query: alert.query,
+    logs_url: alert.logs_url,
+    samples: alert.samples.map((l) => `${l.timestamp} ${l.level} ${l.service}: ${l.message}`).join('\n'),
+    top_patterns: alert.top_patterns.map((p) => `${p.count} x ${p.template}`).join('\n'),
   };
   return {
     version: '4',
-    groupKey: `{}:{alertname="${alert.rule}", service="${alert.service}"}`,
+    groupKey: `{}:{alertname="${alert.rule}", service="${alert.service}"${alert.pattern_id === undefined ? '' : `, pattern_id="${alert.pattern_id}"`}}`,
     truncatedAlerts: 0,
     status: n.status,
     receiver: 'logsentinel',
-    groupLabels: { alertname: alert.rule, service: alert.service },
+    groupLabels: { alertname: alert.rule, service: alert.service, ...(alert.pattern_id !== undefined && { pattern_id: String(alert.pattern_id) }) },
     commonLabels: labels,
     commonAnnotations: annotations,
     externalURL,
@@ -61,7 +67,8 @@ export function toAlertmanager(n: AlertNotification, externalURL: string): Alert
         annotations,
         startsAt: alert.timestamp,
         endsAt: n.status === 'resolved' ? (alert.resolved_at ?? ZERO_TIME) : ZERO_TIME,
-        generatorURL: `${externalURL}/api/alerts?rule=${encodeURIComponent(alert.rule)}&service=${encodeURIComponent(alert.service)}`,
+        // Where the alert came from: the dashboard on the logs behind it.
+        generatorURL: alert.logs_url,
         fingerprint: alert.fingerprint,
       },
     ],

@@ -203,6 +203,17 @@ export class PatternMiner {
     return this.byId.get(id)?.template;
   }
 
+  /** Pattern `id`'s service and template (tokens joined by spaces); undefined for an id not held. */
+  describe(id: number): { service: string; template: string } | undefined {
+    const c = this.byId.get(id);
+    return c === undefined ? undefined : { service: c.service, template: c.template };
+  }
+
+  /** Whether pattern `id` is held. */
+  has(id: number): boolean {
+    return this.byId.has(id);
+  }
+
   /** Pattern `id`; undefined for an id not held. */
   pattern(id: number): PatternRecord | undefined {
     const c = this.byId.get(id);

@@ -35,7 +35,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { status, service: services, rule: rules } = request.query;
       const all = [...(status === 'resolved' ? [] : core.alerts.activeAlerts()), ...(status === 'firing' ? [] : core.alerts.resolvedAlerts())];
       return {
-        alerts: all.filter((a) => (services === undefined || services.includes(a.service)) && (rules === undefined || rules.includes(a.rule))),
+        alerts: await core.withLogsAll(all.filter((a) => (services === undefined || services.includes(a.service)) && (rules === undefined || rules.includes(a.rule)))),
         silences: core.alerts.activeSilences(),
         rules: core.alerts.counters,
         handlers: core.dispatcher.stats(),

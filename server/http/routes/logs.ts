@@ -18,6 +18,7 @@ export function logFilters(q: Static<typeof LogFilterQuerystring>): LogFilterFie
     receivedTo: q.received_to,
     userId: q.user_id,
     text: q.q,
+    patternId: q.pattern,
   };
 }
 

@@ -1,12 +1,18 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { AlertView } from '../../api-types.js';
+import type { AlertPatternView, AlertView } from '../../api-types.js';
 import { RULES } from '../../core/alerting/types.js';
 import { Dict, IsoTime, Nullable, type Holds, type Same } from './common.js';
+import { LogViewSchema } from './logs.js';
 import { Param, querystring } from './query.js';
 
 const Count = Type.Integer({ minimum: 0 });
 
 const RuleSchema = Type.Unsafe<(typeof RULES)[number]>({ type: 'string', enum: [...RULES] });
+
+function AlertPatternSchema() {
+  return Type.Object({ id: Type.Integer({ minimum: 1 }), template: Type.String(), count: Count });
+}
+export type AlertPatternChecked = Holds<Same<Static<ReturnType<typeof AlertPatternSchema>>, AlertPatternView>>;
 
 export const AlertViewSchema = Type.Object({
   rule: RuleSchema,
@@ -18,9 +24,14 @@ export const AlertViewSchema = Type.Object({
   status: Type.Unsafe<AlertView['status']>({ type: 'string', enum: ['firing', 'resolved'] }),
   value: Type.Number(),
   threshold: Type.Number(),
-  fingerprint: Type.String({ description: 'Stable id of (rule, service), the same across episodes and restarts: what a silence names.' }),
+  fingerprint: Type.String({ description: 'Stable id of (rule, service), or (rule, service, pattern) for new_pattern, the same across episodes and restarts: what a silence names.' }),
   resolved_at: Type.Optional(IsoTime),
   silenced_until: Type.Optional(IsoTime),
+  pattern_id: Type.Optional(Type.Integer({ minimum: 1, description: 'The pattern a new_pattern alert is about.' })),
+  query: Type.String({ description: 'The GET /api/logs query string that returns exactly the logs behind the alert: its service, levels and the minutes of its window.' }),
+  logs_url: Type.String({ description: 'alerting.external_url plus the dashboard view of those logs.' }),
+  samples: Type.Array(LogViewSchema, { description: 'Up to 5 of those logs, newest first.' }),
+  top_patterns: Type.Array(AlertPatternSchema(), { description: 'Up to 3 patterns with most of those logs in the window, with their counts.' }),
 });
 export type AlertViewChecked = Holds<Same<Static<typeof AlertViewSchema>, AlertView>>;
 

@@ -20,6 +20,7 @@ export const LogViewSchema = Type.Object({
   id: Type.Integer({ minimum: 1 }),
   ...logFields,
   received_at: { ...IsoTime, description: 'When the server accepted it.' },
+  pattern_id: Type.Optional(Type.Integer({ minimum: 1, description: 'Its message pattern (GET /api/patterns), given at ingest and never changed; absent only for logs stored before patterns were mined.' })),
 });
 export type LogViewChecked = Holds<Same<Static<typeof LogViewSchema>, LogView>>;
 
@@ -41,6 +42,7 @@ export const logFilterParams = {
   received_to: Param.time('Receive time at or before'),
   user_id: Param.text('Only this user'),
   q: Param.text('Case-insensitive substring of the message'),
+  pattern: Param.integer(1, Number.MAX_SAFE_INTEGER, 'Only logs of this message pattern (an id from GET /api/patterns or a log\'s pattern_id)'),
 };
 
 /** The filters alone: what the live tail reads beside its own `limit`. */
