@@ -117,6 +117,9 @@ const NAMES = {
   queryText: `query q=${QUERY_WORD}, ${n(N)} buffered`,
   memory: `memory per stored log, ${n(N)} buffered`,
   startup: `start-up, ${n(N)} in database`,
+  patternsOff: 'ingest 1000-log JSON arrays, memory, patterns off, 200 bodies',
+  patternsOn: 'ingest 1000-log JSON arrays, memory, patterns on, 200 bodies',
+  patterns: `GET /api/patterns, ${n(N)} buffered, 1,000+ patterns`,
 };
 
 const selected = (name: string): boolean => opts.only.length === 0 || opts.only.some((s) => name.toLowerCase().includes(s));
@@ -431,13 +434,63 @@ async function batches(): Promise<void> {
   }
 }
 
+/**
+ * What mining every log's pattern costs batch ingest: the same server with patterns off and on,
+ * in alternating rounds. 200 different bodies (200,000 logs, ~49,000 distinct messages), so
+ * the miner's exact-message cache (core/patterns/pattern-miner.ts) sees fresh messages, not
+ * the 20 bodies the other batch scenarios send over and over.
+ */
+async function patternCost(): Promise<void> {
+  if (!selected(NAMES.patternsOn) && !selected(NAMES.patternsOff)) return;
+  const set = batchBodies(200, 1000, 'json', 61);
+  const seconds = roundSeconds();
+  let off: RunningServer | undefined;
+  try {
+    off = await startServer({ name: 'patterns-off', dir, config: { ...serverConfig({ persistence: false }), patterns: { enabled: false } } });
+    const offServer = off;
+    await alternate(
+      {
+        name: NAMES.patternsOff,
+        run: (warmupSeconds) => measure({ ...spec(NAMES.patternsOff, offServer, ingest(set)), seconds, warmupSeconds }),
+        figure: (r: LoadResult) => r.logsPerSec!,
+        row: (r) => loadRow(NAMES.patternsOff, r),
+      },
+      [{ name: NAMES.patternsOn, durable: false, run: (server, warmupSeconds) => measure({ ...spec(NAMES.patternsOn, server, ingest(set)), seconds, warmupSeconds }) }],
+      (r) => r.logsPerSec!,
+      (c, r, ratio, runs) =>
+        loadRow(c.name, r, {
+          baseline: NAMES.patternsOff,
+          ...ratioFields(ratio, 'logs/s'),
+          target: '≥ 0.85 × baseline',
+          ...(ratio === undefined ? {} : { met: ratio.median >= 0.85 }),
+          details: { ...loadDetails(r), ...roundDetails(runs, (x) => x.logsPerSec!, ratio) },
+        }),
+    );
+  } finally {
+    await off?.stop();
+  }
+}
+
+/** `count` logs of `count` message patterns (a capitalised word of its own each, which Drain never merges), over two services. */
+function patternShapes(count: number, now: number): string {
+  const word = (i: number): string => 'Q' + String.fromCharCode(97 + (i % 26), 97 + (Math.floor(i / 26) % 26), 97 + (Math.floor(i / 676) % 26));
+  return JSON.stringify(
+    Array.from({ length: count }, (_, i) => ({
+      timestamp: new Date(now - (i % 600) * 1000).toISOString(),
+      level: i % 7 === 0 ? 'ERROR' : 'INFO',
+      service: `shapes-${i % 2}`,
+      message: `${word(i)} stage finished in ${i} ms`,
+    })),
+  );
+}
+
 async function reads(): Promise<void> {
-  const wanted = [NAMES.dashSmall, NAMES.dashBig, NAMES.queryFilter, NAMES.queryText, NAMES.memory].filter(selected);
+  const wanted = [NAMES.dashSmall, NAMES.dashBig, NAMES.queryFilter, NAMES.queryText, NAMES.memory, NAMES.patterns].filter(selected);
   if (wanted.length === 0) return;
   const has = (name: string): boolean => wanted.includes(name);
   const BARE = 'bare route, GET';
   let bare: LoadResult | undefined;
-  if (has(NAMES.dashSmall) || has(NAMES.queryFilter) || has(NAMES.queryText)) {
+  if (has(NAMES.dashSmall) || has(NAMES.queryFilter) || has(NAMES.queryText) || has(NAMES.patterns)) {
     bare = await attempt(BARE, () => withBare((b) => measure(spec(BARE, b, { path: '/api/bare', method: 'GET', expectStatus: 200 }))));
     if (bare) loadRow(BARE, bare);
   }
@@ -480,6 +533,15 @@ async function reads(): Promise<void> {
         if (r) latencyRow(name, r, bare, BARE, 'p99 < 20 ms', (x) => x.p99 < 20);
       }
       if (has(NAMES.queryText)) data.queryWord = { word: QUERY_WORD, shareOfLogs: shareContaining(QUERY_WORD) };
+      if (has(NAMES.patterns)) {
+        // 1,000 more patterns beside the simulator's, then the default listing (the window, top 100).
+        const res = await fetch(`${server.url}/api/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: patternShapes(1000, Date.now()) });
+        if (res.status !== 201) throw new Error(`posting the pattern shapes: ${res.status} ${await res.text()}`);
+        const listed = (await (await fetch(`${server.url}/api/patterns?limit=10000`)).json()) as { patterns: unknown[] };
+        data.patterns = { patterns: listed.patterns.length };
+        const r = await attempt(NAMES.patterns, () => measure(spec(NAMES.patterns, server, { path: '/api/patterns', method: 'GET', expectStatus: 200 })));
+        if (r) latencyRow(NAMES.patterns, r, bare, BARE, 'p99 < 20 ms', (x) => x.p99 < 20);
+      }
 
       if (has(NAMES.memory)) {
         const count = stored - stored0;
@@ -982,7 +1044,20 @@ const t0 = performance.now();
 pinSelf();
 const machine = machineInfo();
 progress(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, Node ${machine.node}; pinning: ${machine.pinning}`);
-const all = [NAMES.singleMem, NAMES.singleDur, ...[100, 1000].flatMap((p) => ['JSON arrays', 'NDJSON'].flatMap((f) => [`ingest ${p}-log ${f}, memory`, `ingest ${p}-log ${f}, durable`])), NAMES.dashSmall, NAMES.dashBig, NAMES.queryFilter, NAMES.queryText, NAMES.memory, NAMES.startup];
+const all = [
+  NAMES.singleMem,
+  NAMES.singleDur,
+  ...[100, 1000].flatMap((p) => ['JSON arrays', 'NDJSON'].flatMap((f) => [`ingest ${p}-log ${f}, memory`, `ingest ${p}-log ${f}, durable`])),
+  NAMES.patternsOff,
+  NAMES.patternsOn,
+  NAMES.dashSmall,
+  NAMES.dashBig,
+  NAMES.queryFilter,
+  NAMES.queryText,
+  NAMES.patterns,
+  NAMES.memory,
+  NAMES.startup,
+];
 if (!all.some(selected) && !PG_SCENARIOS.some(pgSelected)) {
   process.stderr.write(`--only ${opts.only.join(' / ')} matches no scenario; scenarios:\n  ${[...all, ...PG_SCENARIOS].join('\n  ')}\n`);
   process.exit(2);
@@ -1001,6 +1076,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 try {
   await singleLog();
   await batches();
+  await patternCost();
   await reads();
   await startup();
   await postgres();
