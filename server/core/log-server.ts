@@ -222,6 +222,12 @@ export class LogServer {
    * of them in its window.
    */
   async withLogs(alert: AlertView): Promise<AlertView> {
+    // What was read for this query stays right until a log arrives or goes (or, with a shared
+    // store, until the next read of every server's figures): the dashboard, polled every few
+    // seconds, then pays a map lookup per alert rather than a query.
+    const version = `${this.pipeline.currentId}:${this.removals}:${this.sharedState.refreshed}:${minuteOf(this.now())}`;
+    const cached = this.alertLogs.get(alert.query);
+    if (cached !== undefined && cached.version === version) return { ...alert, samples: cached.samples, top_patterns: cached.top };
     const filter = logsBehind(alert, this.options.alerting.window_minutes);
     const page = await this.query({ ...filter, limit: 5 });
     let top: AlertView['top_patterns'];
@@ -235,8 +241,16 @@ export class LogServer {
         .list({ service, levels: filter.levels, from: filter.from ?? (filter.to ?? this.now()) - this.options.alerting.window_minutes * MINUTE_MS, to: filter.to }, 3)
         .map((p) => ({ id: p.id, template: p.template, count: p.count }));
     }
-    return { ...alert, samples: page.logs.map(toView), top_patterns: top };
+    const samples = page.logs.map(toView);
+    if (this.alertLogs.size >= 1000) this.alertLogs.clear();
+    this.alertLogs.set(alert.query, { version, samples, top });
+    return { ...alert, samples, top_patterns: top };
   }
+
+  /** `withLogs`' answers by alert query, with the state they were read in. */
+  private readonly alertLogs = new Map<string, { version: string; samples: AlertView['samples']; top: AlertView['top_patterns'] }>();
+  /** Bumped whenever logs are deleted (retention, DELETE /api/logs): answers read before are stale. */
+  private removals = 0;
 
   /** `withLogs` for each alert of a list. */
   withLogsAll(alerts: readonly AlertView[]): Promise<AlertView[]> {
@@ -555,7 +569,10 @@ export class LogServer {
     // With a shared store, the server checking the alert rules does the retention for all.
     if (this.repository === undefined || (this.repository.shared && !this.sharedState.checking)) return 0;
     const r = await this.repository.retentionStep(this.now());
-    if (r.deleted > 0) this.recent.removeExpired(r.minId, r.receivedBefore);
+    if (r.deleted > 0) {
+      this.removals++;
+      this.recent.removeExpired(r.minId, r.receivedBefore);
+    }
     return r.deleted;
   }
 
@@ -585,6 +602,7 @@ export class LogServer {
    * given (a caller bound to one service); returns how many. Counters are all-time and stay.
    */
   async deleteBefore(ts: number, service?: string): Promise<number> {
+    this.removals++;
     const inMemory = this.recent.deleteBefore(ts, service);
     return this.repository ? this.repository.deleteBefore(ts, service) : inMemory;
   }

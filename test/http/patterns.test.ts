@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { AlertView, LogView } from '../../server/api-types.js';
 import type { PatternSummary } from '../../server/core/patterns/pattern-stats.js';
-import { buildTestApp, flushAlerts, lastReceived, ManualClock, postJson } from '../helpers.js';
+import { ADMIN_TOKEN, buildTestApp, flushAlerts, lastReceived, ManualClock, postJson } from '../helpers.js';
 import { tempDb } from '../storage/support.js';
 
 async function patterns(app: FastifyInstance, query = ''): Promise<PatternSummary[]> {
@@ -313,6 +313,15 @@ describe('alerts carry the logs behind them', () => {
           ['user <*> logged in from <*> port <*>', 3, 3],
         ],
       );
+
+      // A log arriving, or logs deleted, shows in the next answer: nothing stale is served.
+      await send(app, [{ timestamp: clock.iso(), level: 'ERROR', service: 'pay', message: 'a fresh failure' }]);
+      const again = ((await app.inject({ method: 'GET', url: '/api/alerts?service=pay' })).json().alerts as AlertView[]).find((a) => a.rule === 'error_rate')!;
+      assert.equal(again.samples[0]!.message, 'a fresh failure');
+      const del = await app.inject({ method: 'DELETE', url: `/api/logs?before=${encodeURIComponent(clock.iso(1))}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(del.statusCode, 200, del.body);
+      const gone = ((await app.inject({ method: 'GET', url: '/api/alerts?service=pay' })).json().alerts as AlertView[]).find((a) => a.rule === 'error_rate')!;
+      assert.deepEqual(gone.samples, []);
     } finally {
       await app.close();
     }
