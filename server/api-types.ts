@@ -69,6 +69,36 @@ export interface AlertView {
   top_patterns: AlertPatternView[];
 }
 
+/** A message pattern over a range (GET /api/patterns). */
+export interface PatternView {
+  id: number;
+  service: string;
+  /** The message with its variable parts as `<*>`. */
+  template: string;
+  /** Logs in the range (of the levels asked for). */
+  count: number;
+  /** All-time logs. */
+  total: number;
+  /** Logs in the range per level, levels with none left out. */
+  levels: Partial<Record<Level, number>>;
+  first_seen: string;
+  last_seen: string;
+  /** Logs per minute of the range, oldest first. */
+  per_minute: number[];
+  /** The message of its latest log. */
+  sample: string;
+  /** First seen within the range. */
+  new: boolean;
+}
+
+/** GET /api/patterns. */
+export interface PatternsPage {
+  patterns: PatternView[];
+  /** The first minute counted, and the end of the last. */
+  from: string;
+  to: string;
+}
+
 /** A pattern among an alert's logs. */
 export interface AlertPatternView {
   id: number;
@@ -158,6 +188,8 @@ export interface UiConfig {
   max_minutes: number;
   /** Whether reading works without a token; if not, the page asks for one. */
   anonymous_read: boolean;
+  /** Whether logs get message patterns (patterns.enabled): GET /api/patterns answers only then. */
+  patterns_enabled: boolean;
 }
 
 /** Every 4xx and 5xx of the API: what is wrong and what to do, and a stable code to branch on. */

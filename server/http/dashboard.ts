@@ -24,6 +24,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { root?: strin
       min_samples: config.alerting.min_samples,
       max_minutes: config.analytics.max_buckets,
       anonymous_read: config.auth.anonymous_scopes.includes('read'),
+      patterns_enabled: config.patterns.enabled,
     }),
   );
 

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
 import { buildApp } from '../../server/app.js';
-import type { DashboardData } from '../../server/api-types.js';
+import type { AlertView, DashboardData, LogView } from '../../server/api-types.js';
 import { chromiumMissing, launchChromium } from '../../scripts/browser.js';
 import { ADMIN_TOKEN, READER_TOKEN, testConfig } from '../helpers.js';
 
@@ -31,16 +31,35 @@ async function dashboardData(url: string): Promise<DashboardData> {
   return (await (await fetch(`${url}/api/advanced-dashboard-data?minutes=30`)).json()) as DashboardData;
 }
 
-/** Opens the page and records console errors and uncaught exceptions. */
-async function open(browser: Browser, url: string, viewport = { width: 1366, height: 768 }): Promise<{ page: Page; errors: string[] }> {
+/** Opens the page and records console errors, uncaught exceptions and CSP violations (`violations()`). */
+async function open(browser: Browser, url: string, viewport = { width: 1366, height: 768 }): Promise<{ page: Page; errors: string[]; violations: () => Promise<string[]> }> {
   const page = await browser.newPage({ viewport });
   const errors: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
   });
   page.on('pageerror', (e) => errors.push(e.message));
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    (window as unknown as { violations: string[] }).violations = seen;
+    document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.sourceFile}:${e.lineNumber}`));
+  });
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, violations: () => page.evaluate(() => (window as unknown as { violations: string[] }).violations) };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, `GET ${url}`);
+  return (await res.json()) as T;
+}
+
+/** The ids of the logs the table shows, once they are `ids` (in that order). */
+async function waitForRows(page: Page, ids: number[]): Promise<void> {
+  await page.waitForFunction(
+    (want) => [...document.querySelectorAll<HTMLElement>('#log-rows tr.log-row')].map((r) => r.dataset.id).join(',') === want,
+    ids.join(','),
+  );
 }
 
 describe('dashboard in headless Chromium', { skip }, () => {
@@ -507,3 +526,244 @@ describe('dashboard live mode on the tail', { skip }, () => {
     }
   });
 });
+
+/** GET /api/patterns' pattern (server/http/schemas/patterns.ts). */
+interface Pattern {
+  id: number;
+  service: string;
+  template: string;
+  count: number;
+  levels: Record<string, number>;
+  per_minute: number[];
+  new: boolean;
+}
+
+describe('dashboard patterns and alert views', { skip }, () => {
+  let browser: Browser;
+  let server: { app: FastifyInstance; url: string };
+  /** The pattern of the "Payment declined" logs. */
+  let declined: Pattern;
+
+  before(async () => {
+    browser = await launchChromium();
+    server = await startServer();
+    // Event times on the system clock, as the server's: the last ten minutes, and one login 45
+    // minutes ago, so that pattern was first seen before the page's 30-minute range (not new).
+    const now = Date.now();
+    const at = (msAgo: number): string => new Date(now - msAgo).toISOString();
+    const logs = [
+      { timestamp: at(45 * 60_000), level: 'INFO', service: 'login-svc', message: 'User user-999 logged in from 10.0.99.7' },
+      ...Array.from({ length: 30 }, (_, i) => ({ timestamp: at(i * 20_000), level: 'INFO', service: 'login-svc', message: `User user-${i} logged in from 10.0.${i}.7` })),
+      ...Array.from({ length: 24 }, (_, i) => ({ timestamp: at(i * 5_000), level: i % 4 === 0 ? 'CRITICAL' : 'ERROR', service: 'pay-svc', message: `Payment declined for order #${1000 + i}: insufficient funds` })),
+      ...Array.from({ length: 6 }, (_, i) => ({ timestamp: at(i * 7_000), level: 'ERROR', service: 'pay-svc', message: `Gateway timeout after ${100 + i} ms` })),
+      ...Array.from({ length: 10 }, (_, i) => ({ timestamp: at(i * 9_000), level: i % 2 ? 'INFO' : 'WARNING', service: 'pay-svc', message: `Cache miss for key cart-${i}` })),
+    ];
+    assert.equal((await post(server.url, '/api/logs', logs)).status, 201);
+    const { patterns } = await getJson<{ patterns: Pattern[] }>(`${server.url}/api/patterns`);
+    declined = patterns.find((p) => p.template.startsWith('Payment declined'))!;
+    assert.ok(declined, 'the declined payments make a pattern');
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.app.close();
+  });
+
+  test('the Patterns panel lists the range’s top patterns: counts, template, sparkline, levels, new badge', async () => {
+    const { page, errors, violations } = await open(browser, server.url);
+    try {
+      await page.waitForSelector('#patterns li');
+      // The rows and the range they were drawn for, read at once (the page refreshes every second).
+      const { from, to, shown } = await page.$eval('#patterns', (ol) => ({
+        from: ol.dataset.from!,
+        to: ol.dataset.to!,
+        shown: [...ol.querySelectorAll('a.pattern-link')].map((a) => ({
+          id: Number((a as HTMLElement).dataset.pattern),
+          href: a.getAttribute('href'),
+          count: a.querySelector('.pattern-count')!.textContent,
+          template: a.querySelector('code.template')!.textContent,
+          title: (a.querySelector('code.template') as HTMLElement).title,
+          vars: a.querySelectorAll('code.template .var').length,
+          service: a.querySelector('.pattern-service')!.textContent,
+          isNew: a.querySelector('.new-badge') !== null,
+          levels: [...a.querySelectorAll('.pattern-levels .badge')].map((b) => b.textContent),
+          points: a.querySelector('svg.spark polyline')!.getAttribute('points')!.split(' ').length,
+        })),
+      }));
+      assert.ok(Date.now() - Date.parse(from) > 29 * 60_000, `the range is the selector's 30 minutes (from ${from})`);
+      const expected = (await getJson<{ patterns: Pattern[] }>(`${server.url}/api/patterns?from=${from}&to=${to}&limit=10`)).patterns;
+      assert.deepEqual(
+        shown,
+        expected.map((p) => ({
+          id: p.id,
+          href: `?pattern=${p.id}#logs`,
+          count: p.count.toLocaleString('en-US'),
+          template: p.template,
+          title: p.template,
+          vars: p.template.split('<*>').length - 1,
+          service: p.service,
+          isNew: p.new,
+          levels: ['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG'].filter((l) => p.levels[l]).map((l) => `${l} ${p.levels[l]}`),
+          points: Math.max(2, p.per_minute.length),
+        })),
+      );
+      assert.ok(shown.some((p) => p.isNew) && shown.some((p) => !p.isNew), 'the login pattern, first seen 45 min ago, is not new; the others are');
+      assert.ok(shown.some((p) => p.levels.length > 1), 'a pattern with mixed levels shows each');
+      assert.deepEqual(await violations(), []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a click on a pattern narrows the table to its logs, the address says so, and Back undoes it', async () => {
+    const { page, errors, violations } = await open(browser, server.url);
+    try {
+      const all = (await getJson<{ logs: LogView[] }>(`${server.url}/api/logs?limit=100`)).logs.map((l) => l.id);
+      await waitForRows(page, all);
+      const mine = (await getJson<{ logs: LogView[] }>(`${server.url}/api/logs?pattern=${declined.id}&limit=100`)).logs;
+      assert.equal(mine.length, 24);
+      assert.ok(mine.every((l) => l.pattern_id === declined.id));
+
+      await page.click(`#patterns a[data-pattern="${declined.id}"]`);
+      await page.waitForURL((u) => u.search === `?pattern=${declined.id}` && u.hash === '#logs');
+      await waitForRows(page, mine.map((l) => l.id));
+      assert.ok(await page.$$eval('#log-rows tr.log-row', (rows, id) => rows.every((r) => (r as HTMLElement).dataset.pattern === String(id)), declined.id));
+      assert.equal(await page.isVisible('#pattern-chip'), true, 'the pattern filter is shown');
+      assert.equal(await page.$eval('#pattern-chip code.template', (c) => (c as HTMLElement).title), declined.template);
+      assert.equal(await page.getAttribute(`#patterns a[data-pattern="${declined.id}"]`, 'aria-current'), 'true');
+
+      await page.goBack();
+      await page.waitForURL((u) => u.search === '' && u.hash === '');
+      await waitForRows(page, all);
+      assert.equal(await page.isVisible('#pattern-chip'), false);
+      await page.goForward();
+      await waitForRows(page, mine.map((l) => l.id));
+
+      await page.click('#pattern-clear');
+      await page.waitForURL((u) => u.search === '');
+      await waitForRows(page, all);
+      assert.equal(await page.isVisible('#pattern-chip'), false);
+      assert.equal(await page.$$eval('#patterns a[aria-current]', (links) => links.length), 0);
+
+      // The same address in a fresh tab: the same view.
+      const fresh = await open(browser, `${server.url}/?pattern=${declined.id}#logs`);
+      try {
+        await waitForRows(fresh.page, mine.map((l) => l.id));
+        await fresh.page.waitForFunction((t) => (document.querySelector('#pattern-chip code.template') as HTMLElement | null)?.title === t, declined.template);
+        assert.deepEqual(await fresh.violations(), []);
+        assert.deepEqual(fresh.errors, []);
+      } finally {
+        await fresh.page.close();
+      }
+      assert.deepEqual(await violations(), []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("a firing alert's logs_url opens exactly its logs with its top patterns; a click on the alert does the same", async () => {
+    const { alerts } = await getJson<{ alerts: AlertView[] }>(`${server.url}/api/alerts?status=firing`);
+    const alert = alerts.find((a) => a.rule === 'error_rate' && a.service === 'pay-svc');
+    assert.ok(alert, `an error_rate alert fires for pay-svc (firing: ${alerts.map((a) => `${a.rule}/${a.service}`).join(', ')})`);
+    assert.ok(alert.top_patterns.length > 0);
+    const behind = (await getJson<{ logs: LogView[] }>(`${server.url}/api/logs?${alert.query}&limit=1000`)).logs;
+    assert.equal(behind.length, 30, 'the 24 declined payments and 6 gateway timeouts');
+    const shownIds = behind.slice(0, 100).map((l) => l.id);
+    const link = new URL(alert.logs_url);
+    assert.equal(link.hash, '#logs');
+
+    const { page, errors, violations } = await open(browser, `${server.url}${link.pathname}${link.search}${link.hash}`);
+    try {
+      await waitForRows(page, shownIds);
+      await page.waitForSelector('#logs-view:not([hidden]) #logs-view-patterns li');
+      assert.match((await page.textContent('#logs-view-title'))!, /^CRITICAL alert: error_rate · pay-svc$/);
+      await page.waitForFunction(() => /^30 logs · /m.test(document.getElementById('logs-view-detail')!.innerText.split('\n')[1] ?? ''));
+      const top = await page.$$eval('#logs-view-patterns li', (lis) =>
+        lis.map((li) => ({ id: Number((li as HTMLElement).dataset.pattern), count: Number(li.querySelector('.pattern-count')!.textContent), template: li.querySelector('code.template')!.textContent })),
+      );
+      assert.deepEqual(top, alert.top_patterns);
+      // The logs section is scrolled to, and the alert is marked as the one shown.
+      const top_ = await page.$eval('#logs', (s) => s.getBoundingClientRect().top);
+      assert.ok(top_ >= -1 && top_ < 768 / 2, `the logs section is in view (top at ${top_}px)`);
+      await page.waitForSelector(`#alerts li.current[data-fingerprint="${alert.fingerprint}"]`);
+      assert.deepEqual(await violations(), []);
+      assert.deepEqual(errors, []);
+
+      // Leaving the view shows every log again; Back returns to it.
+      const all = (await getJson<{ logs: LogView[] }>(`${server.url}/api/logs?limit=100`)).logs.map((l) => l.id);
+      await page.click('#logs-view-clear');
+      await page.waitForURL((u) => u.search === '');
+      await waitForRows(page, all);
+      assert.equal(await page.isVisible('#logs-view'), false);
+      await page.goBack();
+      await waitForRows(page, shownIds);
+      assert.equal(await page.isVisible('#logs-view'), true);
+
+      // From the plain page, a click on the alert opens the same view.
+      await page.goto(server.url);
+      await waitForRows(page, all);
+      await page.click(`#alerts li[data-fingerprint="${alert.fingerprint}"] a`);
+      await page.waitForURL((u) => new URLSearchParams(u.search).get('alert') === alert.fingerprint && u.hash === '#logs');
+      assert.ok(sameParams(new URL(page.url()).search, `${alert.query}&alert=${alert.fingerprint}`), page.url());
+      await waitForRows(page, shownIds);
+      assert.equal(await page.isVisible('#logs-view'), true);
+      assert.deepEqual(await violations(), []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('at phone width the panel and the views fit', async () => {
+    const { page, errors, violations } = await open(browser, `${server.url}/?pattern=${declined.id}#logs`, { width: 390, height: 844 });
+    try {
+      await page.waitForSelector('#patterns li');
+      await page.waitForSelector('#pattern-chip:not([hidden])');
+      await page.waitForSelector('#log-rows tr.log-row');
+      const overflow = (): Promise<number> => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok((await overflow()) <= 0, `no horizontal scroll with a pattern chip (overflow ${await overflow()}px)`);
+      const chip = await page.$eval('#pattern-chip', (c) => c.getBoundingClientRect().right);
+      const panel = await page.$eval('#logs', (s) => s.getBoundingClientRect().right);
+      assert.ok(chip <= panel, 'the chip stays inside the logs panel');
+      const { alerts } = await getJson<{ alerts: AlertView[] }>(`${server.url}/api/alerts?status=firing`);
+      await page.click(`#alerts li[data-fingerprint="${alerts[0]!.fingerprint}"] a`);
+      await page.waitForSelector('#logs-view:not([hidden])');
+      assert.ok((await overflow()) <= 0, `no horizontal scroll in an alert's view (overflow ${await overflow()}px)`);
+      assert.deepEqual(await violations(), []);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('dashboard on a server that mines no patterns', { skip }, () => {
+  test('the panel says patterns are off, and the page never asks for them', async () => {
+    const browser = await launchChromium();
+    const server = await startServer({ patterns: { enabled: false } });
+    try {
+      await post(server.url, '/api/simulate-logs', { count: 20 });
+      const { page, errors, violations } = await open(browser, server.url);
+      await page.waitForFunction(() => /^Patterns are off on this server/.test(document.getElementById('patterns-empty')!.textContent!));
+      assert.equal(await page.locator('#patterns li').count(), 0);
+      // The next three refreshes (one a second) ask for the dashboard, not for patterns.
+      const asked: string[] = [];
+      page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+      for (let i = 0; i < 3; i++) await page.waitForRequest((r) => new URL(r.url()).pathname === '/api/advanced-dashboard-data');
+      assert.equal(asked.filter((p) => p === '/api/patterns').length, 0, 'GET /api/ui-config said patterns are off: never asked for');
+      assert.deepEqual(errors, [], 'no refused request, so nothing logged');
+      assert.deepEqual(await violations(), []);
+    } finally {
+      await browser.close();
+      await server.app.close();
+    }
+  });
+});
+
+/** Whether two query strings hold the same parameters. */
+function sameParams(a: string, b: string): boolean {
+  const norm = (q: string): string => [...new URLSearchParams(q)].map(([k, v]) => `${k}=${v}`).sort().join('&');
+  return norm(a) === norm(b);
+}

@@ -2,6 +2,16 @@ const TOKEN_KEY = 'logsentinel.token';
 
 export class Unauthorized extends Error {}
 export class Unreachable extends Error {}
+/** A 4xx answer other than 401: its status and the server's `code` (e.g. PATTERNS_DISABLED). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
 
 export interface Fetched<T> {
   data: T;
@@ -43,8 +53,8 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<Fetc
   }
   if (res.status === 401) throw new Unauthorized(path);
   if (res.status >= 500) throw new Unreachable(`HTTP ${res.status}`);
-  const body = (await res.json()) as T & { error?: string };
-  if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+  const body = (await res.json()) as T & { error?: string; code?: string };
+  if (!res.ok) throw new ApiError(body.error ?? `HTTP ${res.status}`, res.status, body.code);
   const date = Date.parse(res.headers.get('date') ?? '');
   return { data: body, serverNow: Number.isNaN(date) ? Date.now() : date };
 }

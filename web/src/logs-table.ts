@@ -1,6 +1,7 @@
 import type { LogView } from '../../server/api-types.js';
 import { api, Unauthorized, withToken } from './api.js';
 import { byId, el, shortTime } from './dom.js';
+import { mergeFilters } from './view.js';
 
 const MAX_ROWS = 500;
 /** Rows a table starts with: the newest this many matches. */
@@ -137,7 +138,7 @@ export class LogsTable {
   private range: { from: number; to: number } | undefined;
 
   /** Narrows the table to logs with an event time in [from, to] (undefined: clears it), shown as a chip. */
-  setRange(range: { from: number; to: number } | undefined): void {
+  setRange(range: { from: number; to: number } | undefined, reload = true): void {
     this.range = range;
     const chip = byId('range-chip');
     chip.hidden = range === undefined;
@@ -146,10 +147,29 @@ export class LogsTable {
       const last = hhmm(range.to - 59_999);
       byId('range-text').textContent = hhmm(range.from) === last ? `${last}` : `${hhmm(range.from)}–${last}`;
     }
-    void this.reload().catch(() => undefined);
+    if (reload) void this.reload().catch(() => undefined);
   }
 
-  private filters(): URLSearchParams {
+  /** The view's filters (a pattern, an alert's query), which the form's narrow further; undefined: none. */
+  private scope: URLSearchParams | undefined;
+
+  /** Puts the table in a view: `scope` holds with the form's filters. `reload` false: the caller reloads. */
+  setScope(scope: URLSearchParams | undefined, reload = true): void {
+    this.scope = scope;
+    if (reload) void this.reload().catch(() => undefined);
+  }
+
+  /** Empties the form's filters and the time range, without reloading (an alert's view shows all its logs). */
+  clearFilters(): void {
+    this.service.value = '';
+    this.level.value = '';
+    this.text.value = '';
+    clearTimeout(this.debounce);
+    this.setRange(undefined, false);
+  }
+
+  /** The query for the table: the view's filters and the form's; null when none can match both. */
+  private filters(): URLSearchParams | null {
     const p = new URLSearchParams();
     if (this.range !== undefined) {
       p.set('from', new Date(this.range.from).toISOString());
@@ -158,11 +178,12 @@ export class LogsTable {
     if (this.service.value) p.set('service', this.service.value);
     if (this.level.value) p.set('level', this.level.value);
     if (this.text.value.trim()) p.set('q', this.text.value.trim());
-    return p;
+    return mergeFilters(this.scope, p);
   }
 
   private async fetchLogs(): Promise<LogView[]> {
     const p = this.filters();
+    if (p === null) return [];
     p.set('limit', String(FIRST_PAGE));
     try {
       return (await api<LogsPage>(`/api/logs?${p}`)).data.logs;
@@ -175,6 +196,13 @@ export class LogsTable {
   /** Starts the table afresh for the current filters: a new tail when live, else the first page. */
   async reload(): Promise<void> {
     const generation = ++this.generation;
+    if (this.filters() === null) {
+      // The view and the form contradict each other: nothing to ask the server.
+      this.stop();
+      this.setState('off');
+      this.replace([]);
+      return;
+    }
     if (this.live.checked && !this.polling) {
       void this.connect(false);
       return;
@@ -227,6 +255,7 @@ export class LogsTable {
     const ctrl = new AbortController();
     this.stream = ctrl;
     const params = this.filters();
+    if (params === null) return;
     const headers = withToken(new Headers({ accept: 'text/event-stream' }));
     const resuming = resume && this.lastEventId !== undefined;
     if (resuming) headers.set('last-event-id', this.lastEventId!);
@@ -331,6 +360,13 @@ export class LogsTable {
     this.liveState.hidden = state === 'off';
   }
 
+  private fillWaiters: (() => void)[] = [];
+
+  /** Resolves when the table is next filled afresh (after a reload, a new tail's first rows). */
+  nextFill(): Promise<void> {
+    return new Promise((resolve) => this.fillWaiters.push(resolve));
+  }
+
   /** The table becomes `logs` (newest event time first, as GET /api/logs lists). */
   private replace(logs: LogView[]): void {
     const kept = logs.slice(0, MAX_ROWS);
@@ -338,6 +374,9 @@ export class LogsTable {
     this.shown = kept.map(keyOf);
     this.newestId = logs.reduce((max, l) => Math.max(max, l.id), 0);
     this.empty.hidden = logs.length > 0;
+    const waiters = this.fillWaiters;
+    this.fillWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /**
@@ -380,6 +419,7 @@ export class LogsTable {
     tr.tabIndex = 0;
     tr.dataset.id = String(log.id);
     tr.dataset.ts = String(Date.parse(log.timestamp));
+    if (log.pattern_id !== undefined) tr.dataset.pattern = String(log.pattern_id);
     const badge = el('span', log.level, `badge level-${log.level.toLowerCase()}`);
     const levelCell = el('td');
     levelCell.append(badge);

@@ -1,9 +1,12 @@
 import './style.css';
 import type { AlertView, DashboardData, ServiceHealth, UiConfig } from '../../server/api-types.js';
-import { api, clearToken, getToken, postJson, setToken, Unauthorized, Unreachable } from './api.js';
+import { api, ApiError, clearToken, getToken, postJson, setToken, Unauthorized, Unreachable } from './api.js';
 import { DashboardCharts, type Point } from './charts.js';
 import { ago, byId, el, percent, shortTime } from './dom.js';
 import { LogsTable } from './logs-table.js';
+import { LogsViewBox } from './logs-view.js';
+import { PATTERNS_SHOWN, PatternsPanel, type PatternsPage } from './patterns.js';
+import { alertHref, sameView, scopeOf, viewOf, type LogsView } from './view.js';
 
 const HISTORY_SHOWN = 5;
 
@@ -13,10 +16,21 @@ const status = byId('status');
 const range = byId<HTMLSelectElement>('range');
 const logs = new LogsTable(() => askForToken(true));
 const charts = new DashboardCharts(byId<HTMLCanvasElement>('volume-chart'), byId<HTMLCanvasElement>('error-chart'), (range) => logs.setRange(range));
+const patterns = new PatternsPanel();
+const viewBox = new LogsViewBox(patterns.templates, () => go(location.pathname));
 
-let ui: UiConfig = { refresh_seconds: 5, simulation_enabled: false, error_rate_threshold: 0.1, alert_window_minutes: 5, min_samples: 20, max_minutes: 60, anonymous_read: true };
+let ui: UiConfig = { refresh_seconds: 5, simulation_enabled: false, error_rate_threshold: 0.1, alert_window_minutes: 5, min_samples: 20, max_minutes: 60, anonymous_read: true, patterns_enabled: true };
 let timer: ReturnType<typeof setTimeout> | undefined;
 let tokenPending = false;
+/** The server's clock minus the browser's (from the Date header), so ranges are the server's minutes. */
+let clockOffset = 0;
+/** What the logs table shows, as the address says. */
+let view: LogsView = { kind: 'all' };
+/** The server mines no patterns (it said PATTERNS_DISABLED): the page stops asking. */
+let patternsOff = false;
+const PATTERNS_OFF = 'Patterns are off on this server (patterns.enabled in the config).';
+/** Patterns whose template was looked up beyond the panel's, each asked for once. */
+const lookedUp = new Set<number>();
 
 /** The time axis point of a bucket key like `2024-01-15T14:30` (UTC). */
 function minutePoint(key: string, y: number): Point {
@@ -33,14 +47,31 @@ function ranked(label: string, count: number): HTMLLIElement {
   return li;
 }
 
+/** An alert, a link to the view of its logs (the table narrowed to them, its top patterns above). */
 function alertItem(a: AlertView, serverNow: number): HTMLLIElement {
   const li = el('li', undefined, `alert alert-${a.level.toLowerCase()}${a.status === 'resolved' ? ' resolved' : ''}`);
   li.dataset.fingerprint = a.fingerprint;
+  li.dataset.query = a.query;
+  const link = el('a', undefined, 'alert-link');
+  link.href = alertHref(a);
   const head = el('div', undefined, 'alert-head');
   head.append(el('span', a.level, 'alert-level'), el('span', a.rule, 'alert-rule'), el('span', a.service, 'alert-service'));
   const when = a.status === 'resolved' && a.resolved_at ? `resolved ${ago(Date.parse(a.resolved_at), serverNow)}` : `since ${shortTime(a.timestamp)}`;
-  li.append(head, el('p', a.message, 'alert-message'), el('span', when, 'muted small'));
+  const foot = el('div', undefined, 'alert-foot');
+  foot.append(el('span', when, 'muted small'), el('span', 'its logs ›', 'alert-go small'));
+  link.append(head, el('p', a.message, 'alert-message'), foot);
+  li.append(link);
+  markAlert(li);
   return li;
+}
+
+/** Marks an alert's row while the table shows its logs. */
+function markAlert(li: HTMLElement): void {
+  const on = viewBox.isCurrent({ fingerprint: li.dataset.fingerprint ?? '', query: li.dataset.query ?? '' });
+  li.classList.toggle('current', on);
+  const link = li.querySelector('a');
+  if (on) link?.setAttribute('aria-current', 'true');
+  else link?.removeAttribute('aria-current');
 }
 
 const HEALTH_LABEL: Record<ServiceHealth['status'], string> = {
@@ -124,18 +155,39 @@ function showReachable(ok: boolean): void {
   }
 }
 
+/** The top patterns of the last `minutes` (by the server's clock); a refusal other than 401 or 5xx is returned, to be shown in the panel. */
+function fetchPatterns(minutes: number): Promise<{ data: PatternsPage } | ApiError | undefined> {
+  if (patternsOff) return Promise.resolve(undefined);
+  const from = new Date(Date.now() + clockOffset - minutes * 60_000).toISOString();
+  const q = new URLSearchParams({ from, limit: String(PATTERNS_SHOWN) });
+  return api<PatternsPage>(`/api/patterns?${q}`).catch((e: unknown) => {
+    if (e instanceof ApiError) return e;
+    throw e;
+  });
+}
+
 async function refresh(): Promise<void> {
   try {
     const minutes = range.value;
-    const [dash, history] = await Promise.all([
+    const [dash, history, top] = await Promise.all([
       api<DashboardData>(`/api/advanced-dashboard-data?minutes=${minutes}`),
       api<{ alerts: AlertView[] }>('/api/alerts?status=resolved'),
+      fetchPatterns(Number(minutes)),
     ]);
+    clockOffset = dash.serverNow - Date.now();
     renderDashboard(dash.data, dash.serverNow);
     const resolved = history.data.alerts.slice(0, HISTORY_SHOWN);
     list('alerts-history', resolved.map((a) => alertItem(a, history.serverNow)));
     byId('alerts-resolved').hidden = resolved.length === 0;
     byId('alerts-history-count').textContent = `(${resolved.length} most recent)`;
+    if (top instanceof ApiError) {
+      patternsOff = top.code === 'PATTERNS_DISABLED';
+      patterns.unavailable(patternsOff ? PATTERNS_OFF : `Patterns unavailable: ${top.message}`);
+    } else if (top !== undefined) {
+      patterns.render(top.data, Number(minutes));
+      lookUpTemplate();
+    }
+    viewBox.setAlerts([...dash.data.active_alerts, ...history.data.alerts]);
     await logs.poll();
     showReachable(true);
     status.textContent = `Updated ${new Date(dash.serverNow).toLocaleTimeString(undefined, { hour12: false })}`;
@@ -178,9 +230,64 @@ byId('token-form').addEventListener('submit', () => {
   setToken(input.value.trim());
   input.value = '';
   tokenPending = false;
+  viewBox.show(view);
   void logs.reload().catch(() => undefined);
   void refreshNow();
 });
+
+/**
+ * Puts the page in the view its address names (on load, after a click, on Back and Forward).
+ * An alert's view shows all its logs, so it empties the form's filters; a pattern's keeps them.
+ */
+function applyView(scroll: boolean, reload = true): void {
+  const next = viewOf(location.search);
+  if (!sameView(next, view)) {
+    view = next;
+    if (next.kind === 'query') logs.clearFilters();
+    logs.setScope(scopeOf(next), reload);
+    viewBox.show(next);
+    patterns.setCurrent(next.kind === 'pattern' ? next.pattern : undefined);
+    for (const li of document.querySelectorAll<HTMLElement>('#alerts > li, #alerts-history > li')) markAlert(li);
+    if (patterns.rendered) lookUpTemplate();
+  }
+  if (scroll && location.hash === '#logs') byId('logs').scrollIntoView({ block: 'start' });
+}
+
+/**
+ * The pattern the address names, when the panel does not list it: its template for the chip,
+ * from the whole analytics window's list (there is no GET /api/patterns/:id). Asked once.
+ */
+function lookUpTemplate(): void {
+  if (view.kind !== 'pattern' || patternsOff) return;
+  const id = view.pattern;
+  viewBox.render();
+  if (patterns.templates.has(id) || lookedUp.has(id)) return;
+  lookedUp.add(id);
+  void api<PatternsPage>('/api/patterns?limit=10000')
+    .then(({ data }) => {
+      for (const p of data.patterns) patterns.templates.set(p.id, p.template);
+      viewBox.render();
+    })
+    .catch(() => undefined); // The chip keeps the id.
+}
+
+/** Goes to a view as a new history entry, so Back returns to the one before. */
+function go(href: string): void {
+  const url = new URL(href, location.href);
+  if (url.href !== location.href) history.pushState(null, '', url);
+  applyView(true);
+}
+
+/** A plain click on a view's link (an alert, a pattern) goes there in place; with a modifier it opens as links do. */
+function followViewLinks(container: HTMLElement, selector: string): void {
+  container.addEventListener('click', (e) => {
+    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    const link = (e.target as Element).closest<HTMLAnchorElement>(selector);
+    if (link === null) return;
+    e.preventDefault();
+    go(link.href);
+  });
+}
 
 /** The fingerprints of the alerts firing at the last refresh: what a simulation is compared with. */
 let firing = new Set<string>();
@@ -210,8 +317,19 @@ async function simulate(path: string, body: unknown): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  applyView(false, false);
+  window.addEventListener('popstate', () => applyView(false));
+  followViewLinks(byId('alerts'), 'a.alert-link');
+  followViewLinks(byId('alerts-history'), 'a.alert-link');
+  followViewLinks(byId('patterns'), 'a.pattern-link');
   try {
-    ui = (await api<UiConfig>('/api/ui-config')).data;
+    const config = await api<UiConfig>('/api/ui-config');
+    ui = config.data;
+    clockOffset = config.serverNow - Date.now();
+    if (!ui.patterns_enabled) {
+      patternsOff = true;
+      patterns.unavailable(PATTERNS_OFF);
+    }
   } catch {
     showReachable(false);
   }
@@ -236,7 +354,15 @@ async function start(): Promise<void> {
     askForToken(false);
     return;
   }
+  const filled = logs.nextFill();
   await Promise.all([refreshNow(), logs.reload().catch(() => undefined)]);
+  // Opened on a view's link (an alert's logs_url): the logs, once the panels above have their
+  // height, and again once the table has its rows (an empty one may leave too little to scroll).
+  const toLogs = (): void => {
+    if (location.hash === '#logs') byId('logs').scrollIntoView({ block: 'start' });
+  };
+  toLogs();
+  void filled.then(toLogs);
 }
 
 void start();

@@ -11,7 +11,7 @@
  * bytes, one seen once holds one entry.
  */
 
-import type { Level } from '../../api-types.js';
+import type { Level, PatternView } from '../../api-types.js';
 import { windowBounds, type AnalyticsWindow } from '../analytics.js';
 import { LEVELS, levelIndex, type LogSink, type StoredLog } from '../log.js';
 import { MINUTE_MS, minuteOf, type Clock } from '../time.js';
@@ -35,24 +35,7 @@ export interface PatternRow {
 export type DescribePattern = (id: number) => { service: string; template: string } | undefined;
 
 /** One pattern over a range, as GET /api/patterns lists it. */
-export interface PatternSummary {
-  id: number;
-  service: string;
-  template: string;
-  /** Logs in the range. */
-  count: number;
-  /** All-time logs. */
-  total: number;
-  /** Logs in the range per level, levels with none left out. */
-  levels: Partial<Record<Level, number>>;
-  first_seen: string;
-  last_seen: string;
-  /** Logs per minute of the range, oldest first. */
-  per_minute: number[];
-  sample: string;
-  /** First seen within the range. */
-  new: boolean;
-}
+export type PatternSummary = PatternView;
 
 export interface PatternRange {
   service?: string;

@@ -99,6 +99,7 @@ export const UiConfigSchema = Type.Object({
   min_samples: Type.Integer({ description: 'Logs a service needs in that window before its error rate is judged.' }),
   max_minutes: Type.Integer(),
   anonymous_read: Type.Boolean({ description: 'Whether reading works without a token; if not, the page asks for one.' }),
+  patterns_enabled: Type.Boolean({ description: 'Whether logs get message patterns (patterns.enabled); GET /api/patterns answers only then.' }),
 });
 export type UiConfigChecked = Holds<Same<Static<typeof UiConfigSchema>, UiConfig>>;
 

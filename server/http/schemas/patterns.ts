@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { LEVELS } from '../../core/log.js';
-import type { PatternSummary } from '../../core/patterns/pattern-stats.js';
+import type { PatternView, PatternsPage } from '../../api-types.js';
 import { IsoTime, type Holds, type Same } from './common.js';
 import { Param, querystring } from './query.js';
 
@@ -29,10 +29,11 @@ export const PatternSchema = Type.Object({
   sample: Type.String({ description: 'The message of its latest log.' }),
   new: Type.Boolean({ description: 'First seen within the range.' }),
 });
-export type PatternChecked = Holds<Same<Static<typeof PatternSchema>, Omit<PatternSummary, 'levels'> & { levels: Record<string, number> }>>;
+export type PatternChecked = Holds<Same<Static<typeof PatternSchema>, Omit<PatternView, 'levels'> & { levels: Record<string, number> }>>;
 
 export const PatternsSchema = Type.Object({
   patterns: Type.Array(PatternSchema),
   from: { ...IsoTime, description: 'The first minute counted.' },
   to: { ...IsoTime, description: 'The end of the last minute counted.' },
 });
+export type PatternsChecked = Holds<Same<Static<typeof PatternsSchema>, Omit<PatternsPage, 'patterns'> & { patterns: Static<typeof PatternSchema>[] }>>;
