@@ -86,7 +86,10 @@ async function storedLogs(app: FastifyInstance): Promise<Omit<LogView, 'id' | 'r
   assert.equal(res.statusCode, 200, res.body);
   return (res.json() as { logs: LogView[] }).logs
     .sort((a, b) => a.id - b.id)
-    .map(({ id: _id, received_at: _received, ...rest }) => rest);
+    .map(({ id: _id, received_at: _received, pattern_id, ...rest }) => {
+      assert.ok(Number.isInteger(pattern_id) && pattern_id! > 0, `an OTLP record gets a pattern like any other log (pattern_id ${pattern_id})`);
+      return rest;
+    });
 }
 
 interface Shipper {

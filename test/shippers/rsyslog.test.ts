@@ -211,7 +211,8 @@ function assertDelivered(logs: LogView[], expected: Case[], sentAt: number): voi
   for (const c of expected) {
     const matching = logs.filter((l) => l.message === c.expected.message);
     assert.equal(matching.length, 1, `exactly one log with message ${JSON.stringify(c.expected.message)}: ${JSON.stringify(logs, null, 1)}`);
-    const { id: _id, received_at: _receivedAt, timestamp, ...rest } = matching[0]!;
+    const { id: _id, received_at: _receivedAt, timestamp, pattern_id, ...rest } = matching[0]!;
+    assert.ok(Number.isInteger(pattern_id) && pattern_id! > 0, `a syslog line gets a pattern like any other log (pattern_id ${pattern_id})`);
     assert.deepEqual(rest, c.expected, `line ${JSON.stringify(c.line)}`);
     if (c.timestamp !== undefined) {
       assert.equal(timestamp, c.timestamp, `line ${JSON.stringify(c.line)}`);

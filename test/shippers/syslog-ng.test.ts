@@ -56,6 +56,7 @@ interface StoredLog {
   message: string;
   user_id?: string;
   metadata: Record<string, unknown>;
+  pattern_id?: number;
 }
 
 /** What the server saw of one POST /api/logs. */
@@ -181,7 +182,7 @@ interface Case {
   line: string;
   /** The ISODATE expected, or undefined when the line has no date and syslog-ng stamps it on arrival. */
   timestamp: string | undefined;
-  expected: Omit<StoredLog, 'id' | 'received_at' | 'timestamp'>;
+  expected: Omit<StoredLog, 'id' | 'received_at' | 'timestamp' | 'pattern_id'>;
 }
 
 /** PRI = facility * 8 + severity (RFC 3164). */
@@ -229,7 +230,8 @@ function assertDelivered(logs: StoredLog[], cases: Case[], sentAt: number): void
   for (const c of cases) {
     const log = logs.find((l) => l.message === c.expected.message);
     assert.ok(log, `no log with message ${JSON.stringify(c.expected.message)} for line ${JSON.stringify(c.line)}`);
-    const { id: _id, received_at: _receivedAt, timestamp, ...rest } = log;
+    const { id: _id, received_at: _receivedAt, timestamp, pattern_id, ...rest } = log;
+    assert.ok(Number.isInteger(pattern_id) && pattern_id! > 0, `a syslog line gets a pattern like any other log (pattern_id ${pattern_id})`);
     assert.deepEqual(rest, c.expected, `line ${JSON.stringify(c.line)}`);
     if (c.timestamp !== undefined) {
       assert.equal(timestamp, c.timestamp, `line ${JSON.stringify(c.line)}`);
