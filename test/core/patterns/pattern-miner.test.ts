@@ -1,3 +1,6 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, DRAIN_DEFAULTS, DrainTree } from '../../../server/core/patterns/drain.js';
@@ -244,6 +247,25 @@ describe('PatternMiner: the message cache', () => {
     const cached = new PatternMiner({ cacheEntries: 500 });
     const uncached = new PatternMiner({ cacheEntries: 0 });
     for (const log of logs) assert.deepEqual(cached.add(log.service, log.message), uncached.add(log.service, log.message));
+    assert.deepEqual(cached.patterns(), uncached.patterns());
+  });
+
+  test('gives the same ids, templates and counts as mining without it on every style of the labelled corpus', () => {
+    // Messages that differ only in their digits take the shape cache: it must never give an answer mining would not.
+    const dir = fileURLToPath(new URL('../../fixtures/patterns/', import.meta.url));
+    const logs: { service: string; message: string }[] = [];
+    for (const half of ['tune', 'holdout']) {
+      for (const file of readdirSync(join(dir, half)).filter((f) => f.endsWith('.jsonl')).sort()) {
+        for (const line of readFileSync(join(dir, half, file), 'utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as { service: string; message: string });
+      }
+    }
+    // Each line again with other digits, and a few lines whose digits are not all masked.
+    const redigit = (m: string): string => m.replace(/[1-9]/g, (d) => String((Number(d) % 9) + 1));
+    const extra = ['GET /a HTTP/1.1 done', 'GET /a HTTP/2.1 done', 'reg 0x1f set', 'reg 1x1f set', 'reg 0x2f set', 'node-1 up', 'node-2 up', 'v1 ready', 'v2 ready'];
+    const all = [...logs, ...logs.map((l) => ({ ...l, message: redigit(l.message) })), ...extra.map((message) => ({ service: 'x', message }))];
+    const cached = new PatternMiner({ cacheEntries: 1000 });
+    const uncached = new PatternMiner({ cacheEntries: 0 });
+    for (const log of all) assert.deepEqual(cached.add(log.service, log.message), uncached.add(log.service, log.message), log.message);
     assert.deepEqual(cached.patterns(), uncached.patterns());
   });
 
