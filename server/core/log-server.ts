@@ -1,6 +1,5 @@
-import type { DashboardData, ReplicaView, ServiceHealth } from '../api-types.js';
+import type { AlertView, DashboardData, ReplicaView, ServiceHealth } from '../api-types.js';
 import { loadSchema } from '../schemas.js';
-import type { AlertView } from '../api-types.js';
 import { logsBehind } from './alerting/alert-logs.js';
 import { AlertDispatcher } from './alerting/dispatcher.js';
 import { AlertEngine } from './alerting/engine.js';
@@ -233,7 +232,7 @@ export class LogServer {
     let top: AlertView['top_patterns'];
     if (filter.patternId !== undefined) {
       const row = this.patterns.row(filter.patternId);
-      const count = this.patterns.countSince(filter.patternId, 0b11000, minuteOf(filter.from ?? 0));
+      const count = this.patterns.countSince(filter.patternId, 0b11000, minuteOf(filter.from ?? 0), minuteOf(filter.to ?? this.now()));
       top = row === undefined ? [] : [{ id: row.id, template: this.miner?.template(row.id) ?? row.template, count }];
     } else {
       const service = filter.services?.[0];

@@ -248,13 +248,13 @@ export class PatternStats implements LogSink {
     return this.earliestSeen;
   }
 
-  /** Logs of pattern `id` at a level of `mask` (bits of level indexes) in the minutes from `fromMinute` on. */
-  countSince(id: number, mask: number, fromMinute: number): number {
+  /** Logs of pattern `id` at a level of `mask` (bits of level indexes) in the minutes from `fromMinute` to `toMinute`. */
+  countSince(id: number, mask: number, fromMinute: number, toMinute = Infinity): number {
     const f = this.byId.get(id);
     if (f === undefined) return 0;
     let count = 0;
     for (let i = 0; i < f.minutes.length; i++) {
-      if (f.minutes[i]! < fromMinute) continue;
+      if (f.minutes[i]! < fromMinute || f.minutes[i]! > toMinute) continue;
       for (let l = 0; l < 5; l++) if (((mask >> l) & 1) === 1) count += f.counts[i * 5 + l]!;
     }
     return count;

@@ -64,5 +64,6 @@ describe('PatternStats', () => {
     const [p] = s.list({ levels: ['ERROR'] }, 10);
     assert.equal(p!.count, 4, 'the minute outside the window is left out');
     assert.equal(s.countSince(5, 1 << 3, T0 / MINUTE_MS), 4);
+    assert.equal(s.countSince(5, 1 << 3, T0 / MINUTE_MS - 5, T0 / MINUTE_MS - 1), 0, 'the minute after the range is left out');
   });
 });
