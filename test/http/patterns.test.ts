@@ -255,6 +255,20 @@ describe('the new_pattern rule', () => {
     }
   });
 
+  test("a service's <other> pattern never fires it: shapes past patterns.max_per_service are not news", async () => {
+    const { app, clock } = await buildTestApp({ ...config, patterns: { max_per_service: 1 } });
+    try {
+      await send(app, logins(1, clock.iso(), 'INFO', 'ops'));
+      clock.advance(6 * 60_000);
+      await send(app, Array.from({ length: 8 }, (_, i) => ({ timestamp: clock.iso(), level: 'ERROR', service: 'ops', message: `disk ${i} failed` })));
+      await flushAlerts();
+      assert.deepEqual((await patterns(app, '?service=ops&level=ERROR')).map((p) => [p.template, p.count]), [['<other>', 8]]);
+      assert.equal(app.core.alertLog.notifications.length, 0);
+    } finally {
+      await app.close();
+    }
+  });
+
   test('INFO and WARNING patterns never fire it; alerting.rules.new_pattern: false turns it off', async () => {
     for (const [extra, level, expected] of [
       [{}, 'WARNING', 0],

@@ -3,6 +3,7 @@ import type { Analytics, ServiceCount, ServiceWindow } from '../analytics.js';
 import { breaksErrorRate, errorRate, roundRatio } from '../error-rate.js';
 import type { KeyNames } from '../key-cap.js';
 import { isErrorLevel, type LogSink, type StoredLog } from '../log.js';
+import { OTHER_TEMPLATE } from '../patterns/pattern-miner.js';
 import type { PatternStats } from '../patterns/pattern-stats.js';
 import type { LogStats } from '../stats.js';
 import { MINUTE_MS, minuteKey, minuteOf, type Clock } from '../time.js';
@@ -216,6 +217,8 @@ export class AlertEngine implements LogSink {
     const threshold = config.new_pattern_min_logs;
     const firing = this.active.has(this.fingerprint('new_pattern', row.service, id));
     const template = this.deps.templateOf(id) ?? row.template;
+    // A service's overflow pattern is no event of its own: new shapes past the cap are not news.
+    if (template === OTHER_TEMPLATE[0]) return;
     this.observe(
       'new_pattern',
       row.service,
