@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { ADMIN_TOKEN, ManualClock, auth, buildTestApp, flushAlerts, log, postJson, waitFor } from '../helpers.js';
+import type { PatternView } from '../../server/api-types.js';
+import { flushAlerts, log, waitFor } from '../helpers.js';
 import { startReceiver, type Receiver } from '../alerting/receiver.js';
-import { postgresUnavailable, startPostgres, type PgServer } from '../../scripts/postgres-server.js';
+import { postgresUnavailable } from '../../scripts/postgres-server.js';
+import { getJson, replicasOnPostgres, send } from './support.js';
 
 /**
  * Message patterns on replicas sharing one PostgreSQL (each a whole app on the same database,
@@ -14,54 +16,9 @@ import { postgresUnavailable, startPostgres, type PgServer } from '../../scripts
 const skip = postgresUnavailable();
 if (skip) process.stdout.write(`# cluster pattern tests skipped: ${skip}\n`);
 
-interface PatternView {
-  id: number;
-  service: string;
-  template: string;
-  count: number;
-  total: number;
-  levels: Record<string, number>;
-  sample: string;
-}
 
 describe('message patterns on replicas of one PostgreSQL', { skip }, () => {
-  let server: PgServer;
-  const apps: FastifyInstance[] = [];
-  before(async () => {
-    server = await startPostgres();
-  });
-  after(async () => {
-    for (const app of apps) await app.close().catch(() => {});
-    await server?.stop();
-  });
-
-  async function replica(url: string, id: string, clock: ManualClock, extra: Record<string, unknown> = {}): Promise<FastifyInstance> {
-    const { app } = await buildTestApp(
-      { storage: { backend: 'postgres', postgres: { url, pool_size: 4, schema: 'logsentinel' } }, cluster: { replica_id: id }, ...extra },
-      { now: clock.now },
-    );
-    apps.push(app);
-    return app;
-  }
-
-  async function cluster(n: number, extra: Record<string, unknown> = {}): Promise<{ replicas: FastifyInstance[]; clock: ManualClock; url: string }> {
-    const url = await server.createDatabase();
-    const clock = new ManualClock();
-    const replicas: FastifyInstance[] = [];
-    for (let i = 0; i < n; i++) replicas.push(await replica(url, String.fromCharCode(97 + i), clock, extra));
-    return { replicas, clock, url };
-  }
-
-  async function getJson(app: FastifyInstance, url: string): Promise<any> {
-    const res = await app.inject({ method: 'GET', url, headers: auth(ADMIN_TOKEN) });
-    assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
-    return res.json();
-  }
-
-  async function send(app: FastifyInstance, logs: Record<string, unknown>[]): Promise<void> {
-    const res = await postJson(app, '/api/logs', logs);
-    assert.equal(res.statusCode, 201, res.body);
-  }
+  const { replica, cluster } = replicasOnPostgres();
 
   /** The pattern ids of the logs `url` lists, by message. */
   async function patternIds(app: FastifyInstance, url: string): Promise<Map<string, number>> {
