@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { windowBounds, type AnalyticsWindow } from '../core/analytics.js';
 import { levelIndex, StoredLog } from '../core/log.js';
-import type { DescribePattern, PatternRow } from '../core/patterns/pattern-stats.js';
+import { addToPatternRow, patternRowOf, type DescribePattern, type PatternColumns, type PatternRow } from '../core/patterns/pattern-stats.js';
 import { minuteOf } from '../core/time.js';
 import { LogFilter, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { pageOf, type Listed } from '../core/listing-order.js';
@@ -64,34 +64,11 @@ interface LogRow {
 const COLUMNS = 'id, ts, timestamp, level, service, message, message_json, user_id, metadata, received_at, pattern_id';
 
 /** A `patterns` row as read (the level counts apart, as columns). */
-interface PatternDbRow {
+interface PatternDbRow extends PatternColumns {
   replica: string;
-  id: number;
-  service: string;
-  template: string;
-  firstSeen: number;
-  lastSeen: number;
-  sample: string;
-  debug: number;
-  info: number;
-  warning: number;
-  error: number;
-  critical: number;
 }
 
 const PATTERN_COLUMNS = `replica, id, service, template, first_seen AS "firstSeen", last_seen AS "lastSeen", sample, debug, info, warning, error, critical`;
-
-function toPatternRow(r: PatternDbRow): PatternRow {
-  return {
-    id: r.id,
-    service: r.service,
-    template: r.template,
-    levels: [r.debug, r.info, r.warning, r.error, r.critical],
-    firstSeen: r.firstSeen,
-    lastSeen: r.lastSeen,
-    sample: r.sample,
-  };
-}
 
 /**
  * Every replica's pattern figures as last read (PostgresRepository.figures, every second):
@@ -418,18 +395,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
         const minute = minuteOf(log.ts);
         const inWindow = minute >= oldestMinute && log.ts <= latestTs;
         if (pattern > 0 && describe !== undefined) {
-          let f = patterns.get(pattern);
-          if (f === undefined) {
-            const d = describe(pattern);
-            f = { id: pattern, service: d?.service ?? log.service, template: d?.template ?? '', levels: [0, 0, 0, 0, 0], firstSeen: log.ts, lastSeen: log.ts, sample: message };
-            patterns.set(pattern, f);
-          }
-          f.levels[level]!++;
-          if (log.ts < f.firstSeen) f.firstSeen = log.ts;
-          if (log.ts >= f.lastSeen) {
-            f.lastSeen = log.ts;
-            f.sample = message;
-          }
+          addToPatternRow(patterns, log, describe);
           if (inWindow) {
             const pk = `${minute}\u0000${pattern}\u0000${level}`;
             const pm = patternMinutes.get(pk);
@@ -647,7 +613,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       // A read that overtook this one (figures called again meanwhile) has newer rows: keep them.
       if (r.replicaSeq < (cache.rowSeqs.get(r.replica) ?? 0)) continue;
       cache.rowSeqs.set(r.replica, r.replicaSeq);
-      if (r.id !== null) cache.setRow(r.replica, toPatternRow({ ...r, id: r.id }));
+      if (r.id !== null) cache.setRow(r.replica, patternRowOf({ ...r, id: r.id }));
     }
     return cache.rows();
   }
@@ -676,7 +642,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
   /** Every replica's pattern rows (a replica's figures are its rows' sums: the core adds them up). */
   async loadPatterns(): Promise<PatternRow[]> {
     const rows = await this.read<PatternDbRow>(`SELECT ${PATTERN_COLUMNS} FROM ${this.s}.patterns ORDER BY id, replica`);
-    return rows.map(toPatternRow);
+    return rows.map(patternRowOf);
   }
 
   describePatterns(describe: DescribePattern): void {

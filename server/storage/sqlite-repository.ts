@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { LEVELS, StoredLog, levelIndex } from '../core/log.js';
-import type { DescribePattern, PatternRow } from '../core/patterns/pattern-stats.js';
+import { LEVELS, StoredLog } from '../core/log.js';
+import { addToPatternRow, patternRowOf, type DescribePattern, type PatternColumns, type PatternRow } from '../core/patterns/pattern-stats.js';
 import { LogFilter, type ChunkSummary, type LogPage, type LogQuery } from '../core/log-filter.js';
 import { FirstListed, pageOf, type Listed } from '../core/listing-order.js';
 import { snapshotOf, type AlertRecord, type AlertStateSnapshot, type AlertStateStore, type NotificationRecord } from '../core/alerting/state.js';
@@ -467,37 +467,12 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   /** Adds the group's logs to their patterns' all-time figures, one row write per pattern. */
   private addToPatterns(group: readonly Pending[], describe: DescribePattern): void {
     const figures = new Map<number, PatternRow>();
-    for (const { logs } of group) {
-      for (const l of logs) {
-        if (l.patternId <= 0) continue;
-        let f = figures.get(l.patternId);
-        if (f === undefined) {
-          const d = describe(l.patternId);
-          f = { id: l.patternId, service: d?.service ?? l.service, template: d?.template ?? '', levels: [0, 0, 0, 0, 0], firstSeen: l.ts, lastSeen: l.ts, sample: l.message };
-          figures.set(l.patternId, f);
-        }
-        f.levels[levelIndex(l.level)]!++;
-        if (l.ts < f.firstSeen) f.firstSeen = l.ts;
-        if (l.ts >= f.lastSeen) {
-          f.lastSeen = l.ts;
-          f.sample = l.message;
-        }
-      }
-    }
+    for (const { logs } of group) for (const l of logs) addToPatternRow(figures, l, describe);
     for (const f of figures.values()) this.upsertPattern.run(f.id, f.service, f.template, f.firstSeen, f.lastSeen, f.sample, ...f.levels);
   }
 
   async loadPatterns(): Promise<PatternRow[]> {
-    type Row = Omit<PatternRow, 'levels'> & { debug: number; info: number; warning: number; error: number; critical: number };
-    return (this.selectPatterns.all() as Row[]).map((r) => ({
-      id: r.id,
-      service: r.service,
-      template: r.template,
-      levels: [r.debug, r.info, r.warning, r.error, r.critical],
-      firstSeen: r.firstSeen,
-      lastSeen: r.lastSeen,
-      sample: r.sample,
-    }));
+    return (this.selectPatterns.all() as PatternColumns[]).map(patternRowOf);
   }
 
   describePatterns(describe: DescribePattern): void {

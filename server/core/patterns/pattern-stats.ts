@@ -34,6 +34,42 @@ export interface PatternRow {
 /** A pattern's service and current template: the miner's, or a shared store's. */
 export type DescribePattern = (id: number) => { service: string; template: string } | undefined;
 
+/**
+ * Adds `log` to its pattern's all-time figures in `rows` (by pattern id; a new row takes
+ * `describe`'s service and template): what a durable tier's commit adds to its pattern rows.
+ * A log without a pattern adds nothing.
+ */
+export function addToPatternRow(rows: Map<number, PatternRow>, log: StoredLog, describe: DescribePattern): void {
+  const id = log.patternId;
+  if (id <= 0) return;
+  let f = rows.get(id);
+  if (f === undefined) {
+    const d = describe(id);
+    f = { id, service: d?.service ?? log.service, template: d?.template ?? '', levels: [0, 0, 0, 0, 0], firstSeen: log.ts, lastSeen: log.ts, sample: log.message };
+    rows.set(id, f);
+  }
+  f.levels[levelIndex(log.level)]!++;
+  if (log.ts < f.firstSeen) f.firstSeen = log.ts;
+  if (log.ts >= f.lastSeen) {
+    f.lastSeen = log.ts;
+    f.sample = log.message;
+  }
+}
+
+/** A pattern row as both stores keep it, its level counts as columns. */
+export interface PatternColumns extends Omit<PatternRow, 'levels'> {
+  debug: number;
+  info: number;
+  warning: number;
+  error: number;
+  critical: number;
+}
+
+/** The row of `c`, its level columns as `levels`. */
+export function patternRowOf(c: PatternColumns): PatternRow {
+  return { id: c.id, service: c.service, template: c.template, levels: [c.debug, c.info, c.warning, c.error, c.critical], firstSeen: c.firstSeen, lastSeen: c.lastSeen, sample: c.sample };
+}
+
 /** One pattern over a range, as GET /api/patterns lists it. */
 export type PatternSummary = PatternView;
 
