@@ -16,12 +16,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../server/config.js';
-import { heldParsedCost, jsonParseRate, startBare, type BareServer } from './lib/baselines.js';
+import { heldParsedCost, jsonParseRate, startBare, writeBodies, type BareServer } from './lib/baselines.js';
 import { batchBodies, shareContaining, singleBodies, type BodySet, type Format } from './lib/data.js';
 import { fill, measure, type LoadResult, type LoadSpec } from './lib/load.js';
 import { machineInfo, pinSelf, PROJECT_ROOT } from './lib/machine.js';
 import { killAll, profileServersInto, serverConfig, startServer, type Memory, type RunningServer } from './lib/server.js';
-import { clientRun, ensurePartitions, eventTimes, fillLogs, postgresConfig, SCHEMA, startBenchPostgres, writeBodySet, type BenchPostgres, type ClientRun } from './lib/postgres.js';
+import { clientRun, ensurePartitions, eventTimes, fillLogs, postgresConfig, SCHEMA, startBenchPostgres, type BenchPostgres, type ClientRun } from './lib/postgres.js';
 import { postgresUnavailable } from '../scripts/postgres-server.js';
 
 // ---------------------------------------------------------------- options
@@ -738,7 +738,7 @@ async function pgBatch(pgs: BenchPostgres, wanted: readonly string[]): Promise<v
   const set = batchBodies(20, 1000, 'json');
   const url = await pgs.database('bench_ingest');
   const partitions = await ensurePartitions(url, eventTimes(set));
-  const file = writeBodySet(dir, set);
+  const file = writeBodies(dir, set, 'pg-');
   data.postgresIngest = { bodies: set.bodies.length, logsPerBody: 1000, bytesPerLog: set.bytesPerLog, partitions };
   const seconds = roundSeconds();
   const logs = (r: LoadResult): number => r.logsPerSec!;

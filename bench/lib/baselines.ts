@@ -41,10 +41,18 @@ export async function startBare(bodyLimit: number): Promise<BareServer> {
 }
 
 /** Runs bench/json-parse.ts with `args`; returns the JSON line it prints. */
-async function parseChild<T>(args: string[], timeoutMs: number, nodeFlags: string[] = []): Promise<T> {
+function parseChild<T>(args: string[], timeoutMs: number, nodeFlags: string[] = []): Promise<T> {
+  return jsonChild<T>('json-parse.ts', args, timeoutMs, 'json-parse child', nodeFlags);
+}
+
+/**
+ * Runs the script `bench/<script>` with `args` in a child pinned to the server's CPU; returns
+ * the JSON of the last line it prints. `what` names it when it fails or prints nothing.
+ */
+export async function jsonChild<T>(script: string, args: string[], timeoutMs: number, what: string, nodeFlags: string[] = []): Promise<T> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
-  const child = spawnPinned(process.execPath, [...nodeFlags, ...TSX, join(PROJECT_ROOT, 'bench', 'json-parse.ts'), ...args], {
+  const child = spawnPinned(process.execPath, [...nodeFlags, ...TSX, join(PROJECT_ROOT, 'bench', script), ...args], {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,12 +66,13 @@ async function parseChild<T>(args: string[], timeoutMs: number, nodeFlags: strin
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || line === '') throw new Error(`json-parse child failed (exit ${code}): ${err}`);
+  if (code !== 0 || line === '') throw new Error(`${what} failed (exit ${code}): ${err}`);
   return JSON.parse(line) as T;
 }
 
-function writeBodies(dir: string, set: BodySet): string {
-  const file = join(dir, `bodies-${set.logsPerBody}-${set.format}.json`);
+/** Writes a body set where a child reads it (`prefix` keeps two readers' files apart); its path. */
+export function writeBodies(dir: string, set: BodySet, prefix = ''): string {
+  const file = join(dir, `${prefix}bodies-${set.logsPerBody}-${set.format}.json`);
   writeFileSync(file, JSON.stringify(set.bodies));
   return file;
 }

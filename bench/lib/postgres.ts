@@ -7,7 +7,7 @@
  * written beside it.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { windowBounds, type AnalyticsWindow } from '../../server/core/analytics.js';
@@ -16,8 +16,7 @@ import { LEVELS } from '../../server/core/log.js';
 import { migrate, PARTITION_MS, partitionName, quoteIdent } from '../../server/storage/postgres-schema.js';
 import { startPostgres, type PgServer } from '../../scripts/postgres-server.js';
 import type { BodySet } from './data.js';
-import { PROJECT_ROOT, spawnPinned } from './machine.js';
-import { track } from './server.js';
+import { jsonChild } from './baselines.js';
 
 /** The server's default schema (storage.postgres.schema), which the scenarios keep. */
 export const SCHEMA = 'logsentinel';
@@ -176,32 +175,9 @@ export interface ClientRun {
 }
 
 /** Runs bench/pg-client.ts (pinned to the server's CPU) with these arguments; the JSON line it prints. */
-export async function clientRun(args: string[], timeoutMs: number): Promise<ClientRun> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child = spawnPinned(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'pg-client.ts'), ...args], {
-    cwd: PROJECT_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  track(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4000)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || line === '') throw new Error(`pg-client ${args.filter((a) => !a.startsWith('postgres')).join(' ')} failed (exit ${code}): ${err}`);
-  return JSON.parse(line) as ClientRun;
-}
-
-/** Writes a body set where the client child reads it. */
-export function writeBodySet(dir: string, set: BodySet): string {
-  const file = join(dir, `pg-bodies-${set.logsPerBody}-${set.format}.json`);
-  writeFileSync(file, JSON.stringify(set.bodies));
-  return file;
+export function clientRun(args: string[], timeoutMs: number): Promise<ClientRun> {
+  // The database URL stays out of the error.
+  return jsonChild<ClientRun>('pg-client.ts', args, timeoutMs, `pg-client ${args.filter((a) => !a.startsWith('postgres')).join(' ')}`);
 }
 
 // ---------------------------------------------------------------- the large fill
