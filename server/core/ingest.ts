@@ -63,7 +63,7 @@ export interface IngestDeps {
   /** Where ids come from when other servers write the same store; by default this pipeline counts them itself. */
   ids?: IdBlocks;
   /** Gives each accepted log its message pattern (core/patterns/pattern-miner.ts), by its service key; none: no patterns. */
-  patterns?: { add(service: string, message: string): { id: number } };
+  patterns?: { idOf(service: string, message: string): number };
 }
 
 /** A valid item's event time (epoch ms), or what is wrong with an invalid one. */
@@ -156,7 +156,7 @@ export class IngestPipeline {
       stored.serviceIndex = serviceIndex;
       stored.userIndex = userIndex;
       // By the service's key: a service past the cap mines into `other`'s patterns, so they stay bounded too.
-      if (patterns !== undefined) stored.patternId = patterns.add(serviceKey, log.message).id;
+      if (patterns !== undefined) stored.patternId = patterns.idOf(serviceKey, log.message);
       accepted.push(stored);
     }
     if (accepted.length > 0) {

@@ -269,6 +269,29 @@ describe('PatternMiner: the message cache', () => {
     assert.deepEqual(cached.patterns(), uncached.patterns());
   });
 
+  test('services sharing messages and shapes, and messages sharing a slot, get what mining gives', () => {
+    // The smallest table (1,024 slots) and 6,000 shapes: slots are shared and overwritten all the time.
+    const logs: { service: string; message: string }[] = [];
+    const random = seededRandom(5);
+    for (let i = 0; i < 30_000; i++) {
+      const shape = Math.floor(random() * 6000);
+      const digits = String(Math.floor(random() * 1e6));
+      const service = random() < 0.5 ? 'a' : 'b';
+      // Words that Drain keeps apart (capitalised), so each shape is its own pattern; some messages repeat exactly.
+      const word = `Q${shape.toString(36)}`;
+      // Masked digits (the shape table), a digit masking leaves (user3: the exact table only), or none.
+      const kind = random();
+      const message = kind < 0.3 ? `${word} started` : kind < 0.8 ? `${word} took ${digits} ms` : `${word} took ${digits} ms for user${shape % 7}`;
+      logs.push({ service, message });
+    }
+    const cached = new PatternMiner({ cacheEntries: 1 });
+    const uncached = new PatternMiner({ cacheEntries: 0 });
+    for (const log of logs) assert.deepEqual(cached.add(log.service, log.message), uncached.add(log.service, log.message), `${log.service}: ${log.message}`);
+    assert.deepEqual(cached.patterns(), uncached.patterns());
+    // And idOf, which ingest calls, agrees with add.
+    for (const log of logs.slice(0, 1000)) assert.equal(cached.idOf(log.service, log.message), uncached.add(log.service, log.message).id);
+  });
+
   test('messages longer than cacheMaxLength are mined without it', () => {
     const miner = new PatternMiner({ cacheMaxLength: 10 });
     assert.equal(miner.add('s', 'a rather long message 1').id, miner.add('s', 'a rather long message 2').id);
