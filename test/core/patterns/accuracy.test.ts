@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PatternMiner } from '../../../server/core/patterns/pattern-miner.js';
 import { groupingAccuracy } from './grouping-accuracy.js';
+import { parseCsv, scoreDataset } from './loghub-accuracy.js';
 
 /**
  * The miner against the hand-labelled corpus (test/fixtures/patterns/, built by its
@@ -114,5 +115,20 @@ describe('grouping accuracy on the labelled corpus', () => {
       for (const [style, s] of half.styles) assert.ok(s.accuracy >= STYLE_FLOOR, `${style}: ${s.accuracy.toFixed(3)}`);
       assert.equal(half.styles.get('simulator')?.accuracy, 1);
     }
+  });
+});
+
+describe('the loghub scorer (npm run accuracy:loghub)', () => {
+  test('reads a structured CSV, quoted fields and all, and scores it as the benchmarks do', () => {
+    const csv = [
+      'LineId,Content,EventId,EventTemplate',
+      '1,"Accepted password for alice from 10.0.0.1 port 22, ssh2",E1,x',
+      '2,"Accepted password for bob from 10.0.0.2 port 23, ssh2",E1,x',
+      '3,"Connection closed by 10.0.0.3 [preauth]",E2,x',
+      '4,"said ""hi"" to 10.0.0.4",E3,x',
+      '',
+    ].join('\r\n');
+    assert.deepEqual(parseCsv('a,"b,""c""\nd",e\n'), [['a', 'b,"c"\nd', 'e']]);
+    assert.deepEqual(scoreDataset('OpenSSH', csv), { dataset: 'OpenSSH', accuracy: 1, logs: 4, events: 3, patterns: 3 });
   });
 });
