@@ -29,6 +29,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { LEVELS, StoredLog, type LogInput } from '../server/core/log.js';
 import { resolveConfig, storageOptions } from '../server/config.js';
 import { PostgresRepository } from '../server/storage/postgres-repository.js';
+import { PatternMiner, hashedIds } from '../server/core/patterns/pattern-miner.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string): string | undefined => {
@@ -43,7 +44,7 @@ const seconds = Number(arg('seconds') ?? 5);
 const warmup = Number(arg('warmup') ?? 1);
 let nextId = Number(arg('id-from') ?? 1e12);
 const SCHEMA = '"logsentinel"';
-const COLUMNS = 'id, ts, timestamp, level, service, message, message_json, user_id, metadata, received_at';
+const COLUMNS = 'id, ts, timestamp, level, service, message, message_json, user_id, metadata, pattern_id, received_at';
 
 interface Row {
   ts: number;
@@ -53,6 +54,8 @@ interface Row {
   message: string;
   userId: string | null;
   metadata: string | null;
+  /** The pattern id the server gives the log (a replica's hashed ids), so the rows are the ones it writes. */
+  patternId: number;
 }
 
 /** The bodies' logs as the server stores them (postgres-repository.ts, commitGroup); --join K puts K bodies in one statement. */
@@ -61,6 +64,7 @@ function batches(): Row[][] {
   if (file === undefined) throw new Error(`--file is required for ${mode}`);
   const bodies = JSON.parse(readFileSync(file, 'utf8')) as string[];
   const join = Number(arg('join') ?? 1);
+  const miner = new PatternMiner({ allocateId: hashedIds() });
   const one = bodies.map((body) =>
     (JSON.parse(body) as LogInput[]).map((l) => ({
       ts: Date.parse(l.timestamp),
@@ -70,6 +74,7 @@ function batches(): Row[][] {
       message: l.message,
       userId: l.user_id ?? null,
       metadata: l.metadata === undefined ? null : JSON.stringify(l.metadata),
+      patternId: miner.idOf(l.service, l.message),
     })),
   );
   return Array.from({ length: one.length }, (_, i) => Array.from({ length: join }, (_, k) => one[(i + k) % one.length]!).flat());
@@ -86,7 +91,7 @@ type Step = () => Promise<number>;
 
 function copyStep(client: pg.Client): Step {
   // Every column but the id and the receive time, encoded once.
-  const encoded = batches().map((rows) => rows.map((r) => [r.ts, r.timestamp, r.level, r.service, r.message, null, r.userId, r.metadata].map(copyText).join('\t')));
+  const encoded = batches().map((rows) => rows.map((r) => [r.ts, r.timestamp, r.level, r.service, r.message, null, r.userId, r.metadata, r.patternId].map(copyText).join('\t')));
   let k = 0;
   return async () => {
     const rows = encoded[k++ % encoded.length]!;
@@ -101,7 +106,7 @@ function copyStep(client: pg.Client): Step {
 function unnestStep(client: pg.Client): Step {
   const all = batches();
   const text = `INSERT INTO ${SCHEMA}.logs (${COLUMNS})
-    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])`;
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::smallint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])`;
   let k = 0;
   return async () => {
     const rows = all[k++ % all.length]!;
@@ -124,6 +129,7 @@ function unnestStep(client: pg.Client): Step {
       rows.map(() => null),
       rows.map((r) => r.userId),
       rows.map((r) => r.metadata),
+      rows.map((r) => r.patternId),
       recv,
     ]);
     return n;
@@ -132,11 +138,11 @@ function unnestStep(client: pg.Client): Step {
 
 function commitStep(client: pg.Client): Step {
   const rows = batches().flat();
-  const text = `INSERT INTO ${SCHEMA}.logs (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9)`;
+  const text = `INSERT INTO ${SCHEMA}.logs (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10)`;
   let k = 0;
   return async () => {
     const r = rows[k++ % rows.length]!;
-    await client.query(text, [nextId++, r.ts, r.timestamp, r.level, r.service, r.message, r.userId, r.metadata, Date.now()]);
+    await client.query(text, [nextId++, r.ts, r.timestamp, r.level, r.service, r.message, r.userId, r.metadata, r.patternId, Date.now()]);
     return 1;
   };
 }
@@ -153,12 +159,17 @@ async function repositoryStep(): Promise<Step> {
   let appended = 0;
   repo.trackRuntimeCounters(() => ({ validation: { total: appended, valid: appended, invalid: 0, errorTypes: {} }, servicesFolded: 0, usersFolded: 0, outOfWindow: 0 }));
   const rows = batches().flat();
+  // The pattern rows a commit writes name each pattern as the server's miner would.
+  const templates = new Map(rows.map((r) => [r.patternId, { service: r.service, template: r.message }]));
+  repo.describePatterns((id) => templates.get(id));
   let k = 0;
   return async () => {
     const r = rows[k++ % rows.length]!;
     const now = Date.now();
     appended++;
-    await repo.append([new StoredLog(nextId++, r.ts, r.timestamp, LEVELS[r.level]!, r.service, r.message, r.userId ?? undefined, r.metadata === null ? undefined : (JSON.parse(r.metadata) as Record<string, unknown>), now)]);
+    const log = new StoredLog(nextId++, r.ts, r.timestamp, LEVELS[r.level]!, r.service, r.message, r.userId ?? undefined, r.metadata === null ? undefined : (JSON.parse(r.metadata) as Record<string, unknown>), now);
+    log.patternId = r.patternId;
+    await repo.append([log]);
     return 1;
   };
 }

@@ -85,6 +85,59 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
     assert.deepEqual(ids((await r.query({ limit: 10, text: '😀' })).logs), [1]);
   });
 
+  test('big groups and small ones write the same: every field (backslashes, tabs, newlines included), counters, minutes, pattern rows', async () => {
+    // The same 900 logs into two databases: in one append of 600 and one of 300, and in groups of 20.
+    const awkward = ['back\\slash', 'tab\there', 'new\nline', 'cr\rhere', '\\N', 'NUL\u0000inside', 'lone \ud83d half', 'm – ✓ 😀', '\\.'];
+    const inputs = Array.from({ length: 900 }, (_, i) =>
+      input(i, {
+        timestamp: new Date(T0 + (i % 240) * 1000).toISOString(),
+        level: i % 5 === 0 ? 'ERROR' : 'INFO',
+        service: i % 7 === 0 ? 'work\ter' : i % 3 === 0 ? 'Ünïcode svc' : 'api',
+        message: `${awkward[i % awkward.length]} #${i}`,
+        ...(i % 2 === 0 && { user_id: i % 4 === 0 ? 'user\t\\1' : `user-${i % 9}` }),
+        ...(i % 3 === 0 && { metadata: { path: 'C:\\dir\\file', line: 'a\nb', tab: '\t', i } }),
+      }),
+    );
+    const describe = (id: number) => ({ service: 'api', template: `template\t${id} \\ <*>` });
+    const logsOf = () => withPatterns(storedOf(inputs, 1, T0 + 60_000), [3, 2 ** 52 - 3, 0, 3, 11]);
+    const big = await repo(await server.createDatabase());
+    const small = await repo(await server.createDatabase());
+    big.describePatterns(describe);
+    small.describePatterns(describe);
+    const logs = logsOf();
+    await big.append(logs.slice(0, 600));
+    await big.append(logs.slice(600));
+    const again = logsOf();
+    for (let i = 0; i < again.length; i += 20) await small.append(again.slice(i, i + 20));
+
+    assert.deepEqual(await big.recent(900), logs, 'every field as appended');
+    const found = ids((await big.query({ limit: 1000, text: 'nul\u0000INS' })).logs).sort((a, b) => a - b);
+    assert.deepEqual(found, ids(logs.filter((l) => l.message.startsWith('NUL'))));
+    const tables = [
+      'SELECT service, level, count, last_ts, last_received FROM logsentinel.counters ORDER BY 1, 2',
+      'SELECT count FROM logsentinel.log_counts',
+      'SELECT minute, service, level, count FROM logsentinel.minutes ORDER BY 1, 2, 3',
+      'SELECT minute, user_id, count FROM logsentinel.minute_users ORDER BY 1, 2',
+      'SELECT id, service, template, first_seen, last_seen, sample, debug, info, warning, error, critical FROM logsentinel.patterns ORDER BY 1',
+      'SELECT minute, pattern, level, count FROM logsentinel.pattern_minutes ORDER BY 1, 2, 3',
+    ];
+    for (const sql of tables) assert.deepEqual(await rows(big, sql), await rows(small, sql), sql);
+    assert.equal(await big.count(), 900);
+  });
+
+  test('a group that fails half-way stores nothing and counts nothing; the next one goes in', async () => {
+    const r = await repo(await server.createDatabase());
+    const good = storedOf(Array.from({ length: 300 }, (_, i) => input(i)), 1, T0 + 60_000);
+    // A service PostgreSQL text cannot hold (ingest never lets one through): its row fails after 250 others.
+    const bad = storedOf(Array.from({ length: 300 }, (_, i) => input(i, { service: i === 250 ? 'bad\u0000svc' : 'api' })), 1000, T0 + 60_000);
+    await assert.rejects(r.append(bad), (e: Error) => e instanceof StorageError);
+    assert.equal(await r.count(), 0);
+    assert.deepEqual(await rows(r, 'SELECT count(*)::int AS n FROM logsentinel.counters'), [{ n: 0 }]);
+    await r.append(good);
+    assert.equal(await r.count(), 300);
+    assert.deepEqual(await rows(r, 'SELECT sum(count)::int AS n FROM logsentinel.counters'), [{ n: 300 }]);
+  });
+
   test('the ILIKE pattern escapes wildcards and leaves case folding beyond ASCII to the core', () => {
     assert.equal(likePattern('50%_off\\'), '%50\\%\\_off\\\\%');
     assert.equal(likePattern('Échec'), '%_chec%');
