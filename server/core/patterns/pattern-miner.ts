@@ -334,7 +334,8 @@ export class PatternMiner {
 
   /**
    * Loads persisted patterns, before the first `add`: ids survive a restart, and new logs join
-   * the patterns they belong to. A service's `<other>` comes back as its `<other>`. Patterns
+   * the patterns they belong to. A service's `<other>` comes back as its `<other>` (a second
+   * one, from another replica, is held by id: listed and described, never folded into). Patterns
    * past a lowered cap are kept; the service mines nothing new until it has room again.
    */
   restore(records: Iterable<PatternRecord>): void {
@@ -343,13 +344,14 @@ export class PatternMiner {
       if (this.byId.has(r.id)) throw new Error(`pattern id ${r.id} is restored twice`);
       const patterns = this.patternsOf(r.service);
       const isOther = r.tokens.length === 1 && r.tokens[0] === OTHER_TEMPLATE[0];
-      if (isOther && patterns.other !== undefined) throw new Error(`service ${r.service} has two <other> patterns`);
       const c = new Cluster(r.id, r.service, isOther ? OTHER_TEMPLATE : [...r.tokens]);
       c.count = r.count;
       this.byId.set(c.id, c);
       this.saved.set(c, { count: c.count, version: c.version });
-      if (isOther) patterns.other = c;
-      else {
+      if (isOther) {
+        // A second one (another replica's, whose hashed id had to move past a collision) is held by id only.
+        patterns.other ??= c;
+      } else {
         patterns.tree.insert(c);
         patterns.mined++;
       }

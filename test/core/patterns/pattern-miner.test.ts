@@ -240,6 +240,21 @@ describe('PatternMiner: changes for a writer', () => {
   });
 });
 
+describe("PatternMiner: another server's <other>", () => {
+  test("a second <other> of a service (another replica's, its id moved by a hash collision) is held by id; the first stays the overflow", () => {
+    const miner = new PatternMiner({ maxPerService: 1 });
+    miner.restore([{ id: 10, service: 's', tokens: ['<other>'], count: 4 }]);
+    // Before: "service s has two <other> patterns", thrown at every shared refresh from then on.
+    miner.restore([{ id: 11, service: 's', tokens: ['<other>'], count: 2 }]);
+    assert.ok(miner.has(11));
+    assert.deepEqual(miner.describe(11), { service: 's', template: '<other>' });
+    assert.deepEqual(miner.add('s', 'first shape'), { id: 12, created: true });
+    assert.deepEqual(miner.add('s', 'Second shape here'), { id: 10, created: false });
+    assert.equal(miner.pattern(10)!.count, 5);
+    assert.equal(miner.pattern(11)!.count, 2);
+  });
+});
+
 describe('PatternMiner: the message cache', () => {
   test('gives the same ids and counts as mining without it', () => {
     const random = seededRandom(11);
