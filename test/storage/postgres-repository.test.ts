@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { StoredLog } from '../../server/core/log.js';
+import { seededRandom } from '../../server/core/simulator.js';
 import type { PatternRow } from '../../server/core/patterns/pattern-stats.js';
 import { StorageError } from '../../server/core/repository.js';
 import { minuteOf } from '../../server/core/time.js';
@@ -123,6 +124,39 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
     ];
     for (const sql of tables) assert.deepEqual(await rows(big, sql), await rows(small, sql), sql);
     assert.equal(await big.count(), 900);
+  });
+
+  test('appends arriving one a turn, meeting shared counter rows in orders of their own: every figure exact', async () => {
+    const r = await repo(await server.createDatabase(), { poolSize: 6 });
+    r.describePatterns((id) => ({ service: 'api', template: `t ${id}` }));
+    const random = seededRandom(3);
+    const services = ['a', 'b', 'c', 'd', 'e', 'f'];
+    let id = 1;
+    const groups: StoredLog[][] = [];
+    for (let g = 0; g < 120; g++) {
+      // Each group meets the keys in an order of its own.
+      const order = [...services].sort(() => random() - 0.5);
+      const inputs = Array.from({ length: 200 }, (_, i) =>
+        input(0, { timestamp: new Date(T0 - Math.floor(random() * 1800) * 1000).toISOString(), service: order[i % order.length]!, user_id: `u${Math.floor(random() * 500)}`, level: i % 4 === 0 ? 'ERROR' : 'INFO' }),
+      );
+      const logs = withPatterns(storedOf(inputs, id, T0 + 60_000), order.map((_, k) => 1 + ((k + g) % 9)));
+      id += logs.length;
+      groups.push(logs);
+    }
+    // One append a turn, as requests arrive: what arrives during a commit gathers into the next.
+    const appended: Promise<void>[] = [];
+    for (const logs of groups) {
+      appended.push(r.append(logs));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(appended);
+    const all = groups.flat();
+    assert.equal(await r.count(), all.length);
+    assert.deepEqual(await rows(r, 'SELECT sum(count)::int AS n FROM logsentinel.counters'), [{ n: all.length }]);
+    assert.deepEqual(await rows(r, 'SELECT sum(count)::int AS n FROM logsentinel.minutes'), [{ n: all.length }]);
+    assert.deepEqual(await rows(r, 'SELECT sum(count)::int AS n FROM logsentinel.minute_users'), [{ n: all.length }]);
+    assert.deepEqual(await rows(r, 'SELECT sum(debug + info + warning + error + critical)::int AS n FROM logsentinel.patterns'), [{ n: all.length }]);
+    assert.deepEqual(await rows(r, 'SELECT sum(count)::int AS n FROM logsentinel.pattern_minutes'), [{ n: all.length }]);
   });
 
   test('a group that fails half-way stores nothing and counts nothing; the next one goes in', async () => {
