@@ -181,11 +181,17 @@ const MAINTENANCE_TIMEOUT_MS = 120_000;
 const PARTITION_LOCK = 0x4c6f6750;
 
 /**
- * One commit at a time per replica: two would upsert the same per-replica counter rows and
- * could deadlock on them; what arrives meanwhile waits and goes in the next, larger commit.
- * Replicas never wait on each other's rows (they are keyed by replica).
+ * Commits under way at once per replica, with a pool of at least 4 connections (one at a time
+ * with fewer, so reads keep a connection). The second builds, sends and inserts its rows while
+ * the first finishes; both upsert this replica's counter rows, which they lock in one order
+ * (each upsert's rows sorted by key, the upserts in one order in the statement), so the second
+ * waits for the first on the rows they share and never in a circle (unsorted, two groups that
+ * met the same keys in different orders deadlocked). Replicas never wait on each other's rows
+ * (they are keyed by replica).
  */
-const COMMITS_IN_FLIGHT = 1;
+function commitsInFlight(poolSize: number): number {
+  return poolSize >= 4 ? 2 : 1;
+}
 
 function toLog(r: LogRow): StoredLog {
   const log = new StoredLog(
@@ -262,7 +268,7 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     this.scheduler = new CommitScheduler<Pending>((group) => this.commitGroup(group), (p) => p.logs.length, {
       maxRows: options.commitMaxRows,
       gatherMs: options.commitIntervalMs,
-      maxInFlight: COMMITS_IN_FLIGHT,
+      maxInFlight: commitsInFlight(options.poolSize),
     });
   }
 
@@ -427,11 +433,12 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
       }
     }
     if (n === 0) return;
-    const cs = [...counters.values()];
-    const ms = [...minutes.values()];
-    const us = [...userCounts.values()];
-    const ps = [...patterns.values()];
-    const pms = [...patternMinutes.values()];
+    // Each upsert's rows in key order: two commits in flight lock the rows they share in one order, so neither waits on the other in a circle.
+    const cs = [...counters.values()].sort((a, b) => compareText(a.service, b.service) || a.level - b.level);
+    const ms = [...minutes.values()].sort((a, b) => a.minute - b.minute || compareText(a.service, b.service) || a.level - b.level);
+    const us = [...userCounts.values()].sort((a, b) => a.minute - b.minute || compareText(a.user, b.user));
+    const ps = [...patterns.values()].sort((a, b) => a.id - b.id);
+    const pms = [...patternMinutes.values()].sort((a, b) => a.minute - b.minute || a.pattern - b.pattern || a.level - b.level);
     const runtime = this.runtimeSource && JSON.stringify(this.runtimeSource());
     const writeRuntime = runtime !== undefined && runtime !== this.runtimeWritten;
     const s = this.s;
@@ -1100,6 +1107,11 @@ interface Announcement {
 
 /** Runs of consecutive ids a notification may carry: well under NOTIFY's 8,000-byte payload limit. */
 const RANGES_PER_NOTIFY = 150;
+
+/** A total order of strings (by UTF-16 code units), the same in every replica and every commit. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /**
  * The notifications announcing one commit: the replica, the event-time bounds and the runs of

@@ -126,6 +126,27 @@ describe('PostgresRepository on a real PostgreSQL', { skip }, () => {
     assert.equal(await big.count(), 900);
   });
 
+  test('two commits in flight that meet the same new keys in opposite orders do not deadlock', async () => {
+    // A large group meets 2,000 users in one order, the next in the opposite order, the second starting while the first runs.
+    const r = await repo(await server.createDatabase(), { poolSize: 6 });
+    const users = Array.from({ length: 2000 }, (_, i) => `user-${String(i).padStart(4, '0')}`);
+    const group = (first: number, order: string[]) =>
+      storedOf(
+        order.map((user_id, i) => input(0, { timestamp: new Date(T0 - (i % 5) * 1000).toISOString(), user_id, service: `s${i % 50}` })),
+        first,
+        T0 + 60_000,
+      );
+    for (let round = 0; round < 8; round++) {
+      const a = group(1 + round * 4000, round % 2 ? [...users].reverse() : users);
+      const b = group(2001 + round * 4000, round % 2 ? users : [...users].reverse());
+      const first = r.append(a);
+      await new Promise((resolve) => setImmediate(resolve));
+      await Promise.all([first, r.append(b)]);
+    }
+    assert.equal(await r.count(), 32_000);
+    assert.deepEqual(await rows(r, 'SELECT sum(count)::int AS n FROM logsentinel.minute_users'), [{ n: 32_000 }]);
+  });
+
   test('appends arriving one a turn, meeting shared counter rows in orders of their own: every figure exact', async () => {
     const r = await repo(await server.createDatabase(), { poolSize: 6 });
     r.describePatterns((id) => ({ service: 'api', template: `t ${id}` }));
