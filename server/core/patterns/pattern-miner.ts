@@ -10,10 +10,9 @@
  * the cluster, its token array and strings, its map entries and its place in a tree leaf). So
  * 1,000 patterns of a service take ~0.6 MB, and the whole miner at most services x
  * `maxPerService` times that; the number of services is bounded where logs are admitted.
- * The message cache (below) holds at most 2 x 32,768 messages (its two tables of the power of
- * two at or above `cacheEntries`) of at most `cacheMaxLength` characters: 16 bytes a slot plus
- * the message if nothing else holds it, so ~1 MB, a few MB for messages of ~100 characters,
- * and ~35 MB at most.
+ * The message cache (below) has two tables of 32,768 slots (the power of two at or above
+ * `cacheEntries`): ~1 MB, plus up to 32,768 messages of at most `cacheMaxLength` characters
+ * the exact table holds (a few MB for messages of ~100 characters, ~17 MB at most).
  *
  * Ids. `allocateId` chooses them, so that replicas can agree:
  *   - a store-assigned id: the replica asks the store for the id of (service, first template),
@@ -36,8 +35,8 @@
  * a message's digit shape (each digit 1-9 read as 1) to its pattern, for messages whose masked
  * tokens hold no digit at all (a message of the same shape then masks to the very same tokens
  * and joins the same pattern), and the exact message to its pattern for the others. A hit
- * costs one pass over the message and one comparison (~0.3 us for a 30-character message,
- * against ~1.4 us to mine it). A cached answer stays right: a template only generalises, so
+ * costs one pass over the message (~0.2 us for a 30-character message, against ~1.4 us to
+ * mine it). A cached answer stays right: a template only generalises, so
  * the pattern a message joined still covers it; the cache keeps a message with that pattern
  * even if the tree would later find a newer one as good.
  */
@@ -117,20 +116,29 @@ export function hashedIds(): IdAllocator {
 
 /**
  * The message cache: two direct-mapped tables of a power-of-two size, one by exact message and
- * one by digit shape (each digit 1-9 read as 1). One pass over a message computes both hashes,
- * with no string made; a slot keeps the message it was filled with, and a hit is checked
- * against it (equal, or equal but for digits 1-9), so a hash collision is a miss, never a wrong
- * answer. A new entry replaces whatever held its slot.
+ * one by digit shape (each digit 1-9 read as 1), probed with no string made. The exact table
+ * keeps the message a slot was filled with and a hit must equal it. The shape table keeps,
+ * instead of the message, its length and two independent 32-bit hashes of its shape (one pass
+ * computes both), and a hit must match all three: comparing the message with a kept one cost
+ * as much again as hashing it. So a wrong answer takes a 64-bit collision of two shapes of one
+ * length within one service (the service is checked too): for random messages, about once in
+ * 2^64 lookups; a sender who crafted one would only give its own message another pattern of
+ * its own service, which it could do by sending that pattern's message. A new entry replaces
+ * whatever held its slot.
  */
 class MessageCache {
   private readonly mask: number;
   private readonly exactKeys: (string | undefined)[];
   private readonly exactPatterns: (Cluster | undefined)[];
-  private readonly shapeKeys: (string | undefined)[];
+  private readonly shapeFirst: Int32Array;
+  private readonly shapeSecond: Int32Array;
+  private readonly shapeLength: Int32Array;
   private readonly shapePatterns: (Cluster | undefined)[];
-  /** The slots of the message `get` last looked up (and missed), and whether it holds a digit 1-9: `set` fills them. */
+  /** The slots of the message `get` last looked up (and missed), its hashes, and whether it holds a digit 1-9: `set` fills them. */
   private exactSlot = 0;
   private shapeSlot = 0;
+  private first = 0;
+  private second = 0;
   private hasDigits = false;
 
   constructor(entries: number) {
@@ -139,14 +147,19 @@ class MessageCache {
     this.mask = size - 1;
     this.exactKeys = new Array<string | undefined>(size).fill(undefined);
     this.exactPatterns = new Array<Cluster | undefined>(size).fill(undefined);
-    this.shapeKeys = new Array<string | undefined>(size).fill(undefined);
+    this.shapeFirst = new Int32Array(size);
+    this.shapeSecond = new Int32Array(size);
+    // -1: empty (no message has that length).
+    this.shapeLength = new Int32Array(size).fill(-1);
     this.shapePatterns = new Array<Cluster | undefined>(size).fill(undefined);
   }
 
   /** The pattern of `service` cached for a message of `message`'s digit shape, or else for `message` itself. */
   get(service: string, message: string): Cluster | undefined {
-    // FNV-1a over the message with each digit 1-9 read as 1: a message with none is its own shape.
-    let shape = 0x811c9dc5;
+    // Two hashes of the message with each digit 1-9 read as 1 (a message with none is its own
+    // shape): FNV-1a, and a multiplicative hash with other constants.
+    let first = 0x811c9dc5;
+    let second = 0x2545f491;
     let digits = false;
     for (let i = 0; i < message.length; i++) {
       let c = message.charCodeAt(i);
@@ -154,14 +167,16 @@ class MessageCache {
         digits = true;
         c = 0x31;
       }
-      shape = Math.imul(shape ^ c, 0x01000193);
+      first = Math.imul(first ^ c, 0x01000193);
+      second = Math.imul(second + c, 0x5bd1e995) ^ (second >>> 15);
     }
     this.hasDigits = digits;
-    let exact = shape;
+    this.first = first;
+    this.second = second;
+    let exact = first;
     if (digits) {
-      const slot = (this.shapeSlot = slotOf(shape, this.mask));
-      const held = this.shapeKeys[slot];
-      if (held !== undefined && sameDigitShape(held, message)) {
+      const slot = (this.shapeSlot = slotOf(first, this.mask));
+      if (this.shapeFirst[slot] === first && this.shapeSecond[slot] === second && this.shapeLength[slot] === message.length) {
         const pattern = this.shapePatterns[slot]!;
         if (pattern.service === service) return pattern;
       }
@@ -182,25 +197,17 @@ class MessageCache {
     this.exactKeys[this.exactSlot] = message;
     this.exactPatterns[this.exactSlot] = pattern;
     if (byShape && this.hasDigits) {
-      this.shapeKeys[this.shapeSlot] = message;
-      this.shapePatterns[this.shapeSlot] = pattern;
+      const slot = this.shapeSlot;
+      this.shapeFirst[slot] = this.first;
+      this.shapeSecond[slot] = this.second;
+      this.shapeLength[slot] = message.length;
+      this.shapePatterns[slot] = pattern;
     }
   }
 }
 
 function slotOf(hash: number, mask: number): number {
   return (hash ^ (hash >>> 15)) & mask;
-}
-
-/** Whether `a` and `b` are equal but for which digits 1-9 they hold. */
-function sameDigitShape(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y && !(x >= 0x31 && x <= 0x39 && y >= 0x31 && y <= 0x39)) return false;
-  }
-  return true;
 }
 
 class ServicePatterns {
