@@ -2,8 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PatternMiner } from '../../../server/core/patterns/pattern-miner.js';
-import { groupingAccuracy } from './grouping-accuracy.js';
+import { groupingAccuracy, mineAndScore, type MinedScore } from './grouping-accuracy.js';
 import { parseCsv, scoreDataset } from './loghub-accuracy.js';
 
 /**
@@ -37,19 +36,11 @@ function load(half: 'tune' | 'holdout'): Map<string, Line[]> {
   return styles;
 }
 
-interface Score {
-  accuracy: number;
-  logs: number;
-  events: number;
-  patterns: number;
-}
+type Score = MinedScore;
 
 function score(lines: readonly Line[]): Score {
-  const miner = new PatternMiner();
-  const predicted = lines.map((l) => miner.add(l.service, l.message).id);
   // Services never share an event: the true group is the template within its service.
-  const truth = lines.map((l) => `${l.service}\u0000${l.template}`);
-  return { accuracy: groupingAccuracy(truth, predicted), logs: lines.length, events: new Set(truth).size, patterns: new Set(predicted).size };
+  return mineAndScore(lines.map((l) => ({ service: l.service, message: l.message, truth: `${l.service}\u0000${l.template}` })));
 }
 
 function scoreHalf(half: 'tune' | 'holdout'): { styles: Map<string, Score>; overall: number; macro: number; logs: number } {

@@ -1,3 +1,5 @@
+import { PatternMiner } from '../../../server/core/patterns/pattern-miner.js';
+
 /**
  * Grouping accuracy as the log-parsing benchmarks define it (Zhu et al., "Tools and Benchmarks
  * for Automated Log Parsing", ICSE-SEIP 2019; logpai/logparser's evaluator): a log is parsed
@@ -21,4 +23,20 @@ export function groupingAccuracy(truth: readonly string[], predicted: readonly (
     if (members.every((i) => truth[i] === event) && eventSize.get(event) === members.length) correct += members.length;
   }
   return correct / truth.length;
+}
+
+export interface MinedScore {
+  accuracy: number;
+  logs: number;
+  /** True events, and patterns the miner made. */
+  events: number;
+  patterns: number;
+}
+
+/** `logs` through a fresh miner with the server's configuration, in order; the id each gets is its predicted group, scored against `truth`. */
+export function mineAndScore(logs: readonly { service: string; message: string; truth: string }[]): MinedScore {
+  const miner = new PatternMiner();
+  const predicted = logs.map((l) => miner.idOf(l.service, l.message));
+  const truth = logs.map((l) => l.truth);
+  return { accuracy: groupingAccuracy(truth, predicted), logs: logs.length, events: new Set(truth).size, patterns: new Set(predicted).size };
 }

@@ -17,8 +17,7 @@
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PatternMiner } from '../../../server/core/patterns/pattern-miner.js';
-import { groupingAccuracy } from './grouping-accuracy.js';
+import { mineAndScore, type MinedScore } from './grouping-accuracy.js';
 
 /** Drain's grouping accuracy per dataset in the benchmark paper (mean 0.865). */
 const DRAIN: Record<string, number> = {
@@ -72,12 +71,8 @@ export function parseCsv(text: string): string[][] {
   return rows;
 }
 
-export interface DatasetScore {
+export interface DatasetScore extends MinedScore {
   dataset: string;
-  accuracy: number;
-  logs: number;
-  events: number;
-  patterns: number;
 }
 
 /** One `<name>_2k.log_structured.csv` file scored. */
@@ -88,10 +83,7 @@ export function scoreDataset(dataset: string, csv: string): DatasetScore {
   const event = head.indexOf('EventId');
   if (content < 0 || event < 0) throw new Error(`${dataset}: no Content or EventId column`);
   const lines = rows.filter((r) => r.length === head.length);
-  const miner = new PatternMiner();
-  const predicted = lines.map((r) => miner.idOf(dataset, r[content]!));
-  const truth = lines.map((r) => r[event]!);
-  return { dataset, accuracy: groupingAccuracy(truth, predicted), logs: lines.length, events: new Set(truth).size, patterns: new Set(predicted).size };
+  return { dataset, ...mineAndScore(lines.map((r) => ({ service: dataset, message: r[content]!, truth: r[event]! }))) };
 }
 
 function main(): void {
