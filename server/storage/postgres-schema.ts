@@ -121,8 +121,10 @@ CREATE TABLE ${s}.runtime (replica text PRIMARY KEY, value jsonb NOT NULL);
  *   (same window rule, same retention).
  * - `pattern_seqs`: per replica, the number of its commits that wrote either table. Each row a
  *   commit writes carries that number (`seq`), so a reader that has read a replica's rows up to
- *   seq n reads only the rows with a greater one next time (`figures`, every second): a
- *   replica's commits run one at a time, in seq order, so those it can see are a prefix.
+ *   seq n reads only the rows with a greater one next time (`figures`, every second): the
+ *   commits of a replica that write them take its `pattern_seqs` row's lock in turn and hold it
+ *   to their end (two may be under way at once), so they commit in seq order and those a reader
+ *   can see are a prefix.
  * - `alerts.pattern_id`: the pattern a new_pattern alert is about.
  */
 const V2 = (s: string): string => `
