@@ -144,8 +144,18 @@ export interface AnalyticsWindow {
  * `oldestMinute`, its event time not after `latestTs`. Outside them it is out of the window.
  * The one statement of the rule, for these buckets and for a shared store's minute table.
  */
-export function windowBounds(now: number, w: AnalyticsWindow): { oldestMinute: number; latestTs: number } {
+export function windowBounds(now: number, w: AnalyticsWindow): WindowBounds {
   return { oldestMinute: minuteOf(now) - w.maxBuckets + 1, latestTs: now + w.futureSkewMs };
+}
+
+export interface WindowBounds {
+  oldestMinute: number;
+  latestTs: number;
+}
+
+/** Whether a log of event time `ts` (in minute `minute`, `minuteOf(ts)`) is inside `bounds`. */
+export function inWindow(minute: number, ts: number, bounds: WindowBounds): boolean {
+  return minute >= bounds.oldestMinute && ts <= bounds.latestTs;
 }
 
 export interface AnalyticsOptions {
@@ -200,10 +210,10 @@ export class Analytics implements LogSink {
   private count(logs: readonly StoredLog[], replayed: boolean): void {
     const now = this.options.now();
     for (const w of this.userWindows.values()) w.sync(minuteOf(now));
-    const { oldestMinute, latestTs } = windowBounds(now, this.options);
+    const bounds = windowBounds(now, this.options);
     for (const log of logs) {
       const minute = minuteOf(log.ts);
-      if (minute < oldestMinute || log.ts > latestTs) {
+      if (!inWindow(minute, log.ts, bounds)) {
         this.outOfWindow++;
         continue;
       }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { windowBounds, type AnalyticsWindow } from '../core/analytics.js';
+import { inWindow, windowBounds, type AnalyticsWindow, type WindowBounds } from '../core/analytics.js';
 import { levelIndex, StoredLog } from '../core/log.js';
 import { addToPatternRow, patternRowOf, type DescribePattern, type PatternColumns, type PatternRow } from '../core/patterns/pattern-stats.js';
 import { minuteOf } from '../core/time.js';
@@ -371,6 +371,8 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
     const patterns = new Map<number, PatternRow>();
     const patternMinutes = new Map<string, { minute: number; pattern: number; level: number; count: number }>();
     const { counterKey, userKey, analyticsWindow } = this.options;
+    let bounds: WindowBounds = windowBounds(0, analyticsWindow);
+    let boundsAt = 0;
     let i = 0;
     for (const { logs } of group) {
       for (const log of logs) {
@@ -396,20 +398,23 @@ export class PostgresRepository implements LogRepository, AlertStateStore {
         i++;
         days.add(dayOf(log.ts));
         const service = counterKey(log.service);
-        // Counted by minute as this server's analytics would count it, arriving when it did.
-        const { oldestMinute, latestTs } = windowBounds(log.receivedAt, analyticsWindow);
+        // Counted by minute as this server's analytics would count it, arriving when it did (a request's logs share that time).
+        if (log.receivedAt !== boundsAt) {
+          bounds = windowBounds(log.receivedAt, analyticsWindow);
+          boundsAt = log.receivedAt;
+        }
         const minute = minuteOf(log.ts);
-        const inWindow = minute >= oldestMinute && log.ts <= latestTs;
+        const counted = inWindow(minute, log.ts, bounds);
         if (pattern > 0 && describe !== undefined) {
           addToPatternRow(patterns, log, describe);
-          if (inWindow) {
+          if (counted) {
             const pk = `${minute}\u0000${pattern}\u0000${level}`;
             const pm = patternMinutes.get(pk);
             if (pm === undefined) patternMinutes.set(pk, { minute, pattern, level, count: 1 });
             else pm.count++;
           }
         }
-        if (inWindow) {
+        if (counted) {
           const mk = `${minute}\u0000${level}\u0000${service}`;
           const m = minutes.get(mk);
           if (m === undefined) minutes.set(mk, { minute, service, level, count: 1 });

@@ -12,7 +12,7 @@
  */
 
 import type { Level, PatternView } from '../../api-types.js';
-import { windowBounds, type AnalyticsWindow } from '../analytics.js';
+import { inWindow, windowBounds, type AnalyticsWindow } from '../analytics.js';
 import { LEVELS, levelIndex, type LogSink, type StoredLog } from '../log.js';
 import { MINUTE_MS, minuteOf, type Clock } from '../time.js';
 
@@ -150,7 +150,7 @@ export class PatternStats implements LogSink {
   }
 
   private count(logs: readonly StoredLog[], allTime: boolean): void {
-    const { oldestMinute, latestTs } = windowBounds(this.options.now(), this.options.window);
+    const bounds = windowBounds(this.options.now(), this.options.window);
     for (const log of logs) {
       const id = log.patternId;
       if (id <= 0) continue;
@@ -168,9 +168,9 @@ export class PatternStats implements LogSink {
         }
       }
       const minute = minuteOf(log.ts);
-      if (minute < oldestMinute || log.ts > latestTs) continue;
+      if (!inWindow(minute, log.ts, bounds)) continue;
       f.counts[f.slot(minute) + level]!++;
-      if (f.minutes[0]! < oldestMinute) f.prune(oldestMinute);
+      if (f.minutes[0]! < bounds.oldestMinute) f.prune(bounds.oldestMinute);
     }
   }
 
