@@ -187,7 +187,17 @@ export class AlertEngine implements LogSink {
     }
     for (const index of touched) this.evaluateService(this.deps.services.keyAt(index));
     this.evaluateGlobal();
-    if (errorPatterns !== undefined && this.deps.config.rules.new_pattern) for (const id of errorPatterns) this.evaluatePattern(id);
+    if (errorPatterns === undefined || !this.deps.config.rules.new_pattern) return;
+    // Only a new pattern can fire here; one no longer new that is still firing resolves at the
+    // scheduled check (checkAll), as its being new ends with time, not with a log.
+    const since = this.newSince();
+    for (const id of errorPatterns) if (this.deps.patterns.firstSeen(id) >= since) this.evaluatePattern(id);
+  }
+
+  /** The event time from which a pattern first seen is new: within the window, and past the warm-up. */
+  private newSince(): number {
+    const windowMs = this.deps.config.window_minutes * MINUTE_MS;
+    return Math.max(this.deps.now() - windowMs, this.deps.patterns.earliest + windowMs);
   }
 
   /** The scheduled check: every rule for every service, so silence and a sliding window are noticed without new logs. */
@@ -210,9 +220,8 @@ export class AlertEngine implements LogSink {
     const { patterns, config, now } = this.deps;
     const row = patterns.row(id);
     if (row === undefined) return;
-    const windowMs = config.window_minutes * MINUTE_MS;
     const t = now();
-    const isNew = row.firstSeen >= t - windowMs && row.firstSeen >= patterns.earliest + windowMs;
+    const isNew = row.firstSeen >= this.newSince();
     const errors = patterns.countSince(id, ERROR_MASK, minuteOf(t) - config.window_minutes + 1);
     const threshold = config.new_pattern_min_logs;
     const firing = this.active.has(this.fingerprint('new_pattern', row.service, id));
