@@ -97,13 +97,25 @@ class Figures {
   /** The count slot of `minute`, made when missing (in order). */
   slot(minute: number): number {
     const m = this.minutes;
-    let i = m.length - 1;
-    // Logs mostly arrive in time order: the newest minute first.
-    while (i >= 0 && m[i]! > minute) i--;
-    if (i >= 0 && m[i] === minute) return i * 5;
-    m.splice(i + 1, 0, minute);
-    this.counts.splice((i + 1) * 5, 0, 0, 0, 0, 0, 0);
-    return (i + 1) * 5;
+    // A pattern seen every minute holds consecutive minutes: the minute's place is its distance
+    // from the first. Else (gaps, or a minute not held yet) a binary search.
+    const n = m.length;
+    if (n > 0) {
+      const direct = minute - m[0]!;
+      if (direct >= 0 && direct < n && m[direct] === minute) return direct * 5;
+    }
+    // The first index whose minute is not before `minute` (m.length if none).
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (m[mid]! < minute) lo = mid + 1;
+      else hi = mid;
+    }
+    if (m[lo] === minute) return lo * 5;
+    m.splice(lo, 0, minute);
+    this.counts.splice(lo * 5, 0, 0, 0, 0, 0, 0);
+    return lo * 5;
   }
 
   /** Drops minutes before `oldest`. */
@@ -282,6 +294,11 @@ export class PatternStats implements LogSink {
   /** The earliest event time any pattern was first seen at; Infinity before the first. */
   get earliest(): number {
     return this.earliestSeen;
+  }
+
+  /** The event time pattern `id` was first seen at; -Infinity for a pattern not counted. */
+  firstSeen(id: number): number {
+    return this.byId.get(id)?.firstSeen ?? -Infinity;
   }
 
   /** Logs of pattern `id` at a level of `mask` (bits of level indexes) in the minutes from `fromMinute` to `toMinute`. */

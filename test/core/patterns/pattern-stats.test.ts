@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { StoredLog, type Level } from '../../../server/core/log.js';
 import { PatternStats } from '../../../server/core/patterns/pattern-stats.js';
 import { MINUTE_MS } from '../../../server/core/time.js';
@@ -65,5 +66,30 @@ describe('PatternStats', () => {
     assert.equal(p!.count, 4, 'the minute outside the window is left out');
     assert.equal(s.countSince(5, 1 << 3, T0 / MINUTE_MS), 4);
     assert.equal(s.countSince(5, 1 << 3, T0 / MINUTE_MS - 5, T0 / MINUTE_MS - 1), 0, 'the minute after the range is left out');
+  });
+
+  test('per-minute counts equal a plain count of the logs, in whatever order their minutes arrive', () => {
+    const maxBuckets = 12;
+    const entry = fc.record({ minute: fc.integer({ min: 0, max: 14 }), level: fc.constantFrom<Level>('DEBUG', 'INFO', 'ERROR'), pattern: fc.integer({ min: 1, max: 3 }) });
+    fc.assert(
+      fc.property(fc.array(fc.array(entry, { maxLength: 30 }), { maxLength: 6 }), (batches) => {
+        const clock = { ms: T0 };
+        const s = stats(clock, maxBuckets);
+        const expected = new Map<number, number[]>();
+        let id = 0;
+        for (const batch of batches) {
+          // Minutes back from the clock's, some before the window (12 minutes).
+          s.append(batch.map((e) => log(++id, e.pattern, T0 - e.minute * MINUTE_MS, e.level)));
+          for (const e of batch) {
+            if (e.minute >= maxBuckets || e.level !== 'ERROR') continue;
+            const perMinute = expected.get(e.pattern) ?? new Array<number>(maxBuckets).fill(0);
+            perMinute[maxBuckets - 1 - e.minute]!++;
+            expected.set(e.pattern, perMinute);
+          }
+        }
+        const got = new Map(s.list({ levels: ['ERROR'] }, 10).map((p) => [p.id, p.per_minute]));
+        assert.deepEqual(got, expected);
+      }),
+    );
   });
 });
