@@ -16,13 +16,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../server/config.js';
-import { heldParsedCost, jsonParseRate, startBare, writeBodies, type BareServer } from './lib/baselines.js';
+import { heldParsedCost, jsonChild, jsonParseRate, startBare, writeBodies, type BareServer } from './lib/baselines.js';
 import { batchBodies, shareContaining, singleBodies, type BodySet, type Format } from './lib/data.js';
 import { fill, measure, type LoadResult, type LoadSpec } from './lib/load.js';
 import { machineInfo, pinSelf, PROJECT_ROOT } from './lib/machine.js';
 import { killAll, profileServersInto, serverConfig, startServer, type Memory, type RunningServer } from './lib/server.js';
 import { clientRun, ensurePartitions, eventTimes, fillLogs, postgresConfig, SCHEMA, startBenchPostgres, type BenchPostgres, type ClientRun } from './lib/postgres.js';
 import { postgresUnavailable } from '../scripts/postgres-server.js';
+import { NODE_FLAGS } from '../server/node-flags.js';
 
 // ---------------------------------------------------------------- options
 
@@ -119,6 +120,8 @@ const NAMES = {
   startup: `start-up, ${n(N)} in database`,
   patternsOff: 'ingest 1000-log JSON arrays, memory, patterns off, 200 bodies',
   patternsOn: 'ingest 1000-log JSON arrays, memory, patterns on, 200 bodies',
+  patternsOffInProcess: 'ingest 1000-log JSON arrays, in process, patterns off, 200 bodies',
+  patternsOnInProcess: 'ingest 1000-log JSON arrays, in process, patterns on, 200 bodies',
   patterns: `GET /api/patterns, ${n(N)} buffered, 1,000+ patterns`,
 };
 
@@ -271,7 +274,7 @@ function medianRun<T>(runs: readonly T[], figure: (t: T) => number): T {
 }
 
 /**
- * Measures a baseline and the scenarios compared with it in `opts.rounds` alternating rounds
+ * Measures a baseline and the scenarios compared with it in `rounds` (--rounds) alternating rounds
  * (baseline, each scenario, baseline, ...), every server started once and kept warm, each
  * measured run `roundSeconds` long. Each round gives a ratio of runs seconds apart; the row's
  * ratio is their median, and their range is shown beside it. A single figure on this kind of
@@ -283,6 +286,7 @@ async function alternate<B>(
   contenders: readonly Contender[],
   figure: (r: LoadResult) => number,
   row: (c: Contender, r: LoadResult, ratio: RoundRatio | undefined, runs: LoadResult[]) => void,
+  rounds = opts.rounds,
 ): Promise<void> {
   const servers = new Map<Contender, RunningServer>();
   /** Every server started, stopped at the end: one whose run failed leaves `servers` but still runs. */
@@ -307,7 +311,7 @@ async function alternate<B>(
     const base: (B | undefined)[] = [];
     const runs = new Map<Contender, (LoadResult | undefined)[]>(contenders.map((c) => [c, []]));
     let baseFailed = false;
-    for (let round = 0; round < opts.rounds; round++) {
+    for (let round = 0; round < rounds; round++) {
       const warmup = round === 0 ? opts.warmup : 0;
       base.push(baseFailed ? undefined : await attempt(baseline.name, () => baseline.run(warmup)));
       if (base[round] === undefined) baseFailed = true;
@@ -316,15 +320,15 @@ async function alternate<B>(
         runs.get(c)!.push(r);
         if (r === undefined) servers.delete(c);
       }
-      progress(`round ${round + 1} of ${opts.rounds}: ${[baseline.name, ...contenders.map((c) => c.name)].join(', ')}`);
+      progress(`round ${round + 1} of ${rounds}: ${[baseline.name, ...contenders.map((c) => c.name)].join(', ')}`);
     }
     const baseRuns = base.filter((b): b is B => b !== undefined);
-    if (baseRuns.length === opts.rounds) baseline.row(medianRun(baseRuns, baseline.figure));
+    if (baseRuns.length === rounds) baseline.row(medianRun(baseRuns, baseline.figure));
     for (const c of contenders) {
       const mine = runs.get(c)!;
-      if (mine.length < opts.rounds || mine.some((r) => r === undefined)) continue;
+      if (mine.length < rounds || mine.some((r) => r === undefined)) continue;
       const done = mine as LoadResult[];
-      const ratios = baseRuns.length === opts.rounds ? done.map((r, i) => figure(r) / baseline.figure(baseRuns[i]!)) : undefined;
+      const ratios = baseRuns.length === rounds ? done.map((r, i) => figure(r) / baseline.figure(baseRuns[i]!)) : undefined;
       const ratio: RoundRatio | undefined = ratios && { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios), rounds: ratios };
       row(c, medianRun(done, figure), ratio, done);
     }
@@ -435,18 +439,31 @@ async function batches(): Promise<void> {
 }
 
 /**
- * What mining every log's pattern costs batch ingest: the same server with patterns off and on,
- * in alternating rounds. 200 different bodies (200,000 logs, ~49,000 distinct messages), so
- * the miner's exact-message cache (core/patterns/pattern-miner.ts) sees fresh messages, not
- * the 20 bodies the other batch scenarios send over and over.
+ * What mining every log's pattern costs batch ingest, measured twice. Over HTTP: the same
+ * server with patterns off and on, in alternating rounds. 200 different bodies (200,000 logs,
+ * ~49,000 distinct messages), so the miner's exact-message cache (core/patterns/pattern-miner.ts)
+ * sees fresh messages, not the 20 bodies the other batch scenarios send over and over. A
+ * round's ratio here moves by ±20% with the machine (bench/pattern-cost.ts says why), more
+ * than the cost measured, so this pair runs at least PATTERN_ROUNDS rounds. In process: both
+ * apps in one child fed the same bodies in alternating posts, where the drift cancels.
  */
+const PATTERN_ROUNDS = 7;
+
 async function patternCost(): Promise<void> {
-  if (!selected(NAMES.patternsOn) && !selected(NAMES.patternsOff)) return;
+  const http = selected(NAMES.patternsOn) || selected(NAMES.patternsOff);
+  const inProcess = selected(NAMES.patternsOnInProcess) || selected(NAMES.patternsOffInProcess);
+  if (!http && !inProcess) return;
   const set = batchBodies(200, 1000, 'json', 61);
+  const config = { ...serverConfig({ persistence: false }), patterns: { enabled: false } };
+  if (http) await patternCostHttp(set, config);
+  if (inProcess) await patternCostInProcess(set, config);
+}
+
+async function patternCostHttp(set: BodySet, config: Record<string, unknown>): Promise<void> {
   const seconds = roundSeconds();
   let off: RunningServer | undefined;
   try {
-    off = await startServer({ name: 'patterns-off', dir, config: { ...serverConfig({ persistence: false }), patterns: { enabled: false } } });
+    off = await startServer({ name: 'patterns-off', dir, config });
     const offServer = off;
     await alternate(
       {
@@ -455,7 +472,7 @@ async function patternCost(): Promise<void> {
         figure: (r: LoadResult) => r.logsPerSec!,
         row: (r) => loadRow(NAMES.patternsOff, r),
       },
-      [{ name: NAMES.patternsOn, durable: false, run: (server, warmupSeconds) => measure({ ...spec(NAMES.patternsOn, server, ingest(set)), seconds, warmupSeconds }) }],
+      [{ name: NAMES.patternsOn, durable: false, config: { ...config, patterns: { enabled: true } }, run: (server, warmupSeconds) => measure({ ...spec(NAMES.patternsOn, server, ingest(set)), seconds, warmupSeconds }) }],
       (r) => r.logsPerSec!,
       (c, r, ratio, runs) =>
         loadRow(c.name, r, {
@@ -465,10 +482,46 @@ async function patternCost(): Promise<void> {
           ...(ratio === undefined ? {} : { met: ratio.median >= 0.85 }),
           details: { ...loadDetails(r), ...roundDetails(runs, (x) => x.logsPerSec!, ratio) },
         }),
+      Math.max(opts.rounds, PATTERN_ROUNDS),
     );
   } finally {
     await off?.stop();
   }
+}
+
+interface PatternCostReply {
+  offMs: number;
+  onMs: number;
+  ratio: number;
+  posts: number;
+}
+
+/** Posts of the in-process measure after its warm-up (one pass over the bodies); each is timed on both apps. */
+const IN_PROCESS_POSTS = 1000;
+
+async function patternCostInProcess(set: BodySet, config: Record<string, unknown>): Promise<void> {
+  await attempt(NAMES.patternsOnInProcess, async () => {
+    progress(`${NAMES.patternsOnInProcess}: ${IN_PROCESS_POSTS} posts to each app, alternating`);
+    const configFile = join(dir, 'pattern-cost.json');
+    writeFileSync(configFile, JSON.stringify(config));
+    const args = ['--file', writeBodies(dir, set, 'patterns-'), '--config', configFile, '--posts', String(IN_PROCESS_POSTS), '--warmup-posts', String(set.bodies.length)];
+    const r = await jsonChild<PatternCostReply>('pattern-cost.ts', args, 600_000, 'pattern-cost child', [...NODE_FLAGS]);
+    const perSec = (ms: number): number => (set.logsPerBody * 1000) / ms;
+    const details = { posts: r.posts, medianMsPerPost: { off: r.offMs, on: r.onMs } };
+    add({ table: 'load', name: NAMES.patternsOffInProcess, logsPerSec: perSec(r.offMs), rps: 1000 / r.offMs, details });
+    add({
+      table: 'load',
+      name: NAMES.patternsOnInProcess,
+      baseline: NAMES.patternsOffInProcess,
+      logsPerSec: perSec(r.onMs),
+      rps: 1000 / r.onMs,
+      ratio: r.ratio,
+      ratioOf: 'median ms a post',
+      target: '≥ 0.85 × baseline',
+      met: r.ratio >= 0.85,
+      details,
+    });
+  });
 }
 
 /** `count` logs of `count` message patterns (a capitalised word of its own each, which Drain never merges), over two services. */
@@ -1050,6 +1103,8 @@ const all = [
   ...[100, 1000].flatMap((p) => ['JSON arrays', 'NDJSON'].flatMap((f) => [`ingest ${p}-log ${f}, memory`, `ingest ${p}-log ${f}, durable`])),
   NAMES.patternsOff,
   NAMES.patternsOn,
+  NAMES.patternsOffInProcess,
+  NAMES.patternsOnInProcess,
   NAMES.dashSmall,
   NAMES.dashBig,
   NAMES.queryFilter,
@@ -1088,7 +1143,7 @@ const totalSeconds = (performance.now() - t0) / 1000;
 const header = [
   `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB RAM, Node ${machine.node}, ${machine.platform}`,
   `pinning: ${machine.pinning}`,
-  `runs: ${opts.warmup} s warm-up + ${opts.seconds} s measured; ingest: ${opts.rounds} rounds of ${roundSeconds()} s alternating with the baseline, ratio = median; ${POST_CONNECTIONS} connections for ingest, ${GET_CONNECTIONS} for reads; ${n(N)} logs for the full buffer and database`,
+  `runs: ${opts.warmup} s warm-up + ${opts.seconds} s measured; ingest: ${opts.rounds} rounds (patterns over HTTP: ${Math.max(opts.rounds, PATTERN_ROUNDS)}) of ${roundSeconds()} s alternating with the baseline, ratio = median; ${POST_CONNECTIONS} connections for ingest, ${GET_CONNECTIONS} for reads; ${n(N)} logs for the full buffer and database`,
 ];
 const sizes = [data.single && `single ${(data.single as { bytesPerLog: number }).bytesPerLog.toFixed(0)} B`, ...Object.entries(batchData).map(([k, v]) => `${k} ${v.bytesPerLog.toFixed(0)} B`)].filter(Boolean);
 if (sizes.length) header.push(`data: the simulator's generator, fixed seeds; mean bytes per log: ${sizes.join(', ')}`);
