@@ -6,8 +6,10 @@
  * every post. Posts milliseconds apart see the same machine, so the drift over seconds that
  * moves a 5-second HTTP round by ±20% here cancels; what differs is what mining costs.
  *
- * The network and the socket, the same for both, are left out: per-post work is smaller and
- * the ratio lower (harsher) than the throughput ratio over HTTP of the same cost.
+ * The sockets, the same for both, are left out: per-post work is smaller and the ratio lower
+ * (harsher) than the throughput ratio over HTTP of the same cost. The two apps share one heap,
+ * so garbage one makes may be collected during the other's post; mining a message the cache
+ * holds allocates nothing, so little of the cost can move that way.
  *
  *   --file bodies.json --config config.json --posts N --warmup-posts N
  *   prints {"offMs", "onMs", "ratio", "posts"}: median milliseconds a post, and off / on
