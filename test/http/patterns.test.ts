@@ -200,6 +200,9 @@ describe('the new_pattern rule', () => {
       assert.equal(app.core.alertLog.notifications.length, 1, 'once per pattern');
 
       clock.advance(6 * 60_000);
+      await send(app, failures(2));
+      await flushAlerts();
+      assert.equal(app.core.alertLog.notifications.length, 1, 'no longer new, but ingest only evaluates new patterns: the scheduled check resolves it');
       app.core.alerts.checkAll();
       await flushAlerts();
       const resolved = app.core.alertLog.notifications;
