@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { LEVELS, StoredLog } from '../core/log.js';
 import { addToPatternRow, patternRowOf, type DescribePattern, type PatternColumns, type PatternRow } from '../core/patterns/pattern-stats.js';
@@ -249,6 +250,8 @@ const HEADER = `first_id AS firstId, last_id AS lastId, count, min_ts AS minTs, 
   max_received AS maxReceived, levels, services, format`;
 const MAX = Number.MAX_SAFE_INTEGER;
 const MIN = Number.MIN_SAFE_INTEGER;
+/** Logs a listing reads between turns of the event loop (`listed`): a few milliseconds of decoding. */
+const LOGS_A_TURN = 8192;
 
 /**
  * SQLite through better-sqlite3, in WAL mode. Each accepted batch is one row of `chunks`,
@@ -284,6 +287,8 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
   private readonly selectPatterns: Database.Statement;
   /** The service and template of a pattern, for the rows commits write (LogRepository.describePatterns). */
   private describe: DescribePattern | undefined;
+  /** Deletions so far (`removed`): a listing that gave the event loop a turn starts over if this moved. */
+  private removals = 0;
   private readonly deleteChunk: Database.Statement;
   private readonly countTsBefore: Database.Statement;
   private readonly deleteTsBefore: Database.Statement;
@@ -430,7 +435,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
         deleted += logs.length - kept.length;
         this.replace(h, kept);
       }
-      if (deleted > 0) this.addCount.run(-deleted);
+      this.removed(deleted);
       return deleted;
     });
 
@@ -488,6 +493,13 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
     return logs;
   }
 
+  /** Takes `n` deleted logs off the count; any deletion bumps `removals`, which a listing under way checks (`listed`). */
+  private removed(n: number): void {
+    if (n === 0) return;
+    this.addCount.run(-n);
+    this.removals++;
+  }
+
   /** Replaces a chunk by one holding `kept` (a subset of its logs), or by nothing. */
   private replace(h: Header, kept: readonly StoredLog[]): void {
     this.deleteChunk.run(h.firstId);
@@ -532,21 +544,37 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
    * The first `k` in listing order, visiting chunks by their newest event time: once `k` are
    * kept and the next chunk's newest is older than the last kept, nothing left can be listed
    * before them. A text or user search reads a chunk's bytes before decoding them.
+   *
+   * When event times are spread so that every chunk may hold a later one, that is every chunk
+   * in the file: the scan gives the event loop a turn every LOGS_A_TURN logs read, so one
+   * listing (a page of GET /api/logs, an alert's samples) never holds ingestion up for seconds.
+   * Logs deleted meanwhile could show a rewritten chunk twice: then the scan starts over and
+   * runs to its end without turns. New chunks need no care: their ids are above `idBelow`, or
+   * (no bound) they are logs the listing may include.
    */
   async listed(q: LogQuery, k: number): Promise<Listed[]> {
-    return this.listedNow(q, k);
+    return (await this.scanListed(q, k, true)) ?? (await this.scanListed(q, k, false))!;
   }
 
-  private listedNow(q: LogQuery, k: number): Listed[] {
+  /** `listed`'s scan; with `turns`, undefined when logs were deleted during one of its turns. */
+  private async scanListed(q: LogQuery, k: number, turns: boolean): Promise<Listed[] | undefined> {
     const filter = new LogFilter(q);
     const top = new FirstListed<StoredLog>(k);
     const cursorTs = q.before?.ts ?? MAX;
     const cursorId = q.before?.id ?? MAX;
     const hiTs = Math.min(cursorTs, filter.to);
     const idBelow = Math.min(q.idBelow ?? MAX, MAX);
+    const removals = this.removals;
+    let read = 0;
     for (const h of this.scanByTime(filter, hiTs, idBelow)) {
       if (top.full && top.floorTs > Math.min(h.maxTs, hiTs)) break;
       if (!filter.chunkMayMatch(h)) continue;
+      read += h.count;
+      if (turns && read >= LOGS_A_TURN) {
+        read = 0;
+        await nextTurn();
+        if (this.removals !== removals) return undefined;
+      }
       let held: StoredLog[];
       if (filter.readsText) {
         const row = this.selectBody.get(h.firstId) as { body: Buffer; patternIds: Buffer | null };
@@ -566,7 +594,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
 
   /** A page in listing order from this tier alone. */
   async query(q: LogQuery): Promise<LogPage> {
-    return pageOf(this.listedNow(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
+    return pageOf(await this.listed(q, (q.offset ?? 0) + q.limit + 1), q.offset ?? 0, q.limit);
   }
 
   async timeOf(id: number): Promise<number | undefined> {
@@ -678,7 +706,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
         if (page.length < 64) break;
       }
       result.deleted = batchSize - budget;
-      if (result.deleted > 0) this.addCount.run(-result.deleted);
+      this.removed(result.deleted);
     }
     if (maxRows > 0 && result.deleted < batchSize) {
       const excess = this.countNow() - maxRows;
@@ -706,7 +734,7 @@ export class SqliteRepository implements LogRepository, AlertStateStore {
           if (page.length < 64) break;
         }
         const gone = taken - take;
-        this.addCount.run(-gone);
+        this.removed(gone);
         result.deleted += gone;
         result.minId = cut + 1;
       }

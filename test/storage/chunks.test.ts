@@ -211,6 +211,48 @@ describe('SqliteRepository on chunks', () => {
     assert.deepEqual(ids(await sinceAll(r, cut)), ids(logs.filter((l) => l.ts >= cut)));
   });
 
+  /** 24 chunks of 500 logs whose event times interleave (log i of chunk c at T0 - (i * 24 + c) s): every chunk may hold the newest. */
+  async function interleaved(r: SqliteRepository): Promise<StoredLog[]> {
+    const all: StoredLog[] = [];
+    for (let c = 0; c < 24; c++) {
+      const inputs = Array.from({ length: 500 }, (_, i) => input(0, { timestamp: new Date(T0 - (i * 24 + c) * 1000).toISOString(), service: i % 2 ? 'api' : 'worker' }));
+      const logs = storedOf(inputs, c * 500 + 1, T0 + c);
+      await r.append(logs);
+      all.push(...logs);
+    }
+    return all;
+  }
+
+  test('a listing that reads every chunk gives the event loop turns on the way, and answers the same', async () => {
+    const r = openRepo(tempDb());
+    const logs = await interleaved(r);
+    const order: string[] = [];
+    // Due at the event loop's next turn: it comes first only if the listing gives one up.
+    setImmediate(() => order.push('turn'));
+    const listing = r.query({ limit: 1000, services: ['worker'] }).then((page) => {
+      order.push('listed');
+      return page;
+    });
+    const page = await listing;
+    assert.deepEqual(order, ['turn', 'listed'], '12,000 logs read without a turn would hold every request up meanwhile');
+    const expected = logs.filter((l) => l.service === 'worker').sort((a, b) => b.ts - a.ts || b.id - a.id).slice(0, 1000);
+    assert.deepEqual(ids(page.logs), ids(expected));
+  });
+
+  test('logs deleted during a listing\'s turn: it starts over, so no rewritten chunk shows twice and no deleted log shows', async () => {
+    const r = openRepo(tempDb());
+    let logs = await interleaved(r);
+    // Cuts through every chunk: each is rewritten with the logs it keeps.
+    const before = T0 - 6_000_000;
+    // At the event loop's next turn, while the listing has given one up.
+    setImmediate(() => void r.deleteBefore(before));
+    const listing = r.query({ limit: 12_000 });
+    const page = await listing;
+    logs = logs.filter((l) => l.ts >= before);
+    assert.ok(logs.length > 0 && logs.length < 12_000);
+    assert.deepEqual(ids(page.logs), ids([...logs].sort((a, b) => b.ts - a.ts || b.id - a.id)));
+  });
+
   test('deleteBefore cuts through chunks: the survivors are rewritten with their own ids and receive times, and answer every query', async () => {
     const path = tempDb();
     const r = openRepo(path);
